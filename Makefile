@@ -1,0 +1,44 @@
+# The commands people type. CMake + Ninja do the building underneath.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_ARGS ?=
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build demo test test-fast test-asan bench install clean format
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS) >/dev/null
+	@ninja -C $(BUILD)
+
+# Build and run every example on the embedded runtime.
+demo: build
+	@scripts/run-demo $(BUILD)/examples
+
+# The full suite: the normal build, then the same tests under ASan+UBSan.
+test: test-fast test-asan
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_COMPILER=clang -DWEFT_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	@ninja -C $(ASAN_BUILD)
+	@cd $(ASAN_BUILD) && WEFT_TEST_SCALE=sanitize ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	@scripts/run-bench $(BUILD)
+
+install: build
+	@cmake --install $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,269 @@
+/* Tasks and actor calls that run in worker processes: encoding a task as a
+ * RUN frame, turning DONE frames back into objects, and deciding what a
+ * crash means (retry, or a clear error). */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/remote.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "wire/msg.h"
+
+/* Bytes of v's data that live in a shared memory blob, if any: fd, offset
+ * of the data inside the blob. */
+static bool wf_value_in_shm(const wf_obj *o, int *fd, uint64_t *off)
+{
+    if (!o || !o->blob || o->blob->fd < 0)
+        return false;
+    const void *data = o->val.type == WEFT_T_ARRAY ? o->val.u.arr.data
+                                                   : o->val.u.buf.data;
+    *fd = o->blob->fd;
+    *off = (uint64_t)((const char *)data - (const char *)o->blob->data);
+    return true;
+}
+
+weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
+                       uint64_t actor_id, const char *name, wf_job **out)
+{
+    weft_value *vals = t->nargs ? wf_alloc(t->nargs * sizeof *vals) : NULL;
+    wf_wire_place *place = t->nargs ? wf_calloc(t->nargs, sizeof *place) : NULL;
+    wf_job *job = wf_calloc(1, sizeof *job);
+    weft_err e = 0;
+    if ((t->nargs && (!vals || !place)) || !job ||
+        (t->nargs && !(job->fds = wf_calloc(t->nargs, sizeof(int))))) {
+        e = wf_err(WEFT_ENOMEM, "task '%s': out of memory", t->name);
+        goto fail;
+    }
+    for (size_t i = 0; i < t->nargs; i++) {
+        wf_arg *a = &t->args[i];
+        vals[i] = a->obj ? a->obj->val : a->v;
+        int fd;
+        uint64_t off;
+        if (a->obj && vals[i].type >= WEFT_T_STR &&
+            vals[i].type <= WEFT_T_ARRAY && wf_value_in_shm(a->obj, &fd, &off)) {
+            int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (dup < 0) {
+                e = wf_err(WEFT_ESYS, "task '%s': out of file descriptors",
+                           t->name);
+                goto fail;
+            }
+            place[i].in_fd = true;
+            place[i].fd_index = (uint32_t)job->nfds;
+            place[i].offset = off;
+            job->fds[job->nfds++] = dup;
+        }
+    }
+    wf_msg_run m = {(wf_run_kind)kind, actor_id, name, strlen(name),
+                    t->nret ? t->nret : 1, t->nargs};
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    if ((e = wf_msg_put_run(&w, 0, &m, vals, place))) {
+        wf_wbuf_free(&w);
+        e = wf_err(e, "task '%s': %s", t->name, weft_last_error());
+        goto fail;
+    }
+    job->bytes = w.data;
+    job->len = w.len;
+    job->owner = t;
+    wf_free(vals);
+    wf_free(place);
+    *out = job;
+    return 0;
+fail:
+    wf_free(vals);
+    wf_free(place);
+    wf_job_free(job);
+    return e;
+}
+
+/* Turn a decoded value from a worker into result object o. fd-placed data is
+ * mapped, not copied. */
+static weft_err wf_result_set(weft_runtime *rt, wf_obj *o, wf_wire_value *wv,
+                              const int *fds, size_t nfds)
+{
+    wf_blob *blob = NULL;
+    weft_err e;
+    if (wv->in_fd) {
+        if (wv->fd_index >= nfds)
+            return wf_err(WEFT_EPROTO, "result names fd %u, %zu received",
+                          wv->fd_index, nfds);
+        int fd = fcntl(fds[wv->fd_index], F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return wf_err(WEFT_ESYS, "out of file descriptors");
+        if ((e = wf_blob_adopt_fd(rt->store, fd, wv->fd_offset + wv->fd_len,
+                                  &blob))) {
+            close(fd);
+            return e;
+        }
+        if ((e = wf_wire_value_bind(wv, blob->data, blob->size))) {
+            wf_blob_free(rt->store, blob);
+            return e;
+        }
+        weft_value v = wv->v;
+        if (v.type == WEFT_T_ARRAY && v.u.arr.ndim) {
+            o->shape = wf_alloc(v.u.arr.ndim * sizeof(int64_t));
+            if (!o->shape) {
+                wf_blob_free(rt->store, blob);
+                return wf_err(WEFT_ENOMEM, "out of memory");
+            }
+            memcpy(o->shape, v.u.arr.shape, v.u.arr.ndim * sizeof(int64_t));
+            v.u.arr.shape = o->shape;
+        }
+        wf_obj_set(o, &v, blob);
+        return 0;
+    }
+    weft_value copy;
+    if ((e = wf_value_copy(rt->store, &wv->v, &copy, &blob)))
+        return e;
+    wf_obj_set(o, &copy, blob);
+    return 0;
+}
+
+/* The fds a DONE frame's values name: one past the highest index. */
+static size_t wf_fds_used(const wf_wire_value *vals, size_t n)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (vals[i].in_fd && vals[i].fd_index + 1 > used)
+            used = vals[i].fd_index + 1;
+    return used;
+}
+
+size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
+                          const int *fds, size_t nfds)
+{
+    wf_msg_done d;
+    wf_wire_value *vals = wf_alloc(WF_RUN_MAX_RETURNS * sizeof *vals);
+    if (!vals) {
+        wf_task_fail(rt, t, WEFT_ENOMEM, wf_strfmt("out of memory"));
+        return 0;
+    }
+    weft_err e = wf_msg_get_done(f, &d, vals, WF_RUN_MAX_RETURNS);
+    size_t used = 0;
+    if (e) {
+        wf_task_fail(rt, t, WEFT_EPROTO,
+                     wf_strfmt("task '%s': bad reply from worker: %s", t->name,
+                               weft_last_error()));
+    } else if (d.status) {
+        wf_task_fail(rt, t, d.status,
+                     wf_strfmt("%.*s", (int)d.message_len, d.message));
+    } else if (d.nvalues != t->nret &&
+               !(t->nret == 0 && d.nvalues <= 1)) {
+        wf_task_fail(rt, t, WEFT_EPROTO,
+                     wf_strfmt("task '%s': worker sent %u results, expected %u",
+                               t->name, d.nvalues, t->nret));
+    } else {
+        used = wf_fds_used(vals, t->nret);
+        for (size_t i = 0; i < t->nret && !e; i++)
+            e = wf_result_set(rt, t->ret[i], &vals[i], fds, nfds);
+        if (e) {
+            for (size_t i = 0; i < t->nret; i++) {
+                wf_blob_free(rt->store, t->ret[i]->blob);
+                t->ret[i]->blob = NULL;
+                t->ret[i]->val.type = WEFT_T_NONE;
+            }
+            wf_task_fail(rt, t, e,
+                         wf_strfmt("task '%s': result from worker: %s",
+                                   t->name, weft_last_error()));
+        } else {
+            atomic_fetch_add_explicit(&rt->stats.finished, 1,
+                                      memory_order_relaxed);
+            for (size_t i = 0; i < t->nret; i++)
+                wf_publish(rt, t->ret[i]);
+        }
+    }
+    wf_free(vals);
+    return used;
+}
+
+/* ------------------------------------------------ task processes */
+
+static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
+                         const int *fds, size_t nfds)
+{
+    weft_runtime *rt = ctx;
+    if (job->actor)
+        return wf_actor_proc_done(rt, job, f, fds, nfds);
+    wf_task *t = job->owner;
+    size_t used = wf_remote_complete(rt, t, f, fds, nfds);
+    wf_job_free(job);
+    wf_task_finish(rt, t);
+    return used;
+}
+
+static void wf_cb_lost(void *ctx, wf_job *job, bool running, const char *why)
+{
+    weft_runtime *rt = ctx;
+    if (job->actor) {
+        wf_actor_proc_lost(rt, job, why);
+        return;
+    }
+    wf_task *t = job->owner;
+    if (running) {
+        atomic_fetch_add(&rt->stats.crashes, 1);
+        if (t->retries_left <= 0 || !rt->procs) {
+            wf_task_fail(rt, t, WEFT_ECRASHED,
+                         wf_strfmt("task '%s' crashed: %s (attempt %u, no "
+                                   "retries left)",
+                                   t->name, why, job->attempts));
+            wf_job_free(job);
+            wf_task_finish(rt, t);
+            return;
+        }
+        t->retries_left--;
+        atomic_fetch_add(&rt->stats.retried, 1);
+        WF_LOG_INFO("event=task_retry task=%s detail=\"%s\"", t->name, why);
+    }
+    if (wf_procs_submit(rt->procs, job) != 0) {
+        wf_task_fail(rt, t, WEFT_ECRASHED,
+                     wf_strfmt("task '%s' lost: %s; %s", t->name, why,
+                               weft_last_error()));
+        wf_job_free(job);
+        wf_task_finish(rt, t);
+    }
+}
+
+static bool wf_cb_actor_died(void *ctx, void *actor, const char *why)
+{
+    return wf_actor_proc_died(ctx, actor, why);
+}
+
+weft_err wf_remote_procs(weft_runtime *rt)
+{
+    pthread_mutex_lock(&rt->admit_lock);
+    if (!rt->procs) {
+        static const wf_procs_cb cb = {wf_cb_done, wf_cb_lost,
+                                       wf_cb_actor_died};
+        rt->procs = wf_procs_new(rt->nprocs, rt->worker_library, &cb, rt);
+    }
+    pthread_mutex_unlock(&rt->admit_lock);
+    return rt->procs ? 0
+                     : wf_err(WEFT_ESYS, "cannot set up worker processes");
+}
+
+void wf_remote_dispatch(weft_runtime *rt, wf_task *t)
+{
+    size_t bad;
+    wf_obj *up = wf_task_failed_arg(t, &bad);
+    weft_err e = 0;
+    wf_job *job = NULL;
+    if (up) {
+        wf_task_fail(rt, t, WEFT_EUPSTREAM,
+                     wf_strfmt("task '%s' not run: its argument %zu failed: %s",
+                               t->name, bad,
+                               up->errmsg ? up->errmsg
+                                          : weft_strerror(up->errcode)));
+        wf_task_finish(rt, t);
+        return;
+    }
+    if ((e = wf_remote_procs(rt)) ||
+        (e = wf_job_encode(rt, t, WF_RUN_TASK, 0, t->fn->name, &job)) ||
+        (e = wf_procs_submit(rt->procs, job))) {
+        wf_job_free(job);
+        wf_task_fail(rt, t, e, wf_strfmt("task '%s' not run: %s", t->name,
+                                         weft_last_error()));
+        wf_task_finish(rt, t);
+    }
+}

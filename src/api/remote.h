@@ -1,0 +1,31 @@
+/* Running tasks and actor calls in worker processes (parent side), and the
+ * worker's serving loop (child side). */
+#ifndef WF_API_REMOTE_H
+#define WF_API_REMOTE_H
+
+#include "api/runtime.h"
+#include "exec/procs.h"
+
+/* Encode t as a RUN frame (reference arguments by value; shared memory
+ * buffers as fds). */
+weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
+                       uint64_t actor_id, const char *name, wf_job **out);
+/* Set up rt->procs on first use. */
+weft_err wf_remote_procs(weft_runtime *rt);
+/* Send a ready task to a worker process; completion comes back through the
+ * I/O thread. */
+void wf_remote_dispatch(weft_runtime *rt, wf_task *t);
+/* Fill t's results from a DONE frame (or fail them); returns the fds used. */
+size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
+                          const int *fds, size_t nfds);
+
+/* actor.c: process actors. */
+size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
+                          const int *fds, size_t nfds);
+void wf_actor_proc_lost(weft_runtime *rt, wf_job *job, const char *why);
+bool wf_actor_proc_died(weft_runtime *rt, void *actor, const char *why);
+
+/* worker.c: serve the parent on fd until it goes away. Never returns. */
+_Noreturn void wf_worker_serve(int fd);
+
+#endif

@@ -1,0 +1,187 @@
+/* Starting and stopping the embedded runtime; counters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/remote.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/platform.h"
+
+weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
+                            uint64_t *amounts, const char *what);
+
+static _Atomic uint32_t wf_next_tag;
+
+WF_EXPORT void weft_options_init(weft_options *o)
+{
+    if (o)
+        memset(o, 0, sizeof *o);
+}
+
+static weft_err wf_check_options(const weft_options *o)
+{
+    if (o->num_threads < 0 || o->num_threads > WF_POOL_MAX)
+        return wf_err(WEFT_EINVAL, "weft_init: num_threads %d out of 0..%d",
+                      o->num_threads, WF_POOL_MAX);
+    if (o->num_procs < 0 || o->num_procs > 1024)
+        return wf_err(WEFT_EINVAL, "weft_init: num_procs %d out of 0..1024",
+                      o->num_procs);
+    if (!(o->cpus >= 0) || o->cpus > 1e6)
+        return wf_err(WEFT_EINVAL, "weft_init: cpus %g must be >= 0", o->cpus);
+    if ((unsigned)o->executor > WEFT_EXEC_PROCESS)
+        return wf_err(WEFT_EINVAL, "weft_init: unknown executor %d",
+                      (int)o->executor);
+    const char *addr = o->address ? o->address : getenv("WEFT_ADDRESS");
+    if (addr && *addr)
+        return wf_err(WEFT_EINVAL,
+                      "weft_init: address '%s' given, but cluster mode is not "
+                      "available yet; pass NULL to run embedded",
+                      addr);
+    return 0;
+}
+
+WF_EXPORT weft_err weft_init(weft_runtime **out, const weft_options *opts)
+{
+    wf_log_init();
+    int fd = wf_worker_fd();
+    if (fd >= 0)
+        wf_worker_serve(fd); /* a worker process: serve, never return */
+    return wf_runtime_start(out, opts);
+}
+
+weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
+{
+    if (!out)
+        return wf_err(WEFT_EINVAL, "weft_init: NULL out");
+    *out = NULL;
+    weft_options defaults;
+    if (!opts) {
+        weft_options_init(&defaults);
+        opts = &defaults;
+    }
+    weft_err e = wf_check_options(opts);
+    if (e)
+        return e;
+    weft_runtime *rt = wf_calloc(1, sizeof *rt);
+    if (!rt)
+        return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+    pthread_mutex_init(&rt->admit_lock, NULL);
+    int ncpu = wf_ncpus();
+    int threads = opts->num_threads ? opts->num_threads : ncpu;
+    double cpus = opts->cpus > 0 ? opts->cpus : ncpu;
+    rt->cpus_total = (int64_t)(cpus * 1000 + 0.5);
+    rt->mem_total = rt->mem_free = opts->memory ? opts->memory : wf_phys_mem();
+    rt->executor = opts->executor ? opts->executor : WEFT_EXEC_THREAD;
+    rt->nprocs = opts->num_procs ? opts->num_procs : ncpu;
+    if (opts->worker_library &&
+        !(rt->worker_library = wf_strdup(opts->worker_library))) {
+        e = wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+        goto fail;
+    }
+    if (opts->resources) {
+        uint64_t amounts[WF_MAX_CUSTOM] = {0};
+        if ((e = wf_parse_resources(rt, opts->resources, true, amounts,
+                                    "weft_init")))
+            goto fail;
+        for (int k = 0; k < rt->ncustom; k++)
+            rt->custom_total[k] = rt->custom_free[k] = amounts[k];
+    }
+    uint64_t cap = opts->store_cap ? opts->store_cap : wf_phys_mem() / 2;
+    uint8_t tag = (uint8_t)(atomic_fetch_add(&wf_next_tag, 1) % 255 + 1);
+    if (!(rt->store = wf_store_new(cap, tag))) {
+        e = wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+        goto fail;
+    }
+    if (!(rt->actors = wf_actors_new())) {
+        e = wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+        goto fail;
+    }
+    if (opts->trace_path) {
+        if (!(rt->trace_path = wf_strdup(opts->trace_path)) ||
+            (e = weft_trace_start(rt))) {
+            e = e ? e : wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+            goto fail;
+        }
+    }
+    rt->pool = wf_pool_new(threads, rt->cpus_total, wf_pool_run, wf_admit, rt);
+    if (!rt->pool) {
+        e = wf_err(WEFT_ESYS, "weft_init: cannot start %d threads", threads);
+        goto fail;
+    }
+    WF_LOG_INFO("event=init threads=%d cpus=%g store_cap=%llu", threads, cpus,
+                (unsigned long long)cap);
+    *out = rt;
+    return 0;
+fail:
+    weft_shutdown(rt);
+    return e;
+}
+
+/* Wait until every submitted task has finished. */
+static void wf_drain(weft_runtime *rt)
+{
+    struct timespec ts = {0, 200 * 1000};
+    while (atomic_load_explicit(&rt->inflight, memory_order_acquire) > 0)
+        nanosleep(&ts, NULL);
+}
+
+WF_EXPORT void weft_shutdown(weft_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->pool) {
+        wf_drain(rt);
+        /* Process actors' processes go first; then the actors' state. */
+        wf_procs_free(rt->procs);
+        rt->procs = NULL;
+        wf_actors_free(rt, rt->actors);
+        rt->actors = NULL;
+        wf_drain(rt);
+    }
+    wf_procs_free(rt->procs);
+    if (rt->trace && rt->trace_path &&
+        weft_trace_write(rt, rt->trace_path) != 0)
+        WF_LOG_WARN("event=trace_write_failed detail=\"%s\"", weft_last_error());
+    wf_pool_free(rt->pool);
+    if (rt->actors)
+        wf_actors_free(rt, rt->actors);
+    wf_trace_free(rt->trace);
+    wf_free(rt->worker_library);
+    wf_free(rt->trace_path);
+    wf_store_free(rt->store);
+    for (int k = 0; k < rt->ncustom; k++)
+        wf_free(rt->custom_name[k]);
+    pthread_mutex_destroy(&rt->admit_lock);
+    wf_free(rt);
+}
+
+WF_EXPORT void weft_get_stats(weft_runtime *rt, weft_stats *s)
+{
+    if (!s)
+        return;
+    memset(s, 0, sizeof *s);
+    if (!rt)
+        return;
+    s->tasks_submitted = atomic_load(&rt->stats.submitted);
+    s->tasks_finished = atomic_load(&rt->stats.finished);
+    s->tasks_failed = atomic_load(&rt->stats.failed);
+    s->tasks_retried = atomic_load(&rt->stats.retried);
+    s->actor_calls = atomic_load(&rt->stats.actor_calls);
+    s->worker_crashes = atomic_load(&rt->stats.crashes);
+    wf_store_counts(rt->store, &s->objects, &s->store_bytes, &s->store_cap);
+    s->threads = (uint32_t)wf_pool_threads(rt->pool);
+    s->procs = (uint32_t)wf_procs_count(rt->procs);
+}
+
+WF_EXPORT weft_err weft__check(weft_err e, const char *expr, const char *file,
+                               int line)
+{
+    if (e == 0)
+        return 0;
+    fprintf(stderr, "%s:%d: %s failed: %s (%s)\n  %s\n", file, line, expr,
+            weft_strerror(e), weft_err_name(e), weft_last_error());
+    exit(1);
+}

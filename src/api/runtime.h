@@ -1,0 +1,95 @@
+/* The embedded runtime: what weft_runtime is inside, shared by the api
+ * modules (runtime.c, submit.c, objects.c, context.c) and the actor layer. */
+#ifndef WF_API_RUNTIME_H
+#define WF_API_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <weft/weft.h>
+
+#include "exec/pool.h"
+#include "sched/task.h"
+#include "store/store.h"
+
+#define WF_EXPORT __attribute__((visibility("default")))
+
+typedef struct wf_trace wf_trace;
+typedef struct wf_actors wf_actors;
+
+struct weft_runtime {
+    wf_store *store;
+    wf_pool *pool;
+    wf_actors *actors;
+    struct wf_procs *procs; /* worker processes, set up on first use */
+    int nprocs;
+    char *worker_library;
+    wf_trace *trace;
+    char *trace_path;
+    weft_executor executor;
+
+    /* Resources: cpus are the pool's budget; memory and custom kinds are
+     * taken here, under admit_lock, for tasks that need them. */
+    int64_t cpus_total; /* thousandths */
+    uint64_t mem_total, mem_free;
+    int ncustom;
+    char *custom_name[WF_MAX_CUSTOM];
+    uint64_t custom_total[WF_MAX_CUSTOM], custom_free[WF_MAX_CUSTOM];
+    pthread_mutex_t admit_lock;
+    wf_task *admit_head, *admit_tail;
+    _Atomic int64_t admit_count;
+
+    /* Tasks submitted and not yet finished, for shutdown to drain. */
+    _Atomic int64_t inflight;
+    /* Bumped on every publish while someone waits on many objects. */
+    _Atomic uint32_t done_epoch;
+    _Atomic int multi_waiters;
+
+    struct {
+        _Atomic uint64_t submitted, finished, failed, retried, actor_calls,
+            crashes;
+    } stats;
+};
+
+/* runtime.c: start a runtime without the worker-mode check. */
+weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts);
+
+/* submit.c */
+weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
+                       const weft_value *args, size_t nargs,
+                       const weft_task_opts *opts, uint8_t kind,
+                       wf_task **out, weft_ref *refs);
+void wf_task_start(weft_runtime *rt, wf_task *t);
+void wf_task_ready(weft_runtime *rt, wf_task *t);
+void wf_task_run(weft_runtime *rt, wf_task *t);
+void wf_task_fail(weft_runtime *rt, wf_task *t, weft_err code, char *msg);
+void wf_task_free(weft_runtime *rt, wf_task *t);
+/* Free t and give back the resources it was admitted with. */
+void wf_task_finish(weft_runtime *rt, wf_task *t);
+void wf_admit(void *rt);
+void wf_pool_run(void *rt, wf_work *w);
+/* Publish a result object and wake what waited on it. */
+void wf_publish(weft_runtime *rt, wf_obj *o);
+/* A failed argument of t, if any (for upstream errors). */
+wf_obj *wf_task_failed_arg(wf_task *t, size_t *index);
+
+/* context.c: run fn on t's arguments in this thread and publish results. */
+typedef struct wf_ctx wf_ctx;
+void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
+                void **new_state);
+
+/* trace.c */
+void wf_trace_event(weft_runtime *rt, const char *name, uint64_t t0,
+                    uint64_t t1, bool ok);
+void wf_trace_free(wf_trace *tr);
+
+/* actor layer entry points used by the runtime. */
+wf_actors *wf_actors_new(void);
+void wf_actors_free(weft_runtime *rt, wf_actors *a);
+void wf_actor_run_task(weft_runtime *rt, wf_task *t);
+void wf_actor_ready(weft_runtime *rt, wf_task *t);
+
+/* printf into a fresh wf_alloc'd string (NULL on OOM). */
+char *wf_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

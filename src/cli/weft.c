@@ -1,0 +1,101 @@
+/* The weft command: version and help now; cluster commands later. The
+ * hidden "weft worker" command is how the runtime starts worker processes
+ * that run a user's shared library. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <weft/weft.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: weft <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  version   print the weft and wire protocol versions\n"
+                 "  help      print this help\n"
+                 "\n"
+                 "Cluster commands (start, stop, status) come in a later "
+                 "version.\n");
+}
+
+static int version(void)
+{
+    printf("weft %s (wire protocol %d)\n", WEFT_VERSION_STRING,
+           WEFT_WIRE_VERSION);
+    return 0;
+}
+
+static int not_yet(const char *cmd)
+{
+    fprintf(stderr, "weft %s: not yet available\n", cmd);
+    return 2;
+}
+
+/* weft worker --library PATH: load the user's library, whose constructors
+ * register its task functions and actor classes, then become a worker. */
+static int worker(int argc, char **argv)
+{
+    const char *library = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--library") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "weft worker: --library needs a path\n");
+                return 2;
+            }
+            library = argv[++i];
+        } else if (strncmp(argv[i], "--library=", 10) == 0) {
+            library = argv[i] + 10;
+        } else {
+            fprintf(stderr, "weft worker: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!library) {
+        fprintf(stderr, "usage: weft worker --library PATH\n");
+        return 2;
+    }
+    if (!dlopen(library, RTLD_NOW | RTLD_GLOBAL)) {
+        fprintf(stderr, "weft worker: %s\n", dlerror());
+        return 1;
+    }
+
+    /* WORKER CALL POINT: when the environment says this process is a
+     * worker (set by the runtime that started it), weft_init serves tasks
+     * and never returns. Returning means we were not started as a worker. */
+    weft_runtime *rt = NULL;
+    weft_err err = weft_init(&rt, NULL);
+    if (err != 0) {
+        const char *detail = weft_last_error();
+        fprintf(stderr, "weft worker: %s%s%s\n", weft_strerror(err),
+                *detail ? ": " : "", detail);
+        return 1;
+    }
+    weft_shutdown(rt);
+    fprintf(stderr, "weft worker: not started by a weft runtime\n");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "help";
+
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return version();
+    if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+        strcmp(cmd, "status") == 0)
+        return not_yet(cmd);
+    if (strcmp(cmd, "worker") == 0)
+        return worker(argc - 2, argv + 2);
+
+    fprintf(stderr,
+            "weft: unknown command '%s'\n"
+            "Run 'weft help' for the list of commands.\n",
+            cmd);
+    return 2;
+}

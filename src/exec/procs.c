@@ -1,0 +1,773 @@
+#include "exec/procs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#define WF_RBUF_MIN (64 * 1024)
+#define WF_IOV_MAX 64
+
+extern char **environ;
+
+struct wf_proc {
+    struct wf_proc *next;
+    int fd;
+    pid_t pid;
+    void *actor;   /* NULL: a task process */
+    wf_job *ctor;  /* actor processes: sent first at every start */
+    bool dead;     /* gone, or stopped on purpose */
+    bool stopping; /* actor stopped by its owner: no restart */
+    /* Jobs sent (or being sent), oldest first; the head is running. */
+    wf_job *inflight_head, *inflight_tail;
+    int ninflight;
+    /* Jobs not yet fully written: a suffix of the in-flight list. */
+    wf_job *send_head;
+    size_t send_off; /* bytes of send_head already written */
+    bool want_out;   /* EPOLLOUT registered */
+    /* Actor processes: calls queued before the process is up. */
+    wf_job *queue_head, *queue_tail;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    int *fdq; /* received fds not yet claimed by a frame */
+    size_t nfdq, capfdq;
+};
+
+struct wf_procs {
+    pthread_mutex_t lock;
+    wf_proc *procs; /* all, task and actor processes */
+    int ntask, want_ntask;
+    wf_job *queue_head, *queue_tail; /* task jobs waiting for a process */
+    int epfd, evfd;
+    pthread_t io;
+    bool io_started;
+    bool stop;
+    char **argv; /* how to start a worker */
+    bool host;   /* argv is `weft worker --library X`, each string owned */
+    wf_procs_cb cb;
+    void *ctx;
+};
+
+static int wf_my_worker_fd = -2;
+
+int wf_worker_fd(void)
+{
+    if (wf_my_worker_fd == -2) {
+        const char *e = getenv("WEFT_WORKER_FD");
+        char *end;
+        long fd = e ? strtol(e, &end, 10) : -1;
+        wf_my_worker_fd = e && *end == '\0' && fd >= 0 && fd < 65536
+                              ? (int)fd
+                              : -1;
+    }
+    return wf_my_worker_fd;
+}
+
+void wf_job_free(wf_job *job)
+{
+    if (!job)
+        return;
+    for (size_t i = 0; i < job->nfds; i++)
+        close(job->fds[i]);
+    wf_free(job->fds);
+    wf_free(job->bytes);
+    wf_free(job);
+}
+
+wf_job *wf_job_clone(const wf_job *job)
+{
+    wf_job *c = wf_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->owner = job->owner;
+    c->actor = job->actor;
+    c->len = job->len;
+    c->bytes = wf_alloc(job->len);
+    c->fds = job->nfds ? wf_calloc(job->nfds, sizeof(int)) : NULL;
+    if (!c->bytes || (job->nfds && !c->fds))
+        goto fail;
+    memcpy(c->bytes, job->bytes, job->len);
+    for (; c->nfds < job->nfds; c->nfds++) {
+        c->fds[c->nfds] = fcntl(job->fds[c->nfds], F_DUPFD_CLOEXEC, 0);
+        if (c->fds[c->nfds] < 0)
+            goto fail;
+    }
+    return c;
+fail:
+    wf_job_free(c);
+    return NULL;
+}
+
+/* ------------------------------------------------------ starting */
+
+/* argv of this process from /proc/self/cmdline, NULL-terminated. */
+static char **wf_self_argv(void)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = wf_alloc(cap);
+    for (ssize_t n; buf; len += (size_t)n) {
+        if (len + 1 >= cap) {
+            char *nb = wf_realloc(buf, cap *= 2);
+            if (!nb) {
+                wf_free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        n = read(fd, buf + len, cap - len - 1);
+        if (n <= 0)
+            break;
+    }
+    close(fd);
+    if (!buf)
+        return NULL;
+    buf[len] = '\0';
+    size_t argc = 0;
+    for (size_t i = 0; i < len; i++)
+        argc += buf[i] == '\0';
+    char **argv = wf_calloc(argc + 2, sizeof *argv);
+    if (!argv) {
+        wf_free(buf);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < argc; i += strlen(buf + i) + 1)
+        argv[k++] = buf + i;
+    if (k == 0)
+        argv[k++] = buf; /* empty cmdline: still a valid argv[0] */
+    return argv;
+}
+
+static char **wf_host_argv(const char *library)
+{
+    const char *bin = getenv("WEFT_BIN");
+    char **argv = wf_calloc(5, sizeof *argv);
+    if (!argv)
+        return NULL;
+    argv[0] = wf_strdup(bin ? bin : "weft");
+    argv[1] = wf_strdup("worker");
+    argv[2] = wf_strdup("--library");
+    argv[3] = wf_strdup(library);
+    if (!argv[0] || !argv[1] || !argv[2] || !argv[3]) {
+        for (int i = 0; i < 4; i++)
+            wf_free(argv[i]);
+        wf_free(argv);
+        return NULL;
+    }
+    return argv;
+}
+
+/* Start one worker process; fills proc->fd and proc->pid. */
+static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return wf_err(WEFT_ESYS, "worker socketpair: %s", strerror(errno));
+    /* Everything the child needs is prepared before fork: after it, only
+     * async-signal-safe calls. */
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **envp = wf_calloc(nenv + 3, sizeof *envp);
+    char fdvar[32], parentvar[48];
+    snprintf(fdvar, sizeof fdvar, "WEFT_WORKER_FD=%d", sv[1]);
+    snprintf(parentvar, sizeof parentvar, "WEFT_WORKER_PARENT=%d",
+             (int)getpid());
+    if (!envp) {
+        close(sv[0]);
+        close(sv[1]);
+        return wf_err(WEFT_ENOMEM, "starting a worker: out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "WEFT_WORKER_", 12) != 0)
+            envp[k++] = environ[i];
+    envp[k++] = fdvar;
+    envp[k++] = parentvar;
+    const char *path = p->argv[0];
+    char self[] = "/proc/self/exe";
+    bool host = p->host;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fl = fcntl(sv[1], F_GETFD);
+        fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
+        if (host)
+            execvpe(path, p->argv, envp);
+        else
+            execve(self, p->argv, envp);
+        _exit(127);
+    }
+    int e = errno;
+    wf_free(envp);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return wf_err(WEFT_ESYS, "starting a worker: fork: %s", strerror(e));
+    }
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    proc->fd = sv[0];
+    proc->pid = pid;
+    proc->dead = false;
+    proc->rlen = 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = proc};
+    epoll_ctl(p->epfd, EPOLL_CTL_ADD, proc->fd, &ev);
+    WF_LOG_INFO("event=worker_started pid=%d actor=%d", (int)pid,
+                proc->actor != NULL);
+    return 0;
+}
+
+static wf_proc *wf_proc_new(wf_procs *p, void *actor)
+{
+    wf_proc *proc = wf_calloc(1, sizeof *proc);
+    if (!proc)
+        return NULL;
+    proc->fd = -1;
+    proc->actor = actor;
+    proc->next = p->procs;
+    p->procs = proc;
+    return proc;
+}
+
+/* ------------------------------------------------------ in flight */
+
+static void wf_inflight_push(wf_proc *proc, wf_job *job)
+{
+    job->next = NULL;
+    job->attempts++;
+    if (proc->inflight_tail)
+        proc->inflight_tail->next = job;
+    else
+        proc->inflight_head = job;
+    proc->inflight_tail = job;
+    proc->ninflight++;
+    if (!proc->send_head) {
+        proc->send_head = job;
+        proc->send_off = 0;
+    }
+}
+
+static wf_job *wf_inflight_pop(wf_proc *proc)
+{
+    wf_job *job = proc->inflight_head;
+    if (!job)
+        return NULL;
+    proc->inflight_head = job->next;
+    if (!proc->inflight_head)
+        proc->inflight_tail = NULL;
+    proc->ninflight--;
+    if (proc->send_head == job) {
+        proc->send_head = job->next;
+        proc->send_off = 0;
+    }
+    job->next = NULL;
+    return job;
+}
+
+/* Hand queued task jobs to task processes with room (lock held). */
+static void wf_dispatch(wf_procs *p)
+{
+    while (p->queue_head) {
+        wf_proc *best = NULL;
+        for (wf_proc *q = p->procs; q; q = q->next)
+            if (!q->actor && !q->dead &&
+                (!best || q->ninflight < best->ninflight))
+                best = q;
+        if (!best || best->ninflight >= WF_PROC_INFLIGHT)
+            return;
+        wf_job *job = p->queue_head;
+        p->queue_head = job->next;
+        if (!p->queue_head)
+            p->queue_tail = NULL;
+        wf_inflight_push(best, job);
+    }
+}
+
+/* Write what is pending on proc's socket without blocking (lock held). */
+static void wf_flush(wf_procs *p, wf_proc *proc)
+{
+    while (proc->send_head && !proc->dead) {
+        struct iovec iov[WF_IOV_MAX];
+        int n = 0;
+        wf_job *j = proc->send_head;
+        size_t off = proc->send_off;
+        /* A job with fds goes alone so its fds arrive with its first byte;
+         * fd-less jobs are batched into one write. */
+        bool with_fds = off == 0 && j->nfds > 0;
+        for (; j && n < WF_IOV_MAX; j = j->next) {
+            if (n > 0 && j->nfds > 0)
+                break;
+            iov[n].iov_base = j->bytes + off;
+            iov[n].iov_len = j->len - off;
+            n++;
+            off = 0;
+            if (with_fds)
+                break;
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        char cbuf[CMSG_SPACE(sizeof(int) * 253)];
+        if (with_fds) {
+            wf_job *h = proc->send_head;
+            size_t sz = sizeof(int) * h->nfds;
+            msg.msg_control = cbuf;
+            msg.msg_controllen = CMSG_SPACE(sz);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sz);
+            memcpy(CMSG_DATA(c), h->fds, sz);
+        }
+        ssize_t w = sendmsg(proc->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!proc->want_out) {
+                    struct epoll_event ev = {
+                        .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT,
+                        .data.ptr = proc};
+                    epoll_ctl(p->epfd, EPOLL_CTL_MOD, proc->fd, &ev);
+                    proc->want_out = true;
+                }
+                return;
+            }
+            return; /* the read side will see the hang-up */
+        }
+        size_t left = (size_t)w;
+        while (left > 0 && proc->send_head) {
+            wf_job *h = proc->send_head;
+            size_t rest = h->len - proc->send_off;
+            if (left < rest) {
+                proc->send_off += left;
+                left = 0;
+            } else {
+                left -= rest;
+                proc->send_head = h->next;
+                proc->send_off = 0;
+            }
+        }
+    }
+    if (proc->want_out) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
+                                 .data.ptr = proc};
+        epoll_ctl(p->epfd, EPOLL_CTL_MOD, proc->fd, &ev);
+        proc->want_out = false;
+    }
+}
+
+static void wf_wake_io(wf_procs *p)
+{
+    uint64_t one = 1;
+    ssize_t r = write(p->evfd, &one, sizeof one);
+    (void)r;
+}
+
+/* ------------------------------------------------------ receiving */
+
+static void wf_fdq_push(wf_proc *proc, const int *fds, size_t n)
+{
+    if (proc->nfdq + n > proc->capfdq) {
+        size_t cap = (proc->nfdq + n) * 2;
+        int *q = wf_realloc(proc->fdq, cap * sizeof *q);
+        if (!q) {
+            for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+            return;
+        }
+        proc->fdq = q;
+        proc->capfdq = cap;
+    }
+    memcpy(proc->fdq + proc->nfdq, fds, n * sizeof *fds);
+    proc->nfdq += n;
+}
+
+/* Read what the socket has; false when the peer is gone or broke the
+ * protocol. */
+static bool wf_read_some(wf_proc *proc)
+{
+    for (;;) {
+        if (proc->rcap - proc->rlen < WF_RBUF_MIN / 2) {
+            size_t cap = proc->rcap ? proc->rcap * 2 : WF_RBUF_MIN;
+            uint8_t *b = wf_realloc(proc->rbuf, cap);
+            if (!b)
+                return false;
+            proc->rbuf = b;
+            proc->rcap = cap;
+        }
+        struct iovec iov = {proc->rbuf + proc->rlen, proc->rcap - proc->rlen};
+        char cbuf[CMSG_SPACE(sizeof(int) * 253)];
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = cbuf,
+                             .msg_controllen = sizeof cbuf};
+        ssize_t n = recvmsg(proc->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
+             c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                wf_fdq_push(proc, (int *)CMSG_DATA(c),
+                            (c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        if (n == 0)
+            return false;
+        proc->rlen += (size_t)n;
+        if (proc->rlen < proc->rcap)
+            return true;
+    }
+}
+
+/* Decode complete frames from proc's read buffer and hand completions to
+ * the owner. */
+static void wf_handle_frames(wf_procs *p, wf_proc *proc, bool *broken)
+{
+    size_t off = 0;
+    while (off < proc->rlen) {
+        wf_frame f;
+        weft_err e = wf_frame_parse(proc->rbuf + off, proc->rlen - off, &f);
+        if (e == WF_FRAME_PARTIAL)
+            break;
+        if (e || (f.type != WF_MSG_DONE && f.type != WF_MSG_HELLO)) {
+            WF_LOG_ERROR("event=bad_frame pid=%d detail=\"%s\"", (int)proc->pid,
+                         e ? weft_last_error() : "unexpected message type");
+            *broken = true;
+            return;
+        }
+        off += f.size;
+        if (f.type == WF_MSG_HELLO)
+            continue;
+        pthread_mutex_lock(&p->lock);
+        wf_job *job = wf_inflight_pop(proc);
+        pthread_mutex_unlock(&p->lock);
+        if (!job) {
+            WF_LOG_ERROR("event=unexpected_done pid=%d", (int)proc->pid);
+            *broken = true;
+            return;
+        }
+        /* fds arrive with the first byte of the frame that carries them, so
+         * the queue's front holds this frame's, if it has any. */
+        size_t used = p->cb.done(p->ctx, job, &f, proc->fdq, proc->nfdq);
+        if (used > proc->nfdq)
+            used = proc->nfdq;
+        memmove(proc->fdq, proc->fdq + used,
+                (proc->nfdq - used) * sizeof(int));
+        proc->nfdq -= used;
+    }
+    if (off) {
+        memmove(proc->rbuf, proc->rbuf + off, proc->rlen - off);
+        proc->rlen -= off;
+    }
+}
+
+static void wf_describe_exit(pid_t pid, int status, char *buf, size_t n)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, n, "worker process %d was killed by signal %d (%s)",
+                 (int)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, n, "worker process %d exited with status %d", (int)pid,
+                 WEXITSTATUS(status));
+    else
+        snprintf(buf, n, "worker process %d stopped", (int)pid);
+}
+
+/* proc died: give its jobs back to the owner and start a replacement. */
+static void wf_proc_died(wf_procs *p, wf_proc *proc)
+{
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, proc->fd, NULL);
+    close(proc->fd);
+    proc->fd = -1;
+    int status = 0;
+    while (waitpid(proc->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char why[160];
+    wf_describe_exit(proc->pid, status, why, sizeof why);
+    if (!proc->stopping && !p->stop)
+        WF_LOG_WARN("event=worker_died pid=%d detail=\"%s\"", (int)proc->pid,
+                    why);
+    for (size_t i = 0; i < proc->nfdq; i++)
+        close(proc->fdq[i]);
+    proc->nfdq = 0;
+    proc->rlen = 0;
+    pthread_mutex_lock(&p->lock);
+    proc->dead = true;
+    wf_job *lost = proc->inflight_head;
+    proc->inflight_head = proc->inflight_tail = proc->send_head = NULL;
+    proc->ninflight = 0;
+    pthread_mutex_unlock(&p->lock);
+    bool running = true;
+    while (lost) {
+        wf_job *next = lost->next;
+        lost->next = NULL;
+        p->cb.lost(p->ctx, lost, running, why);
+        running = false;
+        lost = next;
+    }
+    if (p->stop)
+        return;
+    bool restart = !proc->actor ||
+                   (!proc->stopping && p->cb.actor_died(p->ctx, proc->actor, why));
+    if (!restart)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (wf_spawn_proc(p, proc) == 0 && proc->ctor) {
+        /* The constructor goes first; proc keeps the original. */
+        wf_job *copy = wf_job_clone(proc->ctor);
+        if (copy) {
+            copy->owner = NULL;
+            wf_inflight_push(proc, copy);
+        } else {
+            proc->stopping = true;
+            kill(proc->pid, SIGKILL);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *wf_io_main(void *arg)
+{
+    wf_procs *p = arg;
+    struct epoll_event evs[64];
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        wf_dispatch(p);
+        for (wf_proc *q = p->procs; q; q = q->next)
+            if (!q->dead && q->send_head)
+                wf_flush(p, q);
+        pthread_mutex_unlock(&p->lock);
+        int n = epoll_wait(p->epfd, evs, 64, -1);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == NULL) {
+                uint64_t v;
+                ssize_t r = read(p->evfd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            wf_proc *proc = evs[i].data.ptr;
+            if (proc->dead)
+                continue;
+            bool alive = true, broken = false;
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                alive = wf_read_some(proc);
+                wf_handle_frames(p, proc, &broken);
+            }
+            if (broken) {
+                kill(proc->pid, SIGKILL);
+                alive = false;
+            }
+            if (!alive) {
+                wf_proc_died(p, proc);
+                continue;
+            }
+            if (evs[i].events & EPOLLOUT) {
+                pthread_mutex_lock(&p->lock);
+                wf_flush(p, proc);
+                pthread_mutex_unlock(&p->lock);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------ public */
+
+wf_procs *wf_procs_new(int nprocs, const char *host_library,
+                       const wf_procs_cb *cb, void *ctx)
+{
+    wf_procs *p = wf_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    p->want_ntask = nprocs;
+    p->cb = *cb;
+    p->ctx = ctx;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->host = host_library != NULL;
+    p->argv = p->host ? wf_host_argv(host_library) : wf_self_argv();
+    if (p->epfd < 0 || p->evfd < 0 || !p->argv)
+        goto fail;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev);
+    return p;
+fail:
+    wf_procs_free(p);
+    return NULL;
+}
+
+/* Start the I/O thread and the task processes on first use (lock held). */
+static weft_err wf_procs_start(wf_procs *p, bool tasks)
+{
+    if (!p->io_started) {
+        if (pthread_create(&p->io, NULL, wf_io_main, p) != 0)
+            return wf_err(WEFT_ESYS, "cannot start the worker I/O thread");
+        p->io_started = true;
+    }
+    while (tasks && p->ntask < p->want_ntask) {
+        wf_proc *proc = wf_proc_new(p, NULL);
+        if (!proc)
+            return wf_err(WEFT_ENOMEM, "starting workers: out of memory");
+        weft_err e = wf_spawn_proc(p, proc);
+        if (e) {
+            proc->dead = true;
+            return e;
+        }
+        p->ntask++;
+    }
+    return 0;
+}
+
+weft_err wf_procs_submit(wf_procs *p, wf_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&p->lock);
+    weft_err e = wf_procs_start(p, true);
+    if (!e) {
+        if (p->queue_tail)
+            p->queue_tail->next = job;
+        else
+            p->queue_head = job;
+        p->queue_tail = job;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!e)
+        wf_wake_io(p);
+    return e;
+}
+
+weft_err wf_procs_actor_start(wf_procs *p, void *actor, wf_job *ctor,
+                              wf_proc **out)
+{
+    pthread_mutex_lock(&p->lock);
+    weft_err e = wf_procs_start(p, false);
+    wf_proc *proc = e ? NULL : wf_proc_new(p, actor);
+    if (!e && !proc)
+        e = wf_err(WEFT_ENOMEM, "starting an actor process: out of memory");
+    if (!e && (e = wf_spawn_proc(p, proc)))
+        proc->dead = true;
+    if (!e) {
+        /* Keep the constructor for restarts; send a copy now. */
+        wf_job *first = wf_job_clone(ctor);
+        if (first) {
+            proc->ctor = ctor;
+            ctor->owner = NULL;
+            wf_inflight_push(proc, first);
+        } else {
+            proc->stopping = true;
+            kill(proc->pid, SIGKILL);
+            e = wf_err(WEFT_ENOMEM, "starting an actor: out of memory");
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!e) {
+        *out = proc;
+        wf_wake_io(p);
+    }
+    return e;
+}
+
+void wf_procs_actor_submit(wf_procs *p, wf_proc *proc, wf_job *job)
+{
+    pthread_mutex_lock(&p->lock);
+    bool dead = proc->dead;
+    if (!dead)
+        wf_inflight_push(proc, job);
+    pthread_mutex_unlock(&p->lock);
+    if (dead)
+        p->cb.lost(p->ctx, job, false, "the actor's process is gone");
+    else
+        wf_wake_io(p);
+}
+
+void wf_procs_actor_stop(wf_procs *p, wf_proc *proc)
+{
+    pthread_mutex_lock(&p->lock);
+    proc->stopping = true;
+    if (!proc->dead)
+        kill(proc->pid, SIGKILL); /* the I/O thread reaps it */
+    pthread_mutex_unlock(&p->lock);
+}
+
+int wf_procs_count(wf_procs *p)
+{
+    int n = 0;
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    for (wf_proc *q = p->procs; q; q = q->next)
+        n += !q->dead;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void wf_procs_free(wf_procs *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_mutex_unlock(&p->lock);
+    if (p->io_started) {
+        wf_wake_io(p);
+        pthread_join(p->io, NULL);
+    }
+    for (wf_proc *q = p->procs, *next; q; q = next) {
+        next = q->next;
+        if (!q->dead) {
+            q->stopping = true;
+            kill(q->pid, SIGKILL);
+            wf_proc_died(p, q);
+        }
+        for (size_t i = 0; i < q->nfdq; i++)
+            close(q->fdq[i]);
+        wf_free(q->fdq);
+        wf_free(q->rbuf);
+        wf_job_free(q->ctor);
+        wf_free(q);
+    }
+    while (p->queue_head) {
+        wf_job *j = p->queue_head;
+        p->queue_head = j->next;
+        p->cb.lost(p->ctx, j, false, "the runtime is shutting down");
+    }
+    if (p->argv) {
+        /* host argv owns each string; this program's argv is one buffer
+         * that starts at argv[0]. */
+        for (int i = 0; p->host ? p->argv[i] != NULL : i < 1; i++)
+            wf_free(p->argv[i]);
+        wf_free(p->argv);
+    }
+    if (p->epfd >= 0)
+        close(p->epfd);
+    if (p->evfd >= 0)
+        close(p->evfd);
+    pthread_mutex_destroy(&p->lock);
+    wf_free(p);
+}

@@ -1,0 +1,79 @@
+/* Worker processes: children that run this program's executable (or the
+ * `weft worker --library` host) in worker mode, each joined to us by a unix
+ * socketpair that carries RUN and DONE frames (wire/), with large buffers
+ * passed as memfds. One I/O thread sends jobs, reads completions and
+ * notices deaths; the owner decides, through callbacks, what a completion or
+ * a lost job means. Processes either serve the shared task queue (up to
+ * WF_PROC_INFLIGHT jobs pipelined each) or one actor each. */
+#ifndef WF_EXEC_PROCS_H
+#define WF_EXEC_PROCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/frame.h"
+
+#define WF_PROC_INFLIGHT 64
+
+/* One encoded RUN frame and the fds it carries (both owned by the job). */
+typedef struct wf_job {
+    struct wf_job *next;
+    void *owner;    /* the task it runs (opaque here); NULL for an actor's
+                       constructor re-sent after a restart */
+    void *actor;    /* actor jobs: the actor (opaque here) */
+    uint8_t *bytes; /* one whole frame */
+    size_t len;
+    int *fds;
+    size_t nfds;
+    uint32_t attempts; /* times sent to a process */
+} wf_job;
+
+typedef struct wf_proc wf_proc;
+typedef struct wf_procs wf_procs;
+
+typedef struct wf_procs_cb {
+    /* A DONE frame for job arrived; fds[0..nfds) are the fds received and
+     * not yet claimed, in order. Returns how many of them the frame uses
+     * (the callee owns those). The callee frees the job. */
+    size_t (*done)(void *ctx, wf_job *job, const wf_frame *f, const int *fds,
+                   size_t nfds);
+    /* The process running job died (running: it had started it, as far as
+     * ordering tells). The callee resubmits or fails and frees the job. */
+    void (*lost)(void *ctx, wf_job *job, bool running, const char *why);
+    /* An actor's process died; return true to start it again (the
+     * constructor job is sent first), false to let it go. */
+    bool (*actor_died)(void *ctx, void *actor, const char *why);
+} wf_procs_cb;
+
+/* Set up (no process starts until needed). host_library: NULL to run this
+ * executable, else the worker processes are `weft worker --library` with
+ * it. */
+wf_procs *wf_procs_new(int nprocs, const char *host_library,
+                       const wf_procs_cb *cb, void *ctx);
+/* Stop every process and the I/O thread; jobs still queued are given to
+ * cb->lost. */
+void wf_procs_free(wf_procs *p);
+
+/* Queue a job for any task process. Never blocks on a process. */
+weft_err wf_procs_submit(wf_procs *p, wf_job *job);
+
+/* Start a dedicated process for an actor and send it ctor (kept for
+ * restarts; freed with the actor's process). */
+weft_err wf_procs_actor_start(wf_procs *p, void *actor, wf_job *ctor,
+                              wf_proc **out);
+/* Queue a call for an actor's process; calls run in the order queued. */
+void wf_procs_actor_submit(wf_procs *p, wf_proc *proc, wf_job *job);
+/* Stop an actor's process; its pending jobs go to cb->lost. */
+void wf_procs_actor_stop(wf_procs *p, wf_proc *proc);
+
+void wf_job_free(wf_job *job);
+/* A copy of job with its own bytes and duplicated fds; NULL on failure. */
+wf_job *wf_job_clone(const wf_job *job);
+int wf_procs_count(wf_procs *p);
+
+/* Worker mode: the fd of the socket to the parent, or -1 when this process
+ * is not a weft worker. */
+int wf_worker_fd(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* Message framing on a byte stream. Every message is a 16-byte header and
+ * a body:
+ *
+ *   u16 magic   0x5746 (little-endian, so the bytes are 'F' 'W')
+ *   u8  version WEFT_WIRE_VERSION
+ *   u8  type    wf_msg_type
+ *   u32 body length (<= WF_FRAME_MAX_BODY)
+ *   u64 seq     chosen by the sender; a reply carries its request's seq
+ *
+ * The header is checked as soon as its bytes arrive, so garbage or a peer
+ * speaking another version is refused before we wait for (or allocate) a
+ * body. Bodies of each type are in wire/msg.h. */
+#ifndef WF_WIRE_FRAME_H
+#define WF_WIRE_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weft/errors.h>
+
+#include "wire/buf.h"
+
+#define WF_FRAME_MAGIC 0x5746
+#define WF_FRAME_HDR 16
+/* Larger payloads travel in an fd, not through the stream; the limit keeps
+ * a bad length from making a reader buffer gigabytes. */
+#define WF_FRAME_MAX_BODY (64u << 20)
+
+/* Message types. 0 is never valid, so zeroed bytes are not a message. New
+ * types are appended before WF_MSG__END; numbers never change. */
+typedef enum wf_msg_type {
+    WF_MSG_HELLO = 1,    /* worker -> parent: I am up */
+    WF_MSG_RUN = 2,      /* parent -> worker: run a task or actor call */
+    WF_MSG_DONE = 3,     /* worker -> parent: its result or error */
+    WF_MSG_SHUTDOWN = 4, /* parent -> worker: exit */
+    WF_MSG__END
+} wf_msg_type;
+
+/* A complete frame found in a byte buffer; body points into that buffer. */
+typedef struct wf_frame {
+    wf_msg_type type;
+    uint64_t seq;
+    const uint8_t *body;
+    uint32_t body_len;
+    size_t size; /* header + body: bytes to consume. While incomplete: the
+                    bytes needed in all, once the header says (else
+                    WF_FRAME_HDR) */
+} wf_frame;
+
+/* Returned by wf_frame_parse when more bytes are needed. */
+#define WF_FRAME_PARTIAL 1
+
+/* Look for a frame at the start of buf[0..len), bytes received so far.
+ * Returns 0 and fills *f when a whole valid frame is there (consume
+ * f->size bytes); WF_FRAME_PARTIAL when the bytes so far are a valid start
+ * (f->size: how many are needed); WEFT_EPROTO when they can never become a
+ * valid frame (bad magic, version, type, oversized body) — the stream is
+ * then unusable. Does not block; reads nothing outside buf[0..len). */
+weft_err wf_frame_parse(const void *buf, size_t len, wf_frame *f);
+
+/* Start a frame of the given type in w; returns its offset in w, to pass
+ * to wf_frame_finish once the body is written after it. */
+size_t wf_frame_begin(wf_wbuf *w, wf_msg_type type, uint64_t seq);
+
+/* Patch the body length of the frame begun at start. On failure (WEFT_ENOMEM
+ * from w's sticky flag, WEFT_ERANGE for a body over WF_FRAME_MAX_BODY) the
+ * frame is dropped: w->len goes back to start. */
+weft_err wf_frame_finish(wf_wbuf *w, size_t start);
+
+/* "RUN", "DONE", ... or "?" for a number that is no known type. */
+const char *wf_msg_type_name(unsigned type);
+
+#endif
