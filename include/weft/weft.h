@@ -157,6 +157,11 @@ void weft_options_init(weft_options *o);
  * tasks until the parent goes away, so call it early in main(). Not in tasks. */
 weft_err weft_init(weft_runtime **rt, const weft_options *opts);
 
+/* If this process is a worker process started by weft, serve tasks and
+ * never return; otherwise return at once. weft_init does this itself; call
+ * it first in main() when main does other work before weft_init. */
+void weft_worker_check(void);
+
 /* Wait for running tasks to end, free every object and the runtime.
  * rt may be NULL. Blocks. Not in tasks. */
 void weft_shutdown(weft_runtime *rt);

@@ -202,7 +202,6 @@ static void wf_cb_lost(void *ctx, wf_job *job, bool running, const char *why)
     }
     wf_task *t = job->owner;
     if (running) {
-        atomic_fetch_add(&rt->stats.crashes, 1);
         if (t->retries_left <= 0 || !rt->procs) {
             wf_task_fail(rt, t, WEFT_ECRASHED,
                          wf_strfmt("task '%s' crashed: %s (attempt %u, no "

@@ -43,12 +43,19 @@ static weft_err wf_check_options(const weft_options *o)
     return 0;
 }
 
+WF_EXPORT void weft_worker_check(void)
+{
+    int fd = wf_worker_fd();
+    if (fd >= 0) {
+        wf_log_init();
+        wf_worker_serve(fd); /* never returns */
+    }
+}
+
 WF_EXPORT weft_err weft_init(weft_runtime **out, const weft_options *opts)
 {
+    weft_worker_check();
     wf_log_init();
-    int fd = wf_worker_fd();
-    if (fd >= 0)
-        wf_worker_serve(fd); /* a worker process: serve, never return */
     return wf_runtime_start(out, opts);
 }
 
@@ -170,7 +177,7 @@ WF_EXPORT void weft_get_stats(weft_runtime *rt, weft_stats *s)
     s->tasks_failed = atomic_load(&rt->stats.failed);
     s->tasks_retried = atomic_load(&rt->stats.retried);
     s->actor_calls = atomic_load(&rt->stats.actor_calls);
-    s->worker_crashes = atomic_load(&rt->stats.crashes);
+    s->worker_crashes = wf_procs_deaths(rt->procs);
     wf_store_counts(rt->store, &s->objects, &s->store_bytes, &s->store_cap);
     s->threads = (uint32_t)wf_pool_threads(rt->pool);
     s->procs = (uint32_t)wf_procs_count(rt->procs);

@@ -46,8 +46,7 @@ struct weft_runtime {
     _Atomic int multi_waiters;
 
     struct {
-        _Atomic uint64_t submitted, finished, failed, retried, actor_calls,
-            crashes;
+        _Atomic uint64_t submitted, finished, failed, retried, actor_calls;
     } stats;
 };
 

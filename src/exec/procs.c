@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct wf_procs {
     pthread_t io;
     bool io_started;
     bool stop;
+    _Atomic uint64_t deaths; /* processes that died without being stopped */
     char **argv; /* how to start a worker */
     bool host;   /* argv is `weft worker --library X`, each string owned */
     wf_procs_cb cb;
@@ -506,6 +508,8 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
     char why[160];
     wf_describe_exit(proc->pid, status, why, sizeof why);
     if (!proc->stopping && !p->stop)
+        atomic_fetch_add(&p->deaths, 1);
+    if (!proc->stopping && !p->stop)
         WF_LOG_WARN("event=worker_died pid=%d detail=\"%s\"", (int)proc->pid,
                     why);
     for (size_t i = 0; i < proc->nfdq; i++)
@@ -530,9 +534,19 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
         return;
     bool restart = !proc->actor ||
                    (!proc->stopping && p->cb.actor_died(p->ctx, proc->actor, why));
-    if (!restart)
-        return;
     pthread_mutex_lock(&p->lock);
+    if (!restart) {
+        /* Calls that came while we decided have nowhere to go. */
+        proc->stopping = true;
+        wf_job *q = proc->queue_head;
+        proc->queue_head = proc->queue_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+        for (wf_job *next; q; q = next) {
+            next = q->next;
+            p->cb.lost(p->ctx, q, false, why);
+        }
+        return;
+    }
     if (wf_spawn_proc(p, proc) == 0 && proc->ctor) {
         /* The constructor goes first; proc keeps the original. */
         wf_job *copy = wf_job_clone(proc->ctor);
@@ -544,6 +558,13 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
             kill(proc->pid, SIGKILL);
         }
     }
+    /* Calls made while the process was down follow the constructor. */
+    while (proc->queue_head) {
+        wf_job *j = proc->queue_head;
+        proc->queue_head = j->next;
+        wf_inflight_push(proc, j);
+    }
+    proc->queue_tail = NULL;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -696,9 +717,18 @@ weft_err wf_procs_actor_start(wf_procs *p, void *actor, wf_job *ctor,
 void wf_procs_actor_submit(wf_procs *p, wf_proc *proc, wf_job *job)
 {
     pthread_mutex_lock(&p->lock);
-    bool dead = proc->dead;
-    if (!dead)
+    bool dead = proc->dead && proc->stopping;
+    if (proc->dead && !proc->stopping) {
+        /* Down, perhaps about to restart: wait for the decision. */
+        job->next = NULL;
+        if (proc->queue_tail)
+            proc->queue_tail->next = job;
+        else
+            proc->queue_head = job;
+        proc->queue_tail = job;
+    } else if (!dead) {
         wf_inflight_push(proc, job);
+    }
     pthread_mutex_unlock(&p->lock);
     if (dead)
         p->cb.lost(p->ctx, job, false, "the actor's process is gone");
@@ -713,6 +743,11 @@ void wf_procs_actor_stop(wf_procs *p, wf_proc *proc)
     if (!proc->dead)
         kill(proc->pid, SIGKILL); /* the I/O thread reaps it */
     pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t wf_procs_deaths(wf_procs *p)
+{
+    return p ? atomic_load(&p->deaths) : 0;
 }
 
 int wf_procs_count(wf_procs *p)

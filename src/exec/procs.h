@@ -71,6 +71,8 @@ void wf_job_free(wf_job *job);
 /* A copy of job with its own bytes and duplicated fds; NULL on failure. */
 wf_job *wf_job_clone(const wf_job *job);
 int wf_procs_count(wf_procs *p);
+/* Worker processes that died without being asked to. */
+uint64_t wf_procs_deaths(wf_procs *p);
 
 /* Worker mode: the fd of the socket to the parent, or -1 when this process
  * is not a weft worker. */

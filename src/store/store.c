@@ -207,6 +207,7 @@ weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out)
     b->size = n;
     b->fd = -1;
     b->readonly = false;
+    b->accounted = s != NULL;
     b->mapped = 0;
     if (n < WF_BLOB_SHM_MIN) {
         b->data = wf_alloc(n ? n : 1);
@@ -261,6 +262,7 @@ weft_err wf_blob_adopt_fd(wf_store *s, int fd, size_t n, wf_blob **out)
     b->mapped = n;
     b->fd = fd;
     b->readonly = true;
+    b->accounted = s != NULL;
     *out = b;
     return 0;
 fail:
@@ -280,7 +282,7 @@ void wf_blob_free(wf_store *s, wf_blob *b)
     } else {
         wf_free(b->data);
     }
-    if (s)
+    if (s && b->accounted)
         atomic_fetch_sub_explicit(&s->bytes, b->size, memory_order_relaxed);
     wf_free(b);
 }

@@ -29,6 +29,7 @@ typedef struct wf_blob {
     size_t mapped; /* mapping length when fd >= 0 */
     int fd;
     bool readonly; /* a mapping of another process's memory */
+    bool accounted; /* counted in a store's bytes */
 } wf_blob;
 
 /* A link in an object's list of waiters (tasks waiting for it). */

@@ -268,8 +268,8 @@ weft_err wf_rbuf_get_str(wf_rbuf *r, uint32_t max, const char **s, size_t *n,
         return e;
     if (len > max) {
         r->off = at;
-        return wf_rbuf_bad(r, at, "%s of %u bytes is longer than %u", what,
-                           len, max);
+        return wf_rbuf_bad(r, at, "%s of %u bytes is longer than %u", what, len,
+                           max);
     }
     const void *p;
     e = wf_rbuf_get_span(r, len, &p, what);

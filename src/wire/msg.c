@@ -14,7 +14,8 @@ static weft_err wf_put_values(wf_wbuf *w, const weft_value *vals,
     if (n > 0 && !vals)
         return wf_err(WEFT_EINVAL, "wire: %u values at NULL", n);
     for (uint32_t i = 0; i < n; i++) {
-        weft_err e = wf_wire_put_value_at(w, &vals[i], place ? &place[i] : NULL);
+        weft_err e =
+            wf_wire_put_value_at(w, &vals[i], place ? &place[i] : NULL);
         if (e)
             return e;
     }
@@ -33,8 +34,7 @@ static weft_err wf_get_values(wf_rbuf *r, wf_wire_value *vals, uint32_t n)
 
 /* A reader over f's body whose error details count from the frame start,
  * after checking the caller dispatched the right type here. */
-static weft_err wf_body_reader(const wf_frame *f, wf_msg_type type,
-                               wf_rbuf *r)
+static weft_err wf_body_reader(const wf_frame *f, wf_msg_type type, wf_rbuf *r)
 {
     if (f->type != type)
         return wf_err(WEFT_EINVAL, "wire: decoding a %s frame as %s",
@@ -169,8 +169,7 @@ weft_err wf_msg_put_done(wf_wbuf *w, uint64_t seq, const wf_msg_done *m,
     size_t start = wf_frame_begin(w, WF_MSG_DONE, seq);
     wf_wbuf_put_i32(w, m->status);
     if (m->status < 0) {
-        size_t n = wf_utf8_cut(m->message, m->message_len,
-                               WF_DONE_MAX_MESSAGE);
+        size_t n = wf_utf8_cut(m->message, m->message_len, WF_DONE_MAX_MESSAGE);
         wf_wbuf_put_str(w, m->message, n);
     } else {
         wf_wbuf_put_u32(w, m->nvalues);
@@ -197,8 +196,8 @@ weft_err wf_msg_get_done(const wf_frame *f, wf_msg_done *m,
     if (m->status < 0)
         e = wf_rbuf_get_str(&r, WF_DONE_MAX_MESSAGE, &m->message,
                             &m->message_len, "DONE message");
-    else if (!(e = wf_get_count(&r, &m->nvalues, WF_RUN_MAX_RETURNS,
-                                max_values, "DONE nvalues")))
+    else if (!(e = wf_get_count(&r, &m->nvalues, WF_RUN_MAX_RETURNS, max_values,
+                                "DONE nvalues")))
         e = wf_get_values(&r, values, m->nvalues);
     if (e)
         return e;

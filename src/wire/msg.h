@@ -30,7 +30,7 @@
 
 #define WF_RUN_MAX_RETURNS 1024
 #define WF_RUN_MAX_ARGS 4096
-#define WF_WIRE_NAME_MAX 4096        /* function, class or method name */
+#define WF_WIRE_NAME_MAX 4096           /* function, class or method name */
 #define WF_DONE_MAX_MESSAGE (64u << 10) /* error message bytes */
 
 typedef enum wf_run_kind {

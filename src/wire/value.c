@@ -81,12 +81,11 @@ static weft_err wf_array_nbytes(const weft_value *v, uint64_t *n)
         return wf_err(WEFT_EINVAL, "wire: array ndim %u > %d", ndim,
                       WEFT_MAX_NDIM);
     if (ndim > 0 && !v->u.arr.shape)
-        return wf_err(WEFT_EINVAL, "wire: array of ndim %u has no shape",
-                      ndim);
+        return wf_err(WEFT_EINVAL, "wire: array of ndim %u has no shape", ndim);
     for (uint32_t i = 0; i < ndim; i++)
         if (v->u.arr.shape[i] < 0)
-            return wf_err(WEFT_EINVAL, "wire: negative array shape[%u] %lld",
-                          i, (long long)v->u.arr.shape[i]);
+            return wf_err(WEFT_EINVAL, "wire: negative array shape[%u] %lld", i,
+                          (long long)v->u.arr.shape[i]);
     if (!wf_shape_bytes(es, ndim, v->u.arr.shape, n))
         return wf_err(WEFT_EINVAL, "wire: array size overflows");
     return 0;
@@ -116,8 +115,7 @@ weft_err wf_wire_value_nbytes(const weft_value *v, uint64_t *n)
  * the encoder never writes what the decoder would refuse. */
 static weft_err wf_check_inline(const weft_value *v, uint64_t n)
 {
-    const void *data =
-        v->type == WEFT_T_ARRAY ? v->u.arr.data : v->u.buf.data;
+    const void *data = v->type == WEFT_T_ARRAY ? v->u.arr.data : v->u.buf.data;
     if (n > 0 && !data)
         return wf_err(WEFT_EINVAL, "wire: %llu bytes of data at NULL",
                       (unsigned long long)n);
@@ -311,8 +309,7 @@ static weft_err wf_get_array(wf_rbuf *r, wf_wire_value *out)
         return wf_rbuf_bad(r, at,
                            "array data of %llu bytes where shape and dtype "
                            "make %llu",
-                           (unsigned long long)len,
-                           (unsigned long long)nbytes);
+                           (unsigned long long)len, (unsigned long long)nbytes);
     if (data && dt == WEFT_DT_BOOL) {
         size_t bad = wf_first_bad_bool(data, (size_t)len);
         if (bad != len)

@@ -35,8 +35,8 @@ static void fuzz_put_values(weft_value *out, wf_wire_place *place, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         out[i] = vals[i].v;
-        place[i] = (wf_wire_place){vals[i].in_fd, vals[i].fd_index,
-                                   vals[i].fd_offset};
+        place[i] =
+            (wf_wire_place){vals[i].in_fd, vals[i].fd_index, vals[i].fd_offset};
     }
 }
 

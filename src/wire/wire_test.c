@@ -67,8 +67,8 @@ static uint8_t *exact_copy(const void *p, size_t n)
 static void assert_err(weft_err got, weft_err want, const char *needle)
 {
     if (got != want || (needle && !strstr(weft_last_error(), needle)))
-        fail_msg("got %d (%s), want %d with '%s'", got, weft_last_error(),
-                 want, needle ? needle : "");
+        fail_msg("got %d (%s), want %d with '%s'", got, weft_last_error(), want,
+                 needle ? needle : "");
 }
 
 static int count_open_fds(void)
@@ -82,9 +82,8 @@ static int count_open_fds(void)
     return n;
 }
 
-static const weft_dtype all_dtypes[] = {WEFT_DT_F64, WEFT_DT_F32,
-                                        WEFT_DT_I64, WEFT_DT_I32,
-                                        WEFT_DT_U8,  WEFT_DT_BOOL};
+static const weft_dtype all_dtypes[] = {WEFT_DT_F64, WEFT_DT_F32, WEFT_DT_I64,
+                                        WEFT_DT_I32, WEFT_DT_U8,  WEFT_DT_BOOL};
 #define NDTYPES (sizeof all_dtypes / sizeof all_dtypes[0])
 
 static uint64_t value_nbytes(const weft_value *v)
@@ -135,8 +134,7 @@ static bool value_equal(const weft_value *a, const weft_value *b)
 }
 
 /* Inline data of a decoded value must lie inside the decoded bytes. */
-static void assert_inside(const wf_wire_value *wv, const uint8_t *buf,
-                          size_t n)
+static void assert_inside(const wf_wire_value *wv, const uint8_t *buf, size_t n)
 {
     const weft_value *v = &wv->v;
     if (wv->in_fd || (v->type != WEFT_T_STR && v->type != WEFT_T_BYTES &&
@@ -377,8 +375,8 @@ static void test_value_scalars(void **state)
     double nan_payload;
     uint64_t bits = 0x7ff0000000000123ull;
     memcpy(&nan_payload, &bits, sizeof bits);
-    const double dbls[] = {0.0, -0.0, 1.5, -1e300, 5e-324, 1.0 / 0.0,
-                           nan_payload};
+    const double dbls[] = {0.0,    -0.0,      1.5,        -1e300,
+                           5e-324, 1.0 / 0.0, nan_payload};
     for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++) {
         weft_value v = weft_f64(dbls[i]);
         roundtrip(&v);
@@ -425,12 +423,14 @@ static void test_value_golden_bytes(void **state)
     assert_int_equal(wf_wire_put_value(&w, &b), 0);
     assert_int_equal(wf_wire_put_value(&w, &s), 0);
     assert_int_equal(wf_wire_put_value_fd(&w, &a, 3, 16), 0);
+    /* clang-format off */
     static const uint8_t want[] = {
         WEFT_T_BOOL, 1,                                      /* bool */
         WEFT_T_BYTES, 0, 2, 0, 0, 0, 0, 0, 0, 0, 'a', 'b',   /* inline */
         WEFT_T_ARRAY, WEFT_DT_U8, 1, 2, 0, 0, 0, 0, 0, 0, 0, /* shape */
         1, 3, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0,              /* fd 3 @16 */
         2, 0, 0, 0, 0, 0, 0, 0};                             /* len 2 */
+    /* clang-format on */
     assert_int_equal(w.len, sizeof want);
     assert_memory_equal(w.data, want, sizeof want);
     wf_wbuf_free(&w);
@@ -440,13 +440,17 @@ static void test_value_arrays_every_dtype(void **state)
 {
     (void)state;
     static const int64_t shapes[][WEFT_MAX_NDIM] = {
-        {0}, {0}, {5}, {2, 3}, {3, 0, 2}, {1, 1, 1, 1, 1, 1, 1, 2},
+        {0},
+        {0},
+        {5},
+        {2, 3},
+        {3, 0, 2},
+        {1, 1, 1, 1, 1, 1, 1, 2},
         {0, (int64_t)1 << 20, (int64_t)1 << 20}};
     static const uint32_t ndims[] = {0, 1, 1, 2, 3, 8, 3};
     for (size_t d = 0; d < NDTYPES; d++) {
         for (size_t s = 0; s < sizeof ndims / sizeof ndims[0]; s++) {
-            weft_value v = weft_array(all_dtypes[d], ndims[s], shapes[s],
-                                      NULL);
+            weft_value v = weft_array(all_dtypes[d], ndims[s], shapes[s], NULL);
             uint64_t n = value_nbytes(&v);
             uint8_t *data = n ? malloc(n) : NULL;
             fill_data(data, n, all_dtypes[d]);
@@ -595,7 +599,8 @@ static void test_value_decode_rejects(void **state)
     wf_wbuf_reset(&w);
     wf_wbuf_put_u8(&w, WEFT_T_I64);
     wf_wbuf_put_u32(&w, 1);
-    expect_bad_value(&w, "truncated i64 value (needs 8 bytes, 4 left) at byte 1");
+    expect_bad_value(&w,
+                     "truncated i64 value (needs 8 bytes, 4 left) at byte 1");
 
     wf_wbuf_reset(&w);
     wf_wbuf_put_u8(&w, WEFT_T_BYTES);
@@ -657,7 +662,8 @@ static void test_value_decode_rejects(void **state)
     wf_wbuf_put_u64(&w, 47);
     uint8_t zeros[48] = {0};
     wf_wbuf_put_bytes(&w, zeros, 47);
-    expect_bad_value(&w, "array data of 47 bytes where shape and dtype make 48");
+    expect_bad_value(&w,
+                     "array data of 47 bytes where shape and dtype make 48");
 
     put_array_head(&w, WEFT_DT_F64, 2, s2);
     wf_wbuf_put_u8(&w, WF_WIRE_FD);
@@ -712,9 +718,12 @@ static void test_frame_header_bytes(void **state)
     wf_wbuf w;
     wf_wbuf_init(&w);
     assert_int_equal(wf_msg_put_shutdown(&w, 0x1122334455667788ull), 0);
+    /* clang-format off */
     static const uint8_t want[WF_FRAME_HDR] = {
-        0x46, 0x57, WEFT_WIRE_VERSION, WF_MSG_SHUTDOWN, 0, 0, 0, 0,
-        0x88, 0x77, 0x66,  0x55, 0x44, 0x33, 0x22, 0x11};
+        0x46, 0x57, WEFT_WIRE_VERSION, WF_MSG_SHUTDOWN, /* magic, version */
+        0, 0, 0, 0,                                     /* body length */
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}; /* seq */
+    /* clang-format on */
     assert_int_equal(w.len, WF_FRAME_HDR);
     assert_memory_equal(w.data, want, WF_FRAME_HDR);
     wf_wbuf_free(&w);
@@ -776,8 +785,7 @@ static void test_frame_rejects(void **state)
     assert_int_equal(parse_hdr(0x5746, v, WF_MSG_RUN, 10, 16),
                      WF_FRAME_PARTIAL);
     /* Garbage is refused from the first field that shows it. */
-    assert_int_equal(parse_hdr(0x4657, v, WF_MSG_RUN, 10, 1),
-                     WF_FRAME_PARTIAL);
+    assert_int_equal(parse_hdr(0x4657, v, WF_MSG_RUN, 10, 1), WF_FRAME_PARTIAL);
     assert_err(parse_hdr(0x4657, v, WF_MSG_RUN, 10, 2), WEFT_EPROTO,
                "bad frame magic 0x4657 at byte 0");
     assert_err(parse_hdr(0x5746, v + 1, WF_MSG_RUN, 10, 3), WEFT_EPROTO,
@@ -841,8 +849,8 @@ static void frame_around(wf_wbuf *out, wf_msg_type type, const wf_wbuf *body)
 
 static wf_wire_value decoded[WF_RUN_MAX_ARGS];
 
-/* Parse the frame in w (copied to an exact heap block) and decode its body
- * as its type says; returns the decoder's result. */
+/* Parse the frame in bytes[0..n) (copied to an exact heap block), decode its
+ * body as its type says; returns the decoder's result. */
 static weft_err decode_frame(const uint8_t *bytes, size_t n, size_t max_vals)
 {
     uint8_t *b = exact_copy(bytes, n);
@@ -1021,7 +1029,6 @@ static void test_run_rejects(void **state)
     wf_wbuf_free(&b);
 }
 
-
 static void test_done_roundtrip(void **state)
 {
     (void)state;
@@ -1188,8 +1195,8 @@ static size_t gen_text(char *t)
  * bytes are appended to fdmem (one memory standing for every fd). */
 static void gen_values(gen_msg *m, wf_wbuf *fdmem)
 {
-    m->nvals = (uint32_t)(rnd_below(8) == 0 ? rnd_below(GEN_MAXV + 1)
-                                            : rnd_below(4));
+    m->nvals =
+        (uint32_t)(rnd_below(8) == 0 ? rnd_below(GEN_MAXV + 1) : rnd_below(4));
     for (uint32_t i = 0; i < m->nvals; i++) {
         gen_random(&m->g[i]);
         m->v[i] = m->g[i].v;
@@ -1198,8 +1205,7 @@ static void gen_values(gen_msg *m, wf_wbuf *fdmem)
             t == WEFT_T_STR || t == WEFT_T_BYTES || t == WEFT_T_ARRAY;
         if (!has_data || rnd_below(3) != 0)
             continue;
-        m->place[i] = (wf_wire_place){true, (uint32_t)rnd_below(4),
-                                      fdmem->len};
+        m->place[i] = (wf_wire_place){true, (uint32_t)rnd_below(4), fdmem->len};
         wf_wbuf_put_bytes(fdmem, value_data(&m->v[i]),
                           (size_t)value_nbytes(&m->v[i]));
     }
@@ -1213,23 +1219,24 @@ static void gen_msg_put(gen_msg *m, wf_wbuf *w, wf_wbuf *fdmem)
     if (pick < 3) {
         m->type = WF_MSG_RUN;
         gen_values(m, fdmem);
-        m->run = (wf_msg_run){(wf_run_kind)rnd_below(4), rnd(), m->text,
+        m->run = (wf_msg_run){(wf_run_kind)rnd_below(4),
+                              rnd(),
+                              m->text,
                               gen_text(m->text),
                               (uint32_t)(1 + rnd_below(WF_RUN_MAX_RETURNS)),
                               m->nvals};
-        assert_int_equal(wf_msg_put_run(w, m->seq, &m->run, m->v, m->place),
-                         0);
+        assert_int_equal(wf_msg_put_run(w, m->seq, &m->run, m->v, m->place), 0);
     } else if (pick < 5) {
         m->type = WF_MSG_DONE;
         if (rnd_below(4) == 0) {
-            m->done = (wf_msg_done){-(weft_err)(1 + rnd_below(21)), 0,
-                                    m->text, gen_text(m->text)};
+            m->done = (wf_msg_done){-(weft_err)(1 + rnd_below(21)), 0, m->text,
+                                    gen_text(m->text)};
         } else {
             gen_values(m, fdmem);
             m->done = (wf_msg_done){0, m->nvals, NULL, 0};
         }
-        assert_int_equal(
-            wf_msg_put_done(w, m->seq, &m->done, m->v, m->place), 0);
+        assert_int_equal(wf_msg_put_done(w, m->seq, &m->done, m->v, m->place),
+                         0);
     } else if (rnd() & 1) {
         m->type = WF_MSG_HELLO;
         m->hello = (wf_msg_hello){(uint32_t)rnd(), WEFT_WIRE_VERSION};
@@ -1255,8 +1262,7 @@ static void check_values(const gen_msg *m, wf_wire_value *d, uint32_t n,
         if (d[i].in_fd) {
             assert_int_equal(d[i].fd_index, m->place[i].fd_index);
             assert_true(d[i].fd_offset == m->place[i].offset);
-            assert_int_equal(wf_wire_value_bind(&d[i], fdmem->data,
-                                                fdmem->len),
+            assert_int_equal(wf_wire_value_bind(&d[i], fdmem->data, fdmem->len),
                              0);
         }
         assert_true(value_equal(&m->v[i], &d[i].v));
@@ -1273,8 +1279,7 @@ static void gen_msg_check(const gen_msg *m, const wf_frame *f,
     wf_msg_hello hello;
     switch (m->type) {
     case WF_MSG_RUN:
-        assert_int_equal(wf_msg_get_run(f, &run, decoded, WF_RUN_MAX_ARGS),
-                         0);
+        assert_int_equal(wf_msg_get_run(f, &run, decoded, WF_RUN_MAX_ARGS), 0);
         assert_int_equal(run.kind, m->run.kind);
         assert_true(run.actor_id == m->run.actor_id);
         assert_int_equal(run.name_len, m->run.name_len);
@@ -1374,8 +1379,8 @@ static void test_msg_truncation(void **state)
             uint8_t *b = truncated_frame(w.data, k);
             weft_err e = decode_frame(b, WF_FRAME_HDR + k, WF_RUN_MAX_ARGS);
             if (e != WEFT_EPROTO)
-                fail_msg("type %d body cut to %zu of %zu: got %d",
-                         (int)m.type, k, body, e);
+                fail_msg("type %d body cut to %zu of %zu: got %d", (int)m.type,
+                         k, body, e);
             free(b);
         }
         for (size_t t = 0; t < (w.len <= 1024 ? w.len : 200); t++) {
@@ -1407,8 +1412,8 @@ static void test_msg_byte_flips(void **state)
         int flips = 1 + (int)rnd_below(4);
         for (int j = 0; j < flips; j++) {
             /* Mostly the body; the header is refused early anyway. */
-            size_t pos = rnd_below(4) == 0 ? rnd_below(WF_FRAME_HDR)
-                                           : rnd_below(w.len);
+            size_t pos =
+                rnd_below(4) == 0 ? rnd_below(WF_FRAME_HDR) : rnd_below(w.len);
             w.data[pos] ^= (uint8_t)(1 + rnd_below(255));
         }
         weft_err e = decode_frame(w.data, w.len, WF_RUN_MAX_ARGS);
@@ -1464,8 +1469,7 @@ static void test_sock_memfd_passing(void **state)
     (void)state;
     int before = count_open_fds();
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                     0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     int mfd = memfd_create("wire_test", MFD_CLOEXEC);
     assert_true(mfd >= 0);
     double arr[1000];
@@ -1507,8 +1511,8 @@ static void test_sock_memfd_passing(void **state)
     struct stat st;
     assert_int_equal(fstat(fds[0], &st), 0);
     assert_int_equal(st.st_size, 64 + sizeof arr);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fds[0],
-                     0);
+    void *map =
+        mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fds[0], 0);
     assert_true(map != MAP_FAILED);
     assert_int_equal(wf_wire_value_bind(&vals[0], map, (uint64_t)st.st_size),
                      0);
@@ -1536,11 +1540,11 @@ static void *sender_main(void *p)
     sender *s = p;
     s->err = wf_sock_send(s->sock, s->data, s->first, &s->fd_a, 1);
     if (!s->err)
-        s->err = wf_sock_send(s->sock, s->data + s->first,
-                              s->second - s->first, &s->fd_b, 1);
+        s->err = wf_sock_send(s->sock, s->data + s->first, s->second - s->first,
+                              &s->fd_b, 1);
     if (!s->err)
-        s->err = wf_sock_send(s->sock, s->data + s->second,
-                              s->len - s->second, NULL, 0);
+        s->err = wf_sock_send(s->sock, s->data + s->second, s->len - s->second,
+                              NULL, 0);
     return NULL;
 }
 
@@ -1578,8 +1582,7 @@ static void test_sock_stream_and_fd_owner(void **state)
     (void)state;
     int before = count_open_fds();
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                     0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     set_nonblocking(sv[0]);
     set_nonblocking(sv[1]);
 
@@ -1606,9 +1609,14 @@ static void test_sock_stream_and_fd_owner(void **state)
     for (int i = 0; i < 10; i++)
         assert_int_equal(wf_msg_put_shutdown(&w, 3 + (uint64_t)i), 0);
 
-    sender s = {sv[0], w.data, first, second, w.len,
+    sender s = {sv[0],
+                w.data,
+                first,
+                second,
+                w.len,
                 memfd_with(a_text, sizeof a_text),
-                memfd_with(b_ints, sizeof b_ints), 0};
+                memfd_with(b_ints, sizeof b_ints),
+                0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, sender_main, &s), 0);
 
@@ -1685,8 +1693,7 @@ static void test_sock_too_many_fds(void **state)
     (void)state;
     int before = count_open_fds();
     int sv[2], p[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                     0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(pipe(p), 0);
     const int three[3] = {p[0], p[1], p[0]};
     char c;
@@ -1704,8 +1711,8 @@ static void test_sock_too_many_fds(void **state)
     assert_err(wf_sock_send(sv[0], NULL, 0, three, 1), WEFT_EINVAL, NULL);
     assert_err(wf_sock_send(sv[0], "z", 1, many, WF_SOCK_MAX_FDS + 1),
                WEFT_EINVAL, NULL);
-    assert_err((weft_err)wf_sock_recv(sv[1], &c, 0, NULL, 0, NULL),
-               WEFT_EINVAL, NULL);
+    assert_err((weft_err)wf_sock_recv(sv[1], &c, 0, NULL, 0, NULL), WEFT_EINVAL,
+               NULL);
     close(p[0]);
     close(p[1]);
     close(sv[0]);
@@ -1717,8 +1724,7 @@ static void test_sock_eof_and_gone_peer(void **state)
 {
     (void)state;
     int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                     0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     assert_int_equal(wf_sock_send(sv[0], "hello", 5, NULL, 0), 0);
     close(sv[0]);
     char b[16];
@@ -1728,8 +1734,7 @@ static void test_sock_eof_and_gone_peer(void **state)
     close(sv[1]);
 
     /* Writing to a peer that is gone is an error, not a SIGPIPE. */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-                     0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     close(sv[1]);
     assert_err(wf_sock_send(sv[0], "x", 1, NULL, 0), WEFT_EIO, "sendmsg");
     close(sv[0]);
