@@ -194,8 +194,7 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
             why = wf_strdup(t->ret[0]->errmsg ? t->ret[0]->errmsg : "failed");
         }
         if (t->kind == WF_TASK_ACTOR_CALL)
-            atomic_fetch_add_explicit(&rt->stats.actor_calls, 1,
-                                      memory_order_relaxed);
+            WF_COUNT(rt, actor_calls);
         wf_task_free(rt, t);
     } else {
         /* The constructor again, after a restart. */
@@ -300,8 +299,7 @@ static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
                                  a->cls->name, r->errmsg ? r->errmsg : "");
         }
     } else {
-        atomic_fetch_add_explicit(&rt->stats.actor_calls, 1,
-                                  memory_order_relaxed);
+        WF_COUNT(rt, actor_calls);
         wf_ctx_run(rt, t, t->fn->fn, a->state, NULL);
     }
     wf_task_free(rt, t);
@@ -345,7 +343,7 @@ static weft_err wf_actor_post(weft_runtime *rt, wf_actor *a, wf_task *t)
         char *why = wf_strdup(a->death ? a->death : "actor is dead");
         weft_err code = a->death_code;
         pthread_mutex_unlock(&a->lock);
-        atomic_fetch_add(&rt->inflight, 1);
+        WF_COUNT(rt, submitted);
         wf_call_reject(rt, t, code, why ? why : "actor is dead");
         wf_free(why);
         return 0;
@@ -436,7 +434,7 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
     weft_release(rt, ctor_ref);
     return 0;
 fail_task:
-    atomic_fetch_add(&rt->inflight, 1);
+    WF_COUNT(rt, submitted);
     wf_task_fail(rt, t, WEFT_ECANCELLED, NULL);
     wf_task_free(rt, t);
     weft_release(rt, ctor_ref);

@@ -310,7 +310,7 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
                      msg);
         return;
     }
-    atomic_fetch_add_explicit(&rt->stats.finished, 1, memory_order_relaxed);
+    WF_COUNT(rt, finished);
     for (size_t i = 0; i < t->nret; i++)
         wf_publish(rt, t->ret[i]);
 }

@@ -70,7 +70,7 @@ WF_EXPORT weft_err weft_put(weft_runtime *rt, const weft_value *v,
     weft_value copy;
     wf_blob *blob;
     if ((e = wf_value_copy(rt->store, v, &copy, &blob)))
-        return wf_err(e, "weft_put: %s", weft_last_error());
+        return wf_err_prefix(e, "weft_put");
     wf_obj *o = wf_store_obj_new(rt->store, 1, out);
     if (!o) {
         wf_blob_free(rt->store, blob);
@@ -90,7 +90,7 @@ WF_EXPORT weft_err weft_create(weft_runtime *rt, size_t n, void **data,
     wf_blob *blob;
     weft_err e = wf_blob_new(rt->store, n, &blob);
     if (e)
-        return wf_err(e, "weft_create: %s", weft_last_error());
+        return wf_err_prefix(e, "weft_create");
     wf_obj *o = wf_store_obj_new(rt->store, 1, out);
     if (!o) {
         wf_blob_free(rt->store, blob);

@@ -61,7 +61,7 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
     wf_wbuf_init(&w);
     if ((e = wf_msg_put_run(&w, 0, &m, vals, place))) {
         wf_wbuf_free(&w);
-        e = wf_err(e, "task '%s': %s", t->name, weft_last_error());
+        e = wf_err_prefix(e, "task '%s'", t->name);
         goto fail;
     }
     job->bytes = w.data;
@@ -168,8 +168,7 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
                          wf_strfmt("task '%s': result from worker: %s",
                                    t->name, weft_last_error()));
         } else {
-            atomic_fetch_add_explicit(&rt->stats.finished, 1,
-                                      memory_order_relaxed);
+            WF_COUNT(rt, finished);
             for (size_t i = 0; i < t->nret; i++)
                 wf_publish(rt, t->ret[i]);
         }
@@ -212,7 +211,7 @@ static void wf_cb_lost(void *ctx, wf_job *job, bool running, const char *why)
             return;
         }
         t->retries_left--;
-        atomic_fetch_add(&rt->stats.retried, 1);
+        WF_COUNT(rt, retried);
         WF_LOG_INFO("event=task_retry task=%s detail=\"%s\"", t->name, why);
     }
     if (wf_procs_submit(rt->procs, job) != 0) {

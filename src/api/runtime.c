@@ -76,6 +76,12 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
     if (!rt)
         return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
     pthread_mutex_init(&rt->admit_lock, NULL);
+    rt->counts_mem = wf_calloc(WF_POOL_MAX + 2, sizeof *rt->counts);
+    rt->counts = (wf_tcount *)(((uintptr_t)rt->counts_mem + 63) & ~(uintptr_t)63);
+    if (!rt->counts_mem) {
+        wf_free(rt);
+        return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+    }
     int ncpu = wf_ncpus();
     int threads = opts->num_threads ? opts->num_threads : ncpu;
     double cpus = opts->cpus > 0 ? opts->cpus : ncpu;
@@ -127,12 +133,31 @@ fail:
     return e;
 }
 
+static void wf_sum_counts(weft_runtime *rt, wf_tcount *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    for (int i = 0; i <= WF_POOL_MAX; i++) {
+        wf_tcount *c = &rt->counts[i];
+        sum->submitted += atomic_load_explicit(&c->submitted, memory_order_acquire);
+        sum->finished += atomic_load_explicit(&c->finished, memory_order_relaxed);
+        sum->failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
+        sum->freed += atomic_load_explicit(&c->freed, memory_order_acquire);
+        sum->retried += atomic_load_explicit(&c->retried, memory_order_relaxed);
+        sum->actor_calls += atomic_load_explicit(&c->actor_calls, memory_order_relaxed);
+    }
+}
+
 /* Wait until every submitted task has finished. */
 static void wf_drain(weft_runtime *rt)
 {
     struct timespec ts = {0, 200 * 1000};
-    while (atomic_load_explicit(&rt->inflight, memory_order_acquire) > 0)
+    for (;;) {
+        wf_tcount sum;
+        wf_sum_counts(rt, &sum);
+        if (sum.freed >= sum.submitted)
+            return;
         nanosleep(&ts, NULL);
+    }
 }
 
 WF_EXPORT void weft_shutdown(weft_runtime *rt)
@@ -162,6 +187,7 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     for (int k = 0; k < rt->ncustom; k++)
         wf_free(rt->custom_name[k]);
     pthread_mutex_destroy(&rt->admit_lock);
+    wf_free(rt->counts_mem);
     wf_free(rt);
 }
 
@@ -172,11 +198,13 @@ WF_EXPORT void weft_get_stats(weft_runtime *rt, weft_stats *s)
     memset(s, 0, sizeof *s);
     if (!rt)
         return;
-    s->tasks_submitted = atomic_load(&rt->stats.submitted);
-    s->tasks_finished = atomic_load(&rt->stats.finished);
-    s->tasks_failed = atomic_load(&rt->stats.failed);
-    s->tasks_retried = atomic_load(&rt->stats.retried);
-    s->actor_calls = atomic_load(&rt->stats.actor_calls);
+    wf_tcount sum;
+    wf_sum_counts(rt, &sum);
+    s->tasks_submitted = sum.submitted;
+    s->tasks_finished = sum.finished;
+    s->tasks_failed = sum.failed;
+    s->tasks_retried = sum.retried;
+    s->actor_calls = sum.actor_calls;
     s->worker_crashes = wf_procs_deaths(rt->procs);
     wf_store_counts(rt->store, &s->objects, &s->store_bytes, &s->store_cap);
     s->threads = (uint32_t)wf_pool_threads(rt->pool);

@@ -15,6 +15,11 @@
 #define WF_EXPORT __attribute__((visibility("default")))
 
 typedef struct wf_trace wf_trace;
+
+typedef struct wf_tcount {
+    _Atomic uint64_t submitted, finished, failed, freed, retried, actor_calls;
+    char pad[16]; /* one cache line each (the array is 64-byte aligned) */
+} wf_tcount;
 typedef struct wf_actors wf_actors;
 
 struct weft_runtime {
@@ -39,16 +44,25 @@ struct weft_runtime {
     wf_task *admit_head, *admit_tail;
     _Atomic int64_t admit_count;
 
-    /* Tasks submitted and not yet finished, for shutdown to drain. */
-    _Atomic int64_t inflight;
+    /* Counters, one cache line per pool thread (and one shared by threads
+     * outside the pool), so counting costs no cache-line ping-pong. Tasks
+     * in flight = sum(submitted) - sum(freed). */
+    wf_tcount *counts;
+    void *counts_mem;
     /* Bumped on every publish while someone waits on many objects. */
     _Atomic uint32_t done_epoch;
     _Atomic int multi_waiters;
 
-    struct {
-        _Atomic uint64_t submitted, finished, failed, retried, actor_calls;
-    } stats;
 };
+
+/* The calling thread's counters in rt. */
+static inline wf_tcount *wf_counts(weft_runtime *rt)
+{
+    int i = wf_pool_self_index(rt->pool);
+    return &rt->counts[i >= 0 ? i : WF_POOL_MAX];
+}
+#define WF_COUNT(rt, field)                                                    \
+    atomic_fetch_add_explicit(&wf_counts(rt)->field, 1, memory_order_relaxed)
 
 /* runtime.c: start a runtime without the worker-mode check. */
 weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts);

@@ -343,7 +343,7 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
         char where[64];
         snprintf(where, sizeof where, "argument %zu", i);
         if ((e = wf_value_check(&args[i], where)))
-            return wf_err(e, "%s: %s", what, weft_last_error());
+            return wf_err_prefix(e, "%s", what);
         if (!wf_arg_is_large(&args[i]))
             payload += wf_arg_payload(&args[i]);
     }
@@ -410,8 +410,7 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
 /* Wire t's dependencies; it becomes ready when the last one is published. */
 void wf_task_start(weft_runtime *rt, wf_task *t)
 {
-    atomic_fetch_add_explicit(&rt->inflight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rt->stats.submitted, 1, memory_order_relaxed);
+    WF_COUNT(rt, submitted);
     for (size_t i = 0; i < t->nargs; i++) {
         wf_arg *a = &t->args[i];
         if (!a->obj || wf_obj_state(a->obj) != WF_OBJ_PENDING)
@@ -473,7 +472,7 @@ wf_obj *wf_task_failed_arg(wf_task *t, size_t *index)
 /* Fail every result of t with code and msg (taken; may be NULL). */
 void wf_task_fail(weft_runtime *rt, wf_task *t, weft_err code, char *msg)
 {
-    atomic_fetch_add_explicit(&rt->stats.failed, 1, memory_order_relaxed);
+    WF_COUNT(rt, failed);
     for (size_t i = 0; i < t->nret; i++) {
         char *m = i + 1 == t->nret ? msg : (msg ? wf_strdup(msg) : NULL);
         wf_obj_set_error(t->ret[i], code, m);
@@ -491,7 +490,7 @@ void wf_task_free(weft_runtime *rt, wf_task *t)
     for (size_t i = 0; i < t->nret; i++)
         wf_store_release(rt->store, t->ret[i]);
     wf_slab_free(t, t->size);
-    atomic_fetch_sub_explicit(&rt->inflight, 1, memory_order_release);
+    WF_COUNT(rt, freed);
 }
 
 void wf_task_finish(weft_runtime *rt, wf_task *t)
@@ -542,13 +541,13 @@ WF_EXPORT weft_err weft_submit(weft_runtime *rt, const char *fn,
     const wf_func *f = wf_func_find(fn);
     if (!f)
         return wf_err(WEFT_ENOFUNC, "weft_submit: unknown function '%s'", fn);
-    char what[128];
-    snprintf(what, sizeof what, "weft_submit '%s'", fn);
     wf_task *t;
-    weft_err e = wf_task_build(rt, f, what, args, nargs, opts, WF_TASK_FN, &t,
-                               out);
+    /* Errors name the function; the call is named only when one happens,
+     * so the common path formats nothing. */
+    weft_err e = wf_task_build(rt, f, f->name, args, nargs, opts, WF_TASK_FN,
+                               &t, out);
     if (e)
-        return e;
+        return wf_err_prefix(e, "weft_submit");
     wf_task_start(rt, t);
     return 0;
 }

@@ -266,7 +266,7 @@ static void wf_wk_run(wf_wk *w, const wf_frame *f)
     }
     if (m.kind != WF_RUN_TASK)
         t->name = name;
-    atomic_fetch_add(&w->rt->inflight, 1);
+    WF_COUNT(w->rt, submitted);
     wf_ctx_run(w->rt, t, call, actor ? actor->state : NULL,
                m.kind == WF_RUN_ACTOR_NEW ? &actor->state : NULL);
     wf_wk_reply(w, f->seq, t);

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #define WF_EXPORT __attribute__((visibility("default")))
 
@@ -13,6 +14,19 @@ weft_err wf_err(weft_err code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(wf_last, sizeof wf_last, fmt, ap);
     va_end(ap);
+    return code;
+}
+
+weft_err wf_err_prefix(weft_err code, const char *fmt, ...)
+{
+    char prefix[256], tmp[sizeof prefix + sizeof wf_last + 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    snprintf(tmp, sizeof tmp, "%s: %s", prefix, wf_last);
+    memcpy(wf_last, tmp, sizeof wf_last - 1);
+    wf_last[sizeof wf_last - 1] = '\0';
     return code;
 }
 

@@ -10,6 +10,11 @@
 weft_err wf_err(weft_err code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Put "prefix: " before this thread's last error detail; returns code.
+ * (Passing weft_last_error() to wf_err would overlap its buffer.) */
+weft_err wf_err_prefix(weft_err code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Clear this thread's last error detail. */
 void wf_err_clear(void);
 

@@ -34,6 +34,7 @@ struct wf_pool {
 
     _Atomic uint32_t epoch; /* bumped to wake parked workers */
     _Atomic int sleepers;
+    _Atomic int spinning; /* workers looking for work before parking */
     _Atomic int blocked;
     _Atomic int64_t cpu_free;
     _Atomic uint32_t cpu_epoch;
@@ -240,10 +241,16 @@ static void *wf_worker_main(void *arg)
     wf_self = w;
     for (;;) {
         wf_work *x = wf_find(w);
-        for (int i = 0; !x && i < WF_SPIN_ROUNDS; i++) {
-            wf_cpu_relax();
-            if ((i & 63) == 63)
-                x = wf_find(w);
+        if (!x) {
+            /* Spinning workers will find new work themselves: submitters
+             * skip the wake-up syscall while any spins. */
+            atomic_fetch_add(&p->spinning, 1);
+            for (int i = 0; !x && i < WF_SPIN_ROUNDS; i++) {
+                wf_cpu_relax();
+                if ((i & 63) == 63)
+                    x = wf_find(w);
+            }
+            atomic_fetch_sub(&p->spinning, 1);
         }
         if (x) {
             wf_execute(w, x);
@@ -348,6 +355,8 @@ void wf_pool_free(wf_pool *p)
 static void wf_notify(wf_pool *p)
 {
     atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->spinning, memory_order_relaxed) > 0)
+        return;
     if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) > 0) {
         atomic_fetch_add(&p->epoch, 1);
         wf_futex_wake(&p->epoch, 1);
@@ -442,6 +451,12 @@ void wf_pool_block_end(wf_pool *p)
         w->held = w->blocked_hold;
         w->blocked_hold = 0;
     }
+}
+
+int wf_pool_self_index(wf_pool *p)
+{
+    wf_worker *w = wf_self;
+    return w && w->pool == p ? w->id : -1;
 }
 
 int wf_pool_worker_id(void)

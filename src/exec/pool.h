@@ -55,6 +55,8 @@ void wf_pool_block_end(wf_pool *p);
 bool wf_pool_cpu_take(wf_pool *p, int64_t milli);
 void wf_pool_cpu_give(wf_pool *p, int64_t milli);
 
+/* The calling thread's index in p, or -1 if it is not one of p's. */
+int wf_pool_self_index(wf_pool *p);
 /* The index of the calling worker thread (for traces), -1 outside. */
 int wf_pool_worker_id(void);
 int wf_pool_threads(wf_pool *p);

@@ -25,8 +25,18 @@ struct wf_store {
     _Atomic uint64_t bytes;
     _Atomic uint64_t objects;
     uint64_t cap;
+    uint64_t id; /* unique for the process's life: keys thread caches */
     uint8_t tag;
 };
+
+static _Atomic uint64_t wf_store_ids;
+
+/* Free slots a thread took from the shared list in one swap: allocating
+ * then pops from here without touching shared memory. */
+static _Thread_local struct {
+    uint64_t store;
+    uint32_t head;
+} wf_tl_free;
 
 wf_store *wf_store_new(uint64_t cap, uint8_t tag)
 {
@@ -36,6 +46,7 @@ wf_store *wf_store_new(uint64_t cap, uint8_t tag)
     pthread_mutex_init(&s->grow_lock, NULL);
     s->cap = cap;
     s->tag = tag;
+    s->id = atomic_fetch_add(&wf_store_ids, 1) + 1;
     atomic_store(&s->nslots, 1);
     return s;
 }
@@ -73,18 +84,26 @@ void wf_store_free(wf_store *s)
 
 static uint32_t wf_pop_free(wf_store *s)
 {
-    uint64_t head = atomic_load_explicit(&s->free_head, memory_order_acquire);
-    for (;;) {
-        uint32_t slot = (uint32_t)head;
-        if (slot == 0)
+    if (wf_tl_free.store != s->id || wf_tl_free.head == 0) {
+        /* Take the whole shared list at once (no ABA: nothing is read
+         * from it before the swap). */
+        uint64_t head = atomic_load_explicit(&s->free_head, memory_order_relaxed);
+        if ((uint32_t)head == 0)
             return 0;
-        uint32_t next = wf_slot(s, slot)->next_free;
-        uint64_t nh = ((head >> 32) + 1) << 32 | next;
-        if (atomic_compare_exchange_weak_explicit(&s->free_head, &head, nh,
-                                                  memory_order_acquire,
-                                                  memory_order_acquire))
-            return slot;
+        uint64_t empty;
+        do {
+            empty = ((head >> 32) + 1) << 32;
+        } while (!atomic_compare_exchange_weak_explicit(
+            &s->free_head, &head, empty, memory_order_acquire,
+            memory_order_relaxed));
+        if ((uint32_t)head == 0)
+            return 0;
+        wf_tl_free.store = s->id;
+        wf_tl_free.head = (uint32_t)head;
     }
+    uint32_t slot = wf_tl_free.head;
+    wf_tl_free.head = wf_slot(s, slot)->next_free;
+    return slot;
 }
 
 static void wf_push_free(wf_store *s, uint32_t slot)
