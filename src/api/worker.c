@@ -70,8 +70,10 @@ static void wf_wk_read(wf_wk *w)
     size_t nfds = 0;
     ssize_t n = wf_sock_recv(w->fd, w->rbuf + w->rlen, w->rcap - w->rlen, fds,
                              WF_SOCK_MAX_FDS, &nfds);
+    if (n == WEFT_EPROTO)
+        wf_wk_exit(w, 3, weft_last_error());
     if (n <= 0)
-        wf_wk_exit(w, n == 0 ? 0 : 3, n == 0 ? NULL : weft_last_error());
+        wf_wk_exit(w, 0, NULL); /* the parent closed or went away */
     if (w->nfdq + nfds > sizeof w->fdq / sizeof *w->fdq)
         wf_wk_exit(w, 3, "too many file descriptors queued");
     memcpy(w->fdq + w->nfdq, fds, nfds * sizeof *fds);
@@ -279,8 +281,10 @@ out:
             wf_store_release(w->rt->store, objs[i]);
     for (size_t i = 0; i < used; i++)
         close(w->fdq[i]);
-    memmove(w->fdq, w->fdq + used, (w->nfdq - used) * sizeof(int));
-    w->nfdq -= used;
+    if (used) {
+        memmove(w->fdq, w->fdq + used, (w->nfdq - used) * sizeof(int));
+        w->nfdq -= used;
+    }
     wf_free(vals);
     wf_free(objs);
     wf_free(refs);

@@ -474,9 +474,11 @@ static void wf_handle_frames(wf_procs *p, wf_proc *proc, bool *broken)
         size_t used = p->cb.done(p->ctx, job, &f, proc->fdq, proc->nfdq);
         if (used > proc->nfdq)
             used = proc->nfdq;
-        memmove(proc->fdq, proc->fdq + used,
-                (proc->nfdq - used) * sizeof(int));
-        proc->nfdq -= used;
+        if (used) {
+            memmove(proc->fdq, proc->fdq + used,
+                    (proc->nfdq - used) * sizeof(int));
+            proc->nfdq -= used;
+        }
     }
     if (off) {
         memmove(proc->rbuf, proc->rbuf + off, proc->rlen - off);
