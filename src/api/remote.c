@@ -135,12 +135,15 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
                           const int *fds, size_t nfds)
 {
     wf_msg_done d;
-    wf_wire_value *vals = wf_alloc(WF_RUN_MAX_RETURNS * sizeof *vals);
+    /* One more than expected, so a reply with too many values is caught
+     * by the decoder instead of overflowing. */
+    size_t maxv = (size_t)t->nret + 1;
+    wf_wire_value *vals = wf_alloc(maxv * sizeof *vals);
     if (!vals) {
         wf_task_fail(rt, t, WEFT_ENOMEM, wf_strfmt("out of memory"));
         return 0;
     }
-    weft_err e = wf_msg_get_done(f, &d, vals, WF_RUN_MAX_RETURNS);
+    weft_err e = wf_msg_get_done(f, &d, vals, maxv);
     size_t used = 0;
     if (e) {
         wf_task_fail(rt, t, WEFT_EPROTO,

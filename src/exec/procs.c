@@ -58,6 +58,8 @@ struct wf_procs {
     bool io_started;
     bool stop;
     _Atomic uint64_t deaths; /* processes that died without being stopped */
+    _Atomic bool io_idle;    /* the I/O thread is (about to be) in epoll_wait */
+    _Atomic uint64_t kicks;  /* bumped by every submit */
     char **argv; /* how to start a worker */
     bool host;   /* argv is `weft worker --library X`, each string owned */
     wf_procs_cb cb;
@@ -380,6 +382,9 @@ static void wf_flush(wf_procs *p, wf_proc *proc)
 
 static void wf_wake_io(wf_procs *p)
 {
+    atomic_fetch_add(&p->kicks, 1);
+    if (!atomic_load(&p->io_idle))
+        return;
     uint64_t one = 1;
     ssize_t r = write(p->evfd, &one, sizeof one);
     (void)r;
@@ -575,6 +580,7 @@ static void *wf_io_main(void *arg)
     wf_procs *p = arg;
     struct epoll_event evs[64];
     for (;;) {
+        uint64_t seen = atomic_load(&p->kicks);
         pthread_mutex_lock(&p->lock);
         if (p->stop) {
             pthread_mutex_unlock(&p->lock);
@@ -585,7 +591,14 @@ static void *wf_io_main(void *arg)
             if (!q->dead && q->send_head)
                 wf_flush(p, q);
         pthread_mutex_unlock(&p->lock);
-        int n = epoll_wait(p->epfd, evs, 64, -1);
+        /* Submitters write the eventfd only while we sleep (io_idle), so a
+         * busy stream of jobs costs no syscall each; a submit that came
+         * after the dispatch above but before io_idle was set is seen by
+         * the kicks check instead. */
+        atomic_store(&p->io_idle, true);
+        int timeout = atomic_load(&p->kicks) != seen ? 0 : -1;
+        int n = epoll_wait(p->epfd, evs, 64, timeout);
+        atomic_store(&p->io_idle, false);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL) {
                 uint64_t v;
