@@ -47,6 +47,25 @@ static weft_err pt_slow_square(weft_task *t)
 }
 WEFT_REGISTER_SIG(pt_slow_square, "i");
 
+/* Tells the test which process runs it (through a file), then stays busy
+ * long enough to be killed there. */
+static weft_err pt_pid_sleep(weft_task *t)
+{
+    const char *path = weft_arg_str(t, 0);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return weft_fail(t, "cannot write %s", tmp);
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    rename(tmp, path);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return weft_return_i64(t, 1);
+}
+WEFT_REGISTER_SIG(pt_pid_sleep, "s");
+
 static weft_err pt_die(weft_task *t)
 {
     raise(SIGKILL);
@@ -203,16 +222,34 @@ static void test_worker_killed_mid_run(void **state)
         assert_int_equal(weft_submit(rt, "pt_slow_square",
                                      WEFT_ARGS(weft_i64(i)), NULL, &r[i]),
                          0);
-    /* Find a worker's pid by asking one, then kill it while the queue is
-     * still long. */
+    /* A task tells us which process runs it; kill that process while the
+     * task runs there and other tasks are queued behind it. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-victim-%d", (int)getpid());
+    unlink(path);
     weft_ref p;
-    int64_t pid;
-    weft_task_opts o;
-    weft_task_opts_init(&o);
-    assert_int_equal(weft_submit(rt, "pt_pid", WEFT_NOARGS, &o, &p), 0);
-    assert_int_equal(weft_get_i64(rt, p, &pid, WEFT_FOREVER), 0);
-    weft_release(rt, p);
+    assert_int_equal(
+        weft_submit(rt, "pt_pid_sleep", WEFT_ARGS(weft_str(path)), NULL, &p), 0);
+    int pid = 0;
+    for (int i = 0; i < 2000 && pid <= 0; i++) { /* up to 20 s */
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid <= 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_true(pid > 0);
+    unlink(path);
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    int64_t one;
+    assert_int_equal(weft_get_i64(rt, p, &one, WEFT_FOREVER), 0);
+    assert_int_equal(one, 1); /* ran again elsewhere */
+    weft_release(rt, p);
     int64_t sum = 0, want = 0;
     for (int i = 0; i < n; i++) {
         int64_t v;
@@ -225,6 +262,7 @@ static void test_worker_killed_mid_run(void **state)
     weft_stats st;
     weft_get_stats(rt, &st);
     assert_true(st.worker_crashes >= 1);
+    assert_true(st.tasks_retried >= 1);
     assert_int_equal(st.procs, 2); /* the dead one was replaced */
     free(r);
     weft_shutdown(rt);
