@@ -15,3 +15,15 @@ endforeach()
 if(TARGET cli_test)
   add_dependencies(cli_test weft)
 endif()
+
+# A library of task functions for worker processes started as
+# `weft worker --library` (worker_lib_test). Its weft symbols resolve
+# against the program that loads it.
+add_library(weft_test_lib SHARED ${CMAKE_SOURCE_DIR}/tests/lib/worker_lib.c)
+target_include_directories(weft_test_lib PRIVATE ${CMAKE_SOURCE_DIR}/include)
+set_target_properties(weft_test_lib PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+if(TARGET worker_lib_test)
+  add_dependencies(worker_lib_test weft_test_lib weft)
+  set_property(TEST worker_lib_test APPEND PROPERTY ENVIRONMENT
+    "WEFT_TEST_LIB=$<TARGET_FILE:weft_test_lib>")
+endif()

@@ -1,4 +1,5 @@
 /* Starting and stopping the embedded runtime; counters. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +90,18 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
     rt->mem_total = rt->mem_free = opts->memory ? opts->memory : wf_phys_mem();
     rt->executor = opts->executor ? opts->executor : WEFT_EXEC_THREAD;
     rt->nprocs = opts->num_procs ? opts->num_procs : ncpu;
-    if (opts->worker_library &&
-        !(rt->worker_library = wf_strdup(opts->worker_library))) {
-        e = wf_err(WEFT_ENOMEM, "weft_init: out of memory");
-        goto fail;
+    if (opts->worker_library) {
+        /* Load it here too, so its functions are known (names, signatures)
+         * when tasks are submitted; they run in the worker processes. */
+        if (!dlopen(opts->worker_library, RTLD_NOW | RTLD_GLOBAL)) {
+            e = wf_err(WEFT_EINVAL, "weft_init: worker_library: %s",
+                       dlerror());
+            goto fail;
+        }
+        if (!(rt->worker_library = wf_strdup(opts->worker_library))) {
+            e = wf_err(WEFT_ENOMEM, "weft_init: out of memory");
+            goto fail;
+        }
     }
     if (opts->resources) {
         uint64_t amounts[WF_MAX_CUSTOM] = {0};

@@ -60,18 +60,9 @@ static int worker(int argc, char **argv)
         return 1;
     }
 
-    /* WORKER CALL POINT: when the environment says this process is a
-     * worker (set by the runtime that started it), weft_init serves tasks
-     * and never returns. Returning means we were not started as a worker. */
-    weft_runtime *rt = NULL;
-    weft_err err = weft_init(&rt, NULL);
-    if (err != 0) {
-        const char *detail = weft_last_error();
-        fprintf(stderr, "weft worker: %s%s%s\n", weft_strerror(err),
-                *detail ? ": " : "", detail);
-        return 1;
-    }
-    weft_shutdown(rt);
+    /* When the runtime that started us says we are its worker, this serves
+     * tasks and never returns. */
+    weft_worker_check();
     fprintf(stderr, "weft worker: not started by a weft runtime\n");
     return 1;
 }
