@@ -122,7 +122,7 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
     if ((up = wf_task_failed_arg(t, &bad))) {
         char *msg = wf_strfmt("call '%s' not run: its argument %zu failed: %s",
                               t->name, bad,
-                              up->errmsg ? up->errmsg : weft_strerror(up->errcode));
+                              wf_obj_errmsg(up));
         wf_task_fail(rt, t, WEFT_EUPSTREAM, msg);
         wf_task_free(rt, t);
         return;
@@ -191,7 +191,7 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
         used = wf_remote_complete(rt, t, f, fds, nfds);
         if (t->kind == WF_TASK_ACTOR_NEW && wf_obj_state(t->ret[0]) == WF_OBJ_FAILED) {
             failed_ctor = true;
-            why = wf_strdup(t->ret[0]->errmsg ? t->ret[0]->errmsg : "failed");
+            why = wf_strdup(wf_obj_errmsg(t->ret[0]));
         }
         if (t->kind == WF_TASK_ACTOR_CALL)
             WF_COUNT(rt, actor_calls);
@@ -287,8 +287,7 @@ static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
         wf_task_fail(rt, t, WEFT_EUPSTREAM,
                      wf_strfmt("call '%s' not run: its argument %zu failed: %s",
                                t->name, bad,
-                               up->errmsg ? up->errmsg
-                                          : weft_strerror(up->errcode)));
+                               wf_obj_errmsg(up)));
     } else if (t->kind == WF_TASK_ACTOR_NEW) {
         wf_ctx_run(rt, t, a->cls->init, NULL, &a->state);
         wf_obj *r = t->ret[0];
@@ -296,7 +295,7 @@ static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
             a->dead = true;
             a->death_code = WEFT_EACTORDEAD;
             a->death = wf_strfmt("actor '%s' failed in its constructor: %s",
-                                 a->cls->name, r->errmsg ? r->errmsg : "");
+                                 a->cls->name, wf_obj_errmsg(r));
         }
     } else {
         WF_COUNT(rt, actor_calls);

@@ -252,7 +252,7 @@ static weft_err wf_ctx_bind(weft_task *c, const char *sig)
         wf_arg *a = &t->args[i];
         if (!a->obj)
             continue;
-        a->v = a->obj->val;
+        a->v = a->obj->u.val;
         if (wf_sig_check_one(sig, i, &a->v, t->name)) {
             wf_ctx_fail(c, WEFT_ETYPE, "%s (from a reference)",
                         weft_last_error());
@@ -300,7 +300,7 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
                 wf_blob_free(rt->store, o->blob);
                 o->blob = NULL;
             }
-            o->val.type = WEFT_T_NONE;
+            o->u.val.type = WEFT_T_NONE;
         }
         wf_task_fail(rt, t, c.code == WEFT_ETASK || c.code == WEFT_ETYPE ||
                                     c.code == WEFT_EARGC ||

@@ -122,11 +122,11 @@ static weft_err wf_read(wf_obj *o, weft_value *out)
     if (wf_obj_state(o) == WF_OBJ_FAILED) {
         if (out)
             out->type = WEFT_T_NONE;
-        return wf_err(o->errcode, "%s",
-                      o->errmsg ? o->errmsg : weft_strerror(o->errcode));
+        return wf_err(wf_obj_errcode(o), "%s",
+                      wf_obj_errmsg(o));
     }
     if (out)
-        *out = o->val;
+        *out = o->u.val;
     return 0;
 }
 
@@ -321,5 +321,5 @@ WF_EXPORT const char *weft_error_message(weft_runtime *rt, weft_ref r)
     wf_obj *o = rt ? wf_store_lookup(rt->store, r) : NULL;
     if (!o || wf_obj_state(o) != WF_OBJ_FAILED)
         return NULL;
-    return o->errmsg ? o->errmsg : weft_strerror(o->errcode);
+    return wf_obj_errmsg(o);
 }

@@ -17,8 +17,8 @@ static bool wf_value_in_shm(const wf_obj *o, int *fd, uint64_t *off)
 {
     if (!o || !o->blob || o->blob->fd < 0)
         return false;
-    const void *data = o->val.type == WEFT_T_ARRAY ? o->val.u.arr.data
-                                                   : o->val.u.buf.data;
+    const void *data = o->u.val.type == WEFT_T_ARRAY ? o->u.val.u.arr.data
+                                                     : o->u.val.u.buf.data;
     *fd = o->blob->fd;
     *off = (uint64_t)((const char *)data - (const char *)o->blob->data);
     return true;
@@ -38,7 +38,7 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
     }
     for (size_t i = 0; i < t->nargs; i++) {
         wf_arg *a = &t->args[i];
-        vals[i] = a->obj ? a->obj->val : a->v;
+        vals[i] = a->obj ? a->obj->u.val : a->v;
         int fd;
         uint64_t off;
         if (a->obj && vals[i].type >= WEFT_T_STR &&
@@ -101,17 +101,7 @@ static weft_err wf_result_set(weft_runtime *rt, wf_obj *o, wf_wire_value *wv,
             wf_blob_free(rt->store, blob);
             return e;
         }
-        weft_value v = wv->v;
-        if (v.type == WEFT_T_ARRAY && v.u.arr.ndim) {
-            o->shape = wf_alloc(v.u.arr.ndim * sizeof(int64_t));
-            if (!o->shape) {
-                wf_blob_free(rt->store, blob);
-                return wf_err(WEFT_ENOMEM, "out of memory");
-            }
-            memcpy(o->shape, v.u.arr.shape, v.u.arr.ndim * sizeof(int64_t));
-            v.u.arr.shape = o->shape;
-        }
-        wf_obj_set(o, &v, blob);
+        wf_obj_set_mapped(o, &wv->v, blob);
         return 0;
     }
     weft_value copy;
@@ -165,7 +155,7 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
             for (size_t i = 0; i < t->nret; i++) {
                 wf_blob_free(rt->store, t->ret[i]->blob);
                 t->ret[i]->blob = NULL;
-                t->ret[i]->val.type = WEFT_T_NONE;
+                t->ret[i]->u.val.type = WEFT_T_NONE;
             }
             wf_task_fail(rt, t, e,
                          wf_strfmt("task '%s': result from worker: %s",
@@ -254,8 +244,7 @@ void wf_remote_dispatch(weft_runtime *rt, wf_task *t)
         wf_task_fail(rt, t, WEFT_EUPSTREAM,
                      wf_strfmt("task '%s' not run: its argument %zu failed: %s",
                                t->name, bad,
-                               up->errmsg ? up->errmsg
-                                          : weft_strerror(up->errcode)));
+                               wf_obj_errmsg(up)));
         wf_task_finish(rt, t);
         return;
     }

@@ -514,7 +514,7 @@ void wf_task_run(weft_runtime *rt, wf_task *t)
         wf_task_fail(rt, t, WEFT_EUPSTREAM,
                      wf_strfmt("task '%s' not run: its argument %zu failed: %s",
                                t->name, bad,
-                               up->errmsg ? up->errmsg : weft_strerror(up->errcode)));
+                               wf_obj_errmsg(up)));
     } else {
         wf_ctx_run(rt, t, t->fn->fn, NULL, NULL);
     }

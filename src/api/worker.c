@@ -133,18 +133,7 @@ static weft_err wf_wk_bind_args(wf_wk *w, const wf_msg_run *m, weft_value *vals,
             wf_blob_free(NULL, blob);
             return wf_err(WEFT_ENOMEM, "out of object slots");
         }
-        weft_value v = wv->v;
-        if (v.type == WEFT_T_ARRAY && v.u.arr.ndim) {
-            o->shape = wf_alloc(v.u.arr.ndim * sizeof(int64_t));
-            if (!o->shape) {
-                wf_blob_free(NULL, blob);
-                wf_store_release(w->rt->store, o);
-                return wf_err(WEFT_ENOMEM, "out of memory");
-            }
-            memcpy(o->shape, v.u.arr.shape, v.u.arr.ndim * sizeof(int64_t));
-            v.u.arr.shape = o->shape;
-        }
-        wf_obj_set(o, &v, blob);
+        wf_obj_set_mapped(o, &wv->v, blob);
         wf_obj_publish(o);
         objs[i] = o;
         vals[i] = weft_refv(r);
@@ -160,7 +149,7 @@ static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
     for (size_t i = 0; i < t->nret; i++) {
         wf_obj *o = t->ret[i];
         if (wf_obj_state(o) == WF_OBJ_FAILED) {
-            wf_wk_fail(w, seq, o->errcode, o->errmsg ? o->errmsg : "failed");
+            wf_wk_fail(w, seq, wf_obj_errcode(o), wf_obj_errmsg(o));
             return;
         }
     }
@@ -170,13 +159,13 @@ static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
     size_t nfds = 0;
     for (size_t i = 0; i < t->nret; i++) {
         wf_obj *o = t->ret[i];
-        vals[i] = o->val;
+        vals[i] = o->u.val;
         place[i] = (wf_wire_place){false, 0, 0};
-        if (o->blob && o->blob->fd >= 0 && o->val.type >= WEFT_T_STR &&
-            o->val.type <= WEFT_T_ARRAY) {
-            const void *data = o->val.type == WEFT_T_ARRAY
-                                   ? o->val.u.arr.data
-                                   : o->val.u.buf.data;
+        if (o->blob && o->blob->fd >= 0 && o->u.val.type >= WEFT_T_STR &&
+            o->u.val.type <= WEFT_T_ARRAY) {
+            const void *data = o->u.val.type == WEFT_T_ARRAY
+                                   ? o->u.val.u.arr.data
+                                   : o->u.val.u.buf.data;
             place[i] = (wf_wire_place){
                 true, (uint32_t)nfds,
                 (uint64_t)((const char *)data - (const char *)o->blob->data)};

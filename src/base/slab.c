@@ -5,8 +5,11 @@
 
 #include "base/alloc.h"
 
-/* Size classes 64, 128, 256, 512, 1024. */
-#define WF_SLAB_CLASSES 5
+/* Size classes, close together where task records fall (96-256 bytes) so
+ * a pending task wastes little. */
+#define WF_SLAB_CLASSES 12
+static const uint16_t wf_class_sizes[WF_SLAB_CLASSES] = {
+    64, 96, 128, 160, 192, 224, 256, 320, 384, 512, 768, 1024};
 #define WF_SLAB_BATCH 64
 #define WF_SLAB_LOCAL_MAX (4 * WF_SLAB_BATCH)
 
@@ -33,17 +36,14 @@ static _Thread_local unsigned wf_local_n[WF_SLAB_CLASSES];
 static int wf_class_of(size_t n)
 {
     int c = 0;
-    size_t sz = 64;
-    while (sz < n) {
-        sz <<= 1;
+    while (wf_class_sizes[c] < n)
         c++;
-    }
     return c;
 }
 
 static size_t wf_class_size(int c)
 {
-    return (size_t)64 << c;
+    return wf_class_sizes[c];
 }
 
 /* Refill the local list of class c: a batch from the depot, or a new chunk.

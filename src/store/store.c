@@ -60,11 +60,10 @@ static void wf_obj_clear(wf_store *s, wf_obj *o)
 {
     if (o->blob)
         wf_blob_free(s, o->blob);
-    wf_free(o->errmsg);
-    wf_free(o->shape);
+    if (atomic_load_explicit(&o->state, memory_order_relaxed) & WF_OBJ_ERRSET)
+        wf_free(o->u.err.msg);
     o->blob = NULL;
-    o->errmsg = NULL;
-    o->shape = NULL;
+    o->u.val.type = WEFT_T_NONE;
 }
 
 void wf_store_free(wf_store *s)
@@ -102,7 +101,7 @@ static uint32_t wf_pop_free(wf_store *s)
         wf_tl_free.head = (uint32_t)head;
     }
     uint32_t slot = wf_tl_free.head;
-    wf_tl_free.head = wf_slot(s, slot)->next_free;
+    wf_tl_free.head = wf_slot(s, slot)->u.next_free;
     return slot;
 }
 
@@ -111,7 +110,7 @@ static void wf_push_free(wf_store *s, uint32_t slot)
     wf_obj *o = wf_slot(s, slot);
     uint64_t head = atomic_load_explicit(&s->free_head, memory_order_relaxed);
     for (;;) {
-        o->next_free = (uint32_t)head;
+        o->u.next_free = (uint32_t)head;
         uint64_t nh = ((head >> 32) + 1) << 32 | slot;
         if (atomic_compare_exchange_weak_explicit(&s->free_head, &head, nh,
                                                   memory_order_release,
@@ -155,8 +154,7 @@ wf_obj *wf_store_obj_new(wf_store *s, int32_t refs, weft_ref *ref)
         o->gen = 1;
     atomic_store_explicit(&o->refs, refs, memory_order_relaxed);
     atomic_store_explicit(&o->waiters, NULL, memory_order_relaxed);
-    o->val.type = WEFT_T_NONE;
-    o->errcode = 0;
+    o->u.val.type = WEFT_T_NONE;
     atomic_store_explicit(&o->state, WF_OBJ_PENDING, memory_order_release);
     atomic_fetch_add_explicit(&s->objects, 1, memory_order_relaxed);
     ref->id = (uint64_t)s->tag << 56 | (uint64_t)o->gen << 32 | slot;
@@ -187,7 +185,7 @@ void wf_store_release(wf_store *s, wf_obj *o)
     if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
         return;
     wf_obj_clear(s, o);
-    o->val.type = WEFT_T_NONE;
+    atomic_store_explicit(&o->state, WF_OBJ_PENDING, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->objects, 1, memory_order_relaxed);
     /* Bump the generation now so stale references stop matching at once. */
     o->gen = (o->gen + 1) & WF_GEN_MASK;
@@ -404,21 +402,41 @@ weft_err wf_value_copy(wf_store *s, const weft_value *v, weft_value *dst,
 
 void wf_obj_set(wf_obj *o, const weft_value *v, wf_blob *blob)
 {
-    o->val = *v;
+    o->u.val = *v;
     o->blob = blob;
+}
+
+void wf_obj_set_mapped(wf_obj *o, const weft_value *v, wf_blob *blob)
+{
+    weft_value x = *v;
+    if (x.type == WEFT_T_ARRAY && x.u.arr.ndim) {
+        memcpy(blob->shape, x.u.arr.shape, x.u.arr.ndim * sizeof(int64_t));
+        x.u.arr.shape = blob->shape;
+    }
+    wf_obj_set(o, &x, blob);
+}
+
+const char *wf_obj_errmsg(const wf_obj *o)
+{
+    return o->u.err.msg ? o->u.err.msg : weft_strerror(o->u.err.code);
 }
 
 void wf_obj_set_error(wf_obj *o, weft_err code, char *msg)
 {
-    o->errcode = code;
-    wf_free(o->errmsg);
-    o->errmsg = msg;
+    if (atomic_load_explicit(&o->state, memory_order_relaxed) & WF_OBJ_ERRSET)
+        wf_free(o->u.err.msg);
+    o->u.err.code = code;
+    o->u.err.msg = msg;
+    atomic_fetch_or_explicit(&o->state, WF_OBJ_ERRSET, memory_order_relaxed);
 }
 
 wf_waiter *wf_obj_publish(wf_obj *o)
 {
     /* State first, so whoever finds the waiter list closed also sees it. */
-    uint32_t st = o->errcode ? WF_OBJ_FAILED : WF_OBJ_READY;
+    uint32_t st = atomic_load_explicit(&o->state, memory_order_relaxed) &
+                          WF_OBJ_ERRSET
+                      ? WF_OBJ_FAILED | WF_OBJ_ERRSET
+                      : WF_OBJ_READY;
     uint32_t old = atomic_exchange_explicit(&o->state, st, memory_order_acq_rel);
     if (old & WF_OBJ_WAITERS)
         wf_futex_wake(&o->state, 1 << 30);

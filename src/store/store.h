@@ -20,6 +20,7 @@ enum {
     WF_OBJ_READY = 1,
     WF_OBJ_FAILED = 2,
     WF_OBJ_WAITERS = 0x100, /* a thread sleeps on the state word */
+    WF_OBJ_ERRSET = 0x200,  /* u.err is set (failed, maybe not published) */
 };
 
 /* Bytes behind a value: heap memory, or a shared memory mapping (fd >= 0). */
@@ -30,6 +31,9 @@ typedef struct wf_blob {
     int fd;
     bool readonly; /* a mapping of another process's memory */
     bool accounted; /* counted in a store's bytes */
+    /* An array's shape when its bytes were laid out by someone else (a
+     * mapped result): the value's shape points here. */
+    int64_t shape[WEFT_MAX_NDIM];
 } wf_blob;
 
 /* A link in an object's list of waiters (tasks waiting for it). */
@@ -37,18 +41,22 @@ typedef struct wf_waiter {
     struct wf_waiter *next;
 } wf_waiter;
 
+/* 64 bytes: one cache line, and a pending task's result costs no more. */
 typedef struct wf_obj {
-    _Atomic uint32_t state;  /* WF_OBJ_* */
-    uint32_t gen;            /* generation of this slot's current object */
-    _Atomic int32_t refs;    /* handles + pending tasks needing it */
-    uint32_t next_free;      /* free list link (slot index) */
-    uint32_t slot;           /* this object's own slot index */
-    weft_value val;          /* the value; pointers into blob */
+    _Atomic uint32_t state; /* WF_OBJ_* */
+    uint32_t gen;           /* generation of this slot's current object */
+    _Atomic int32_t refs;   /* handles + pending tasks needing it */
+    uint32_t slot;          /* this object's own slot index */
+    union {
+        weft_value val; /* READY: the value; pointers into blob */
+        struct {
+            weft_err code;
+            char *msg; /* what failed and where */
+        } err;              /* WF_OBJ_ERRSET: the error */
+        uint32_t next_free; /* on the free list: next free slot */
+    } u;
     _Atomic(wf_waiter *) waiters; /* WF_WAITERS_CLOSED once published */
     wf_blob *blob;
-    char *errmsg;            /* failed objects: what and where */
-    int64_t *shape;          /* owned array shape when not inside blob */
-    weft_err errcode;
 } wf_obj;
 
 #define WF_WAITERS_CLOSED ((wf_waiter *)1)
@@ -93,6 +101,9 @@ weft_err wf_value_check(const weft_value *v, const char *where);
 /* Set the value of a pending object, taking ownership of blob (may be NULL
  * for scalars). Does not publish. */
 void wf_obj_set(wf_obj *o, const weft_value *v, wf_blob *blob);
+/* As wf_obj_set for a blob mapped from elsewhere: an array's shape is
+ * copied into the blob so the value does not point at v's storage. */
+void wf_obj_set_mapped(wf_obj *o, const weft_value *v, wf_blob *blob);
 /* Mark a pending object failed, taking ownership of msg (wf_alloc'd). */
 void wf_obj_set_error(wf_obj *o, weft_err code, char *msg);
 
@@ -111,6 +122,13 @@ static inline uint32_t wf_obj_state(const wf_obj *o)
 {
     return atomic_load_explicit(&o->state, memory_order_acquire) & 0xff;
 }
+
+/* A failed object's code and message (message never NULL). */
+static inline weft_err wf_obj_errcode(const wf_obj *o)
+{
+    return o->u.err.code;
+}
+const char *wf_obj_errmsg(const wf_obj *o);
 
 void wf_store_counts(wf_store *s, uint64_t *objects, uint64_t *bytes,
                      uint64_t *cap);
