@@ -284,7 +284,8 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
     if (wf_ctx_bind(&c, sig) == 0)
         rc = fn(&c);
     if (rt->trace)
-        wf_trace_event(rt, t->name, t0, wf_now_ns(), !rc && !c.code);
+        wf_trace_event(rt, t->name, t0, wf_now_ns(), !rc && !c.code,
+                       wf_pool_worker_id());
     if (rc && !c.code)
         wf_ctx_fail(&c, rc, "returned %s (%s)", weft_err_name(rc),
                     weft_strerror(rc));

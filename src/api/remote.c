@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/platform.h"
 #include "wire/msg.h"
 
 /* Bytes of v's data that live in a shared memory blob, if any: fd, offset
@@ -180,6 +181,10 @@ static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
         return wf_actor_proc_done(rt, job, f, fds, nfds);
     wf_task *t = job->owner;
     size_t used = wf_remote_complete(rt, t, f, fds, nfds);
+    if (rt->trace)
+        wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
+                       !t->nret || wf_obj_state(t->ret[0]) == WF_OBJ_READY,
+                       job->pid);
     wf_job_free(job);
     wf_task_finish(rt, t);
     return used;

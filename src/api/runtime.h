@@ -92,8 +92,9 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
                 void **new_state);
 
 /* trace.c */
+/* tid: the pool thread's index, or a worker process's pid. */
 void wf_trace_event(weft_runtime *rt, const char *name, uint64_t t0,
-                    uint64_t t1, bool ok);
+                    uint64_t t1, bool ok, int tid);
 void wf_trace_free(wf_trace *tr);
 
 /* actor layer entry points used by the runtime. */

@@ -46,7 +46,7 @@ void wf_trace_free(wf_trace *tr)
 }
 
 void wf_trace_event(weft_runtime *rt, const char *name, uint64_t t0,
-                    uint64_t t1, bool ok)
+                    uint64_t t1, bool ok, int tid)
 {
     wf_trace *tr = rt->trace;
     char *copy = wf_strdup(name);
@@ -64,7 +64,7 @@ void wf_trace_event(weft_runtime *rt, const char *name, uint64_t t0,
         tr->ev = ev;
         tr->cap = cap;
     }
-    tr->ev[tr->n++] = (wf_event){copy, t0, t1, wf_pool_worker_id(), ok};
+    tr->ev[tr->n++] = (wf_event){copy, t0, t1, tid, ok};
     pthread_mutex_unlock(&tr->lock);
 }
 

@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/platform.h"
 
 #define WF_RBUF_MIN (64 * 1024)
 #define WF_IOV_MAX 64
@@ -260,6 +261,8 @@ static void wf_inflight_push(wf_proc *proc, wf_job *job)
 {
     job->next = NULL;
     job->attempts++;
+    job->sent_ns = wf_now_ns();
+    job->pid = (int)proc->pid;
     if (proc->inflight_tail)
         proc->inflight_tail->next = job;
     else

@@ -27,6 +27,8 @@ typedef struct wf_job {
     int *fds;
     size_t nfds;
     uint32_t attempts; /* times sent to a process */
+    uint64_t sent_ns;  /* when last handed to a process */
+    int pid;           /* the process it was last handed to */
 } wf_job;
 
 typedef struct wf_proc wf_proc;
