@@ -111,19 +111,13 @@ static wf_task *wf_mail_take(wf_actor *a)
 /* Send one ready call of a process actor to its process, or fail it. */
 static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
-    size_t bad;
-    wf_obj *up;
     weft_err e = 0;
     wf_job *job = NULL;
     if (a->dead) {
         wf_call_reject(rt, t, a->death_code, a->death ? a->death : "actor is dead");
         return;
     }
-    if ((up = wf_task_failed_arg(t, &bad))) {
-        char *msg = wf_strfmt("call '%s' not run: its argument %zu failed: %s",
-                              t->name, bad,
-                              wf_obj_errmsg(up));
-        wf_task_fail(rt, t, WEFT_EUPSTREAM, msg);
+    if (wf_task_fail_upstream(rt, t)) {
         wf_task_free(rt, t);
         return;
     }
@@ -278,16 +272,10 @@ void wf_actor_ready(weft_runtime *rt, wf_task *t)
 
 static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
-    size_t bad;
-    wf_obj *up;
     if (a->dead) {
         wf_task_fail(rt, t, a->death_code,
                      wf_strfmt("%s", a->death ? a->death : "actor is dead"));
-    } else if ((up = wf_task_failed_arg(t, &bad))) {
-        wf_task_fail(rt, t, WEFT_EUPSTREAM,
-                     wf_strfmt("call '%s' not run: its argument %zu failed: %s",
-                               t->name, bad,
-                               wf_obj_errmsg(up)));
+    } else if (wf_task_fail_upstream(rt, t)) {
     } else if (t->kind == WF_TASK_ACTOR_NEW) {
         wf_ctx_run(rt, t, a->cls->init, NULL, &a->state);
         wf_obj *r = t->ret[0];

@@ -303,12 +303,13 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
             }
             o->u.val.type = WEFT_T_NONE;
         }
-        wf_task_fail(rt, t, c.code == WEFT_ETASK || c.code == WEFT_ETYPE ||
-                                    c.code == WEFT_EARGC ||
-                                    c.code == WEFT_ESTOREFULL
-                                ? c.code
-                                : WEFT_ETASK,
-                     msg);
+        /* The code the task returned reaches weft_get, if it is one of
+         * ours; anything else (a positive value, an unknown code) is
+         * WEFT_ETASK. */
+        weft_err code = strcmp(weft_err_name(c.code), "WEFT_UNKNOWN") == 0
+                            ? WEFT_ETASK
+                            : c.code;
+        wf_task_fail(rt, t, code, msg);
         return;
     }
     WF_COUNT(rt, finished);

@@ -71,7 +71,7 @@ WF_EXPORT weft_err weft_put(weft_runtime *rt, const weft_value *v,
     wf_blob *blob;
     if ((e = wf_value_copy(rt->store, v, &copy, &blob)))
         return wf_err_prefix(e, "weft_put");
-    wf_obj *o = wf_store_obj_new(rt->store, 1, out);
+    wf_obj *o = wf_store_obj_new(rt->store, 1, 0, out);
     if (!o) {
         wf_blob_free(rt->store, blob);
         return wf_err(WEFT_ENOMEM, "weft_put: out of object slots");
@@ -91,7 +91,7 @@ WF_EXPORT weft_err weft_create(weft_runtime *rt, size_t n, void **data,
     weft_err e = wf_blob_new(rt->store, n, &blob);
     if (e)
         return wf_err_prefix(e, "weft_create");
-    wf_obj *o = wf_store_obj_new(rt->store, 1, out);
+    wf_obj *o = wf_store_obj_new(rt->store, 1, 0, out);
     if (!o) {
         wf_blob_free(rt->store, blob);
         return wf_err(WEFT_ENOMEM, "weft_create: out of object slots");
@@ -295,7 +295,7 @@ WF_EXPORT weft_err weft_retain(weft_runtime *rt, weft_ref r)
     wf_obj *o;
     weft_err e = wf_lookup(rt, r, "weft_retain", &o);
     if (!e)
-        wf_obj_retain(o);
+        wf_obj_add_handle(o);
     return e;
 }
 
@@ -303,8 +303,10 @@ WF_EXPORT weft_err weft_release(weft_runtime *rt, weft_ref r)
 {
     wf_obj *o;
     weft_err e = wf_lookup(rt, r, "weft_release", &o);
-    if (!e)
-        wf_store_release(rt->store, o);
+    if (!e && wf_store_drop_handle(rt->store, o) != 0)
+        e = wf_err(WEFT_EBADREF, "weft_release: reference %#llx was already "
+                                 "released",
+                   (unsigned long long)r.id);
     return e;
 }
 

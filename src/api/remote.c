@@ -241,15 +241,9 @@ weft_err wf_remote_procs(weft_runtime *rt)
 
 void wf_remote_dispatch(weft_runtime *rt, wf_task *t)
 {
-    size_t bad;
-    wf_obj *up = wf_task_failed_arg(t, &bad);
     weft_err e = 0;
     wf_job *job = NULL;
-    if (up) {
-        wf_task_fail(rt, t, WEFT_EUPSTREAM,
-                     wf_strfmt("task '%s' not run: its argument %zu failed: %s",
-                               t->name, bad,
-                               wf_obj_errmsg(up)));
+    if (wf_task_fail_upstream(rt, t)) {
         wf_task_finish(rt, t);
         return;
     }

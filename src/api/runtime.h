@@ -85,6 +85,9 @@ void wf_pool_run(void *rt, wf_work *w);
 void wf_publish(weft_runtime *rt, wf_obj *o);
 /* A failed argument of t, if any (for upstream errors). */
 wf_obj *wf_task_failed_arg(wf_task *t, size_t *index);
+/* If an argument of t failed, fail t with WEFT_EUPSTREAM naming the root
+ * cause and return true. */
+bool wf_task_fail_upstream(weft_runtime *rt, wf_task *t);
 
 /* context.c: run fn on t's arguments in this thread and publish results. */
 typedef struct wf_ctx wf_ctx;

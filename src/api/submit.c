@@ -74,7 +74,8 @@ weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
                           what, spec, (size_t)(p - spec) + 1);
         char *num_end;
         double amount = strtod(eq + 1, &num_end);
-        if (num_end != end || !(amount >= 0) || amount > 1e12)
+        if (num_end == eq + 1 || num_end != end || !(amount >= 0) ||
+            amount > 1e12)
             return wf_err(WEFT_EINVAL,
                           "%s: resources \"%s\": bad amount at column %zu",
                           what, spec, (size_t)(eq + 1 - spec) + 1);
@@ -241,10 +242,10 @@ static void wf_task_unwind(weft_runtime *rt, wf_task *t, size_t nargs_done,
 {
     for (size_t i = 0; i < nargs_done; i++)
         if (t->args[i].obj)
-            wf_store_release(rt->store, t->args[i].obj);
+            wf_store_unpin(rt->store, t->args[i].obj);
     for (size_t i = 0; i < nret_done; i++) {
-        wf_store_release(rt->store, t->ret[i]);
-        wf_store_release(rt->store, t->ret[i]);
+        wf_store_unpin(rt->store, t->ret[i]);
+        wf_store_drop_handle(rt->store, t->ret[i]);
     }
     wf_slab_free(t, t->size);
 }
@@ -263,19 +264,19 @@ static weft_err wf_arg_fill(weft_runtime *rt, wf_arg *a, const weft_value *v,
                           "%s: argument %zu is an invalid, released or "
                           "foreign reference",
                           what, i);
-        wf_obj_retain(a->obj);
+        wf_obj_pin(a->obj);
         return 0;
     }
     if (wf_arg_is_large(v)) {
         weft_ref r;
-        wf_obj *o = wf_store_obj_new(rt->store, 1, &r);
+        wf_obj *o = wf_store_obj_new(rt->store, 0, 1, &r);
         if (!o)
             return wf_err(WEFT_ENOMEM, "%s: out of object slots", what);
         weft_value copy;
         wf_blob *blob;
         weft_err e = wf_value_copy(rt->store, v, &copy, &blob);
         if (e) {
-            wf_store_release(rt->store, o);
+            wf_store_unpin(rt->store, o);
             return e;
         }
         wf_obj_set(o, &copy, blob);
@@ -396,7 +397,7 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
         t->name = fn ? fn->name : "task";
     }
     for (i = 0; i < t->nret; i++) {
-        t->ret[i] = wf_store_obj_new(rt->store, 2, &refs[i]);
+        t->ret[i] = wf_store_obj_new(rt->store, 1, 1, &refs[i]);
         if (!t->ret[i]) {
             wf_task_unwind(rt, t, nargs, i);
             return wf_err(WEFT_ENOMEM, "%s: out of object slots", what);
@@ -458,6 +459,32 @@ void wf_publish(weft_runtime *rt, wf_obj *o)
     }
 }
 
+/* The root cause inside an upstream failure's message: dependants quote
+ * it, not the whole chain, so a failure at the root of a long chain does
+ * not grow with each link. */
+static const char *wf_root_cause(const wf_obj *up)
+{
+    const char *m = wf_obj_errmsg(up);
+    if (wf_obj_errcode(up) != WEFT_EUPSTREAM)
+        return m;
+    const char *arg = strstr(m, ": its argument ");
+    const char *cause = arg ? strstr(arg, " failed: ") : NULL;
+    return cause ? cause + 9 : m;
+}
+
+bool wf_task_fail_upstream(weft_runtime *rt, wf_task *t)
+{
+    size_t bad;
+    wf_obj *up = wf_task_failed_arg(t, &bad);
+    if (!up)
+        return false;
+    wf_task_fail(rt, t, WEFT_EUPSTREAM,
+                 wf_strfmt("%s '%s' not run: its argument %zu failed: %s",
+                           t->kind == WF_TASK_FN ? "task" : "call", t->name,
+                           bad, wf_root_cause(up)));
+    return true;
+}
+
 wf_obj *wf_task_failed_arg(wf_task *t, size_t *index)
 {
     for (size_t i = 0; i < t->nargs; i++) {
@@ -486,9 +513,9 @@ void wf_task_free(weft_runtime *rt, wf_task *t)
 {
     for (size_t i = 0; i < t->nargs; i++)
         if (t->args[i].obj)
-            wf_store_release(rt->store, t->args[i].obj);
+            wf_store_unpin(rt->store, t->args[i].obj);
     for (size_t i = 0; i < t->nret; i++)
-        wf_store_release(rt->store, t->ret[i]);
+        wf_store_unpin(rt->store, t->ret[i]);
     wf_slab_free(t, t->size);
     WF_COUNT(rt, freed);
 }
@@ -508,14 +535,7 @@ void wf_task_run(weft_runtime *rt, wf_task *t)
         wf_remote_dispatch(rt, t); /* admitted: finishes on completion */
         return;
     }
-    size_t bad;
-    wf_obj *up = wf_task_failed_arg(t, &bad);
-    if (up) {
-        wf_task_fail(rt, t, WEFT_EUPSTREAM,
-                     wf_strfmt("task '%s' not run: its argument %zu failed: %s",
-                               t->name, bad,
-                               wf_obj_errmsg(up)));
-    } else {
+    if (!wf_task_fail_upstream(rt, t)) {
         wf_ctx_run(rt, t, t->fn->fn, NULL, NULL);
     }
     wf_task_finish(rt, t);
@@ -529,6 +549,19 @@ void wf_pool_run(void *arg, wf_work *w)
         wf_actor_run_task(rt, t);
     else
         wf_task_run(rt, t);
+}
+
+/* Turn "name: detail" from a builder into "verb 'name': detail". */
+static weft_err wf_err_named(weft_err e, const char *verb, const char *name)
+{
+    const char *d = weft_last_error();
+    size_t n = strlen(name);
+    if (strncmp(d, name, n) == 0 && d[n] == ':') {
+        char rest[512];
+        snprintf(rest, sizeof rest, "%s", d + n + 1);
+        return wf_err(e, "%s '%s':%s", verb, name, rest);
+    }
+    return wf_err_prefix(e, "%s '%s'", verb, name);
 }
 
 WF_EXPORT weft_err weft_submit(weft_runtime *rt, const char *fn,
@@ -547,7 +580,7 @@ WF_EXPORT weft_err weft_submit(weft_runtime *rt, const char *fn,
     weft_err e = wf_task_build(rt, f, f->name, args, nargs, opts, WF_TASK_FN,
                                &t, out);
     if (e)
-        return wf_err_prefix(e, "weft_submit");
+        return wf_err_named(e, "weft_submit", f->name);
     wf_task_start(rt, t);
     return 0;
 }

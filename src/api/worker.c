@@ -128,7 +128,7 @@ static weft_err wf_wk_bind_args(wf_wk *w, const wf_msg_run *m, weft_value *vals,
             return e;
         }
         weft_ref r;
-        wf_obj *o = wf_store_obj_new(w->rt->store, 1, &r);
+        wf_obj *o = wf_store_obj_new(w->rt->store, 1, 0, &r);
         if (!o) {
             wf_blob_free(NULL, blob);
             return wf_err(WEFT_ENOMEM, "out of object slots");
@@ -263,11 +263,12 @@ static void wf_wk_run(wf_wk *w, const wf_frame *f)
     wf_wk_reply(w, f->seq, t);
     wf_task_free(w->rt, t);
     for (uint32_t i = 0; i < m.num_returns; i++)
-        wf_store_release(w->rt->store, wf_store_lookup(w->rt->store, refs[i]));
+        wf_store_drop_handle(w->rt->store,
+                             wf_store_lookup(w->rt->store, refs[i]));
 out:
     for (uint32_t i = 0; objs && i < m.nargs; i++)
         if (objs[i])
-            wf_store_release(w->rt->store, objs[i]);
+            wf_store_drop_handle(w->rt->store, objs[i]);
     for (size_t i = 0; i < used; i++)
         close(w->fdq[i]);
     if (used) {

@@ -142,7 +142,8 @@ out:
     return slot;
 }
 
-wf_obj *wf_store_obj_new(wf_store *s, int32_t refs, weft_ref *ref)
+wf_obj *wf_store_obj_new(wf_store *s, uint32_t handles, uint32_t pins,
+                         weft_ref *ref)
 {
     uint32_t slot = wf_pop_free(s);
     if (!slot && !(slot = wf_new_slot(s)))
@@ -152,7 +153,8 @@ wf_obj *wf_store_obj_new(wf_store *s, int32_t refs, weft_ref *ref)
     o->gen = (o->gen + 1) & WF_GEN_MASK;
     if (o->gen == 0)
         o->gen = 1;
-    atomic_store_explicit(&o->refs, refs, memory_order_relaxed);
+    atomic_store_explicit(&o->refs, (uint64_t)handles << 32 | pins,
+                          memory_order_relaxed);
     atomic_store_explicit(&o->waiters, NULL, memory_order_relaxed);
     o->u.val.type = WEFT_T_NONE;
     atomic_store_explicit(&o->state, WF_OBJ_PENDING, memory_order_release);
@@ -169,7 +171,8 @@ wf_obj *wf_store_lookup(wf_store *s, weft_ref ref)
         slot >= atomic_load_explicit(&s->nslots, memory_order_acquire))
         return NULL;
     wf_obj *o = wf_slot(s, slot);
-    if (o->gen != gen || atomic_load_explicit(&o->refs, memory_order_acquire) <= 0)
+    if (o->gen != gen ||
+        atomic_load_explicit(&o->refs, memory_order_acquire) < WF_HANDLE_ONE)
         return NULL;
     return o;
 }
@@ -180,10 +183,30 @@ weft_ref wf_store_ref_of(wf_store *s, wf_obj *o)
     return r;
 }
 
-void wf_store_release(wf_store *s, wf_obj *o)
+static void wf_obj_free(wf_store *s, wf_obj *o);
+
+void wf_store_unpin(wf_store *s, wf_obj *o)
 {
-    if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
-        return;
+    if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+        wf_obj_free(s, o);
+}
+
+weft_err wf_store_drop_handle(wf_store *s, wf_obj *o)
+{
+    uint64_t cur = atomic_load_explicit(&o->refs, memory_order_relaxed);
+    do {
+        if (cur < WF_HANDLE_ONE)
+            return WEFT_EBADREF;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &o->refs, &cur, cur - WF_HANDLE_ONE, memory_order_acq_rel,
+        memory_order_relaxed));
+    if (cur == WF_HANDLE_ONE)
+        wf_obj_free(s, o);
+    return 0;
+}
+
+static void wf_obj_free(wf_store *s, wf_obj *o)
+{
     wf_obj_clear(s, o);
     atomic_store_explicit(&o->state, WF_OBJ_PENDING, memory_order_relaxed);
     atomic_fetch_sub_explicit(&s->objects, 1, memory_order_relaxed);

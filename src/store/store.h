@@ -41,12 +41,15 @@ typedef struct wf_waiter {
     struct wf_waiter *next;
 } wf_waiter;
 
-/* 64 bytes: one cache line, and a pending task's result costs no more. */
+/* Kept small (72 bytes): a pending task's result is one of these. */
 typedef struct wf_obj {
     _Atomic uint32_t state; /* WF_OBJ_* */
     uint32_t gen;           /* generation of this slot's current object */
-    _Atomic int32_t refs;   /* handles + pending tasks needing it */
-    uint32_t slot;          /* this object's own slot index */
+    /* Handles (user references, high 32 bits) and pins (pending tasks that
+     * need it, low 32 bits), counted apart so that releasing a handle twice
+     * is caught instead of freeing what a task still needs. */
+    _Atomic uint64_t refs;
+    uint32_t slot; /* this object's own slot index */
     union {
         weft_value val; /* READY: the value; pointers into blob */
         struct {
@@ -68,17 +71,28 @@ wf_store *wf_store_new(uint64_t cap, uint8_t tag);
 /* Free every object and the store. No other thread may use it. */
 void wf_store_free(wf_store *s);
 
-/* A new pending object with refs references; *ref names it. NULL on OOM. */
-wf_obj *wf_store_obj_new(wf_store *s, int32_t refs, weft_ref *ref);
-/* The object a reference names, or NULL if foreign, stale or never made. */
+#define WF_HANDLE_ONE ((uint64_t)1 << 32)
+
+/* A new pending object with that many handles and pins; *ref names it.
+ * NULL on OOM. */
+wf_obj *wf_store_obj_new(wf_store *s, uint32_t handles, uint32_t pins,
+                         weft_ref *ref);
+/* The object a reference names, or NULL if foreign, stale, released by
+ * all its handles, or never made. */
 wf_obj *wf_store_lookup(wf_store *s, weft_ref ref);
 weft_ref wf_store_ref_of(wf_store *s, wf_obj *o);
-static inline void wf_obj_retain(wf_obj *o)
+static inline void wf_obj_pin(wf_obj *o)
 {
     atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
 }
-/* Drop one reference; frees the object at zero. */
-void wf_store_release(wf_store *s, wf_obj *o);
+static inline void wf_obj_add_handle(wf_obj *o)
+{
+    atomic_fetch_add_explicit(&o->refs, WF_HANDLE_ONE, memory_order_relaxed);
+}
+/* Drop a pin; frees the object when nothing holds it any more. */
+void wf_store_unpin(wf_store *s, wf_obj *o);
+/* Drop a handle; WEFT_EBADREF if none is left (a double release). */
+weft_err wf_store_drop_handle(wf_store *s, wf_obj *o);
 
 /* A blob of n bytes accounted to s (s may be NULL: unaccounted, as in a
  * worker process); shared memory when n >= WF_BLOB_SHM_MIN. Returns
