@@ -96,6 +96,20 @@ static void test_tree_reduce(void **state)
                                "expected=524287488000 OK\n");
 }
 
+/* A task that crashes its worker process every time: retried once, then a
+ * clear error; the others finish and the program goes on. */
+static void test_isolation(void **state)
+{
+    (void)state;
+    check_exact("isolation", "square(0) = 0\n"
+                             "square(1) = 1\n"
+                             "square(2) = 4\n"
+                             "square(3) failed: WEFT_ECRASHED\n"
+                             "square(4) = 16\n"
+                             "worker crashes: 2, retries: 1, program still "
+                             "running\n");
+}
+
 static void test_squares(void **state)
 {
     (void)state;
@@ -128,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_patient_actors),
         cmocka_unit_test(test_tree_reduce),
         cmocka_unit_test(test_squares),
+        cmocka_unit_test(test_isolation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

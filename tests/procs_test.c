@@ -318,6 +318,43 @@ static void test_crash_retries_then_fails(void **state)
     weft_shutdown(rt);
 }
 
+/* Tasks that finished before a crash in the same batch are not blamed for
+ * it: only the task that was running is charged a retry. */
+static void test_crash_charged_to_the_running_task(void **state)
+{
+    weft_runtime *rt = start(1);
+    weft_task_opts o;
+    weft_task_opts_init(&o);
+    o.max_retries = 1;
+    enum { N = 8 };
+    weft_ref r[N];
+    for (int i = 0; i < N; i++) {
+        if (i == 5)
+            assert_int_equal(weft_submit(rt, "pt_die", WEFT_NOARGS, &o, &r[i]),
+                             0);
+        else
+            assert_int_equal(weft_submit(rt, "pt_inc", WEFT_ARGS(weft_i64(i)),
+                                         &o, &r[i]),
+                             0);
+    }
+    for (int i = 0; i < N; i++) {
+        int64_t v;
+        weft_err e = weft_get_i64(rt, r[i], &v, WEFT_FOREVER);
+        if (i == 5) {
+            assert_int_equal(e, WEFT_ECRASHED);
+        } else {
+            assert_int_equal(e, 0);
+            assert_int_equal(v, i + 1);
+        }
+        weft_release(rt, r[i]);
+    }
+    weft_stats st;
+    weft_get_stats(rt, &st);
+    assert_int_equal(st.worker_crashes, 2); /* first run and its retry */
+    assert_int_equal(st.tasks_retried, 1);  /* pt_die's one retry only */
+    weft_shutdown(rt);
+}
+
 static void test_large_arrays_both_ways(void **state)
 {
     weft_runtime *rt = start(1);
@@ -452,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_tasks_run_in_other_processes),
         cmocka_unit_test(test_worker_killed_mid_run),
         cmocka_unit_test(test_crash_retries_then_fails),
+        cmocka_unit_test(test_crash_charged_to_the_running_task),
         cmocka_unit_test(test_large_arrays_both_ways),
         cmocka_unit_test(test_nested_tasks_in_a_process),
         cmocka_unit_test(test_process_actor_order_and_restart),

@@ -36,6 +36,7 @@ typedef struct wf_wk {
     wf_wbuf out; /* DONE frames not yet written */
     wf_wire_value *args;
     wf_wactor *actors;
+    wf_worker_page *page; /* tells the parent which task runs */
 } wf_wk;
 
 _Noreturn static void wf_wk_exit(wf_wk *w, int code, const char *why)
@@ -289,6 +290,7 @@ _Noreturn void wf_worker_serve(int fd)
     weft_options_init(&o);
     o.num_threads = 1;
     w.args = wf_alloc(WF_RUN_MAX_ARGS * sizeof *w.args);
+    w.page = wf_worker_page_map();
     if (!w.args || wf_runtime_start(&w.rt, &o) != 0)
         wf_wk_exit(&w, 3, "cannot start the worker's runtime");
     wf_msg_hello h = {(uint32_t)getpid(), WEFT_WIRE_VERSION};
@@ -308,6 +310,10 @@ _Noreturn void wf_worker_serve(int fd)
                 wf_wk_exit(&w, 0, NULL);
             if (f.type != WF_MSG_RUN)
                 wf_wk_exit(&w, 3, "unexpected message from the parent");
+            /* Replies are batched; the shared page tells the parent which
+             * task runs, should it crash us. */
+            if (w.page)
+                atomic_store(&w.page->started, f.seq);
             wf_wk_run(&w, &f);
             off += f.size;
         }

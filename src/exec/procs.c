@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "wire/buf.h"
 
 #define WF_RBUF_MIN (64 * 1024)
 #define WF_IOV_MAX 64
@@ -29,6 +31,9 @@ extern char **environ;
 struct wf_proc {
     struct wf_proc *next;
     int fd;
+    int page_fd;            /* the shared wf_worker_page */
+    wf_worker_page *page;
+    uint64_t next_seq;
     pid_t pid;
     void *actor;   /* NULL: a task process */
     wf_job *ctor;  /* actor processes: sent first at every start */
@@ -80,6 +85,18 @@ int wf_worker_fd(void)
                               : -1;
     }
     return wf_my_worker_fd;
+}
+
+wf_worker_page *wf_worker_page_map(void)
+{
+    const char *e = getenv("WEFT_WORKER_PAGE");
+    char *end;
+    long fd = e ? strtol(e, &end, 10) : -1;
+    if (!e || *end || fd < 0 || fd > 65535)
+        return NULL;
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+    close((int)fd);
+    return m == MAP_FAILED ? NULL : m;
 }
 
 void wf_job_free(wf_job *job)
@@ -191,9 +208,26 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
     size_t nenv = 0;
     while (environ[nenv])
         nenv++;
-    char **envp = wf_calloc(nenv + 3, sizeof *envp);
-    char fdvar[32], parentvar[48];
+    char **envp = wf_calloc(nenv + 4, sizeof *envp);
+    if (proc->page_fd < 0) {
+        proc->page_fd = wf_shm_create("weft-worker-page", 4096);
+        void *m = proc->page_fd < 0 ? MAP_FAILED
+                                    : mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                           MAP_SHARED, proc->page_fd, 0);
+        if (m == MAP_FAILED) {
+            if (proc->page_fd >= 0)
+                close(proc->page_fd);
+            proc->page_fd = -1;
+            close(sv[0]);
+            close(sv[1]);
+            return wf_err(WEFT_ESYS, "worker page: %s", strerror(errno));
+        }
+        proc->page = m;
+    }
+    atomic_store(&proc->page->started, 0);
+    char fdvar[32], parentvar[48], pagevar[40];
     snprintf(fdvar, sizeof fdvar, "WEFT_WORKER_FD=%d", sv[1]);
+    snprintf(pagevar, sizeof pagevar, "WEFT_WORKER_PAGE=%d", proc->page_fd);
     snprintf(parentvar, sizeof parentvar, "WEFT_WORKER_PARENT=%d",
              (int)getpid());
     if (!envp) {
@@ -207,6 +241,7 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
             envp[k++] = environ[i];
     envp[k++] = fdvar;
     envp[k++] = parentvar;
+    envp[k++] = pagevar;
     const char *path = p->argv[0];
     char self[] = "/proc/self/exe";
     bool host = p->host;
@@ -216,8 +251,9 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int fl = fcntl(sv[1], F_GETFD);
-        fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC);
+        fcntl(sv[1], F_SETFD, fcntl(sv[1], F_GETFD) & ~FD_CLOEXEC);
+        fcntl(proc->page_fd, F_SETFD,
+              fcntl(proc->page_fd, F_GETFD) & ~FD_CLOEXEC);
         if (host)
             execvpe(path, p->argv, envp);
         else
@@ -249,6 +285,7 @@ static wf_proc *wf_proc_new(wf_procs *p, void *actor)
     if (!proc)
         return NULL;
     proc->fd = -1;
+    proc->page_fd = -1;
     proc->actor = actor;
     proc->next = p->procs;
     p->procs = proc;
@@ -263,6 +300,9 @@ static void wf_inflight_push(wf_proc *proc, wf_job *job)
     job->attempts++;
     job->sent_ns = wf_now_ns();
     job->pid = (int)proc->pid;
+    /* Number the job in this process's stream (the frame header's seq). */
+    job->seq = ++proc->next_seq;
+    wf_store_le64(job->bytes + 8, job->seq);
     if (proc->inflight_tail)
         proc->inflight_tail->next = job;
     else
@@ -472,8 +512,19 @@ static void wf_handle_frames(wf_procs *p, wf_proc *proc, bool *broken)
         pthread_mutex_lock(&p->lock);
         wf_job *job = wf_inflight_pop(proc);
         pthread_mutex_unlock(&p->lock);
-        if (!job) {
-            WF_LOG_ERROR("event=unexpected_done pid=%d", (int)proc->pid);
+        if (!job || job->seq != f.seq) {
+            WF_LOG_ERROR("event=unexpected_done pid=%d seq=%llu", (int)proc->pid,
+                         (unsigned long long)f.seq);
+            if (job) {
+                /* Put it back: the death handling gives it to the owner. */
+                pthread_mutex_lock(&p->lock);
+                job->next = proc->inflight_head;
+                proc->inflight_head = job;
+                if (!proc->inflight_tail)
+                    proc->inflight_tail = job;
+                proc->ninflight++;
+                pthread_mutex_unlock(&p->lock);
+            }
             *broken = true;
             return;
         }
@@ -532,12 +583,13 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
     proc->inflight_head = proc->inflight_tail = proc->send_head = NULL;
     proc->ninflight = 0;
     pthread_mutex_unlock(&p->lock);
-    bool running = true;
+    /* The job the worker said it started, if we have no reply for it, is
+     * the one that was running; the others go back without blame. */
+    uint64_t started = atomic_load(&proc->page->started);
     while (lost) {
         wf_job *next = lost->next;
         lost->next = NULL;
-        p->cb.lost(p->ctx, lost, running, why);
-        running = false;
+        p->cb.lost(p->ctx, lost, lost->seq == started, why);
         lost = next;
     }
     if (p->stop)
@@ -802,6 +854,10 @@ void wf_procs_free(wf_procs *p)
             close(q->fdq[i]);
         wf_free(q->fdq);
         wf_free(q->rbuf);
+        if (q->page)
+            munmap(q->page, 4096);
+        if (q->page_fd >= 0)
+            close(q->page_fd);
         wf_job_free(q->ctor);
         wf_free(q);
     }

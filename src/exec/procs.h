@@ -28,6 +28,7 @@ typedef struct wf_job {
     size_t nfds;
     uint32_t attempts; /* times sent to a process */
     uint64_t sent_ns;  /* when last handed to a process */
+    uint64_t seq;      /* its number in that process's stream */
     int pid;           /* the process it was last handed to */
 } wf_job;
 
@@ -79,5 +80,16 @@ uint64_t wf_procs_deaths(wf_procs *p);
 /* Worker mode: the fd of the socket to the parent, or -1 when this process
  * is not a weft worker. */
 int wf_worker_fd(void);
+
+/* A page shared by a worker and its parent. The worker stores the seq of
+ * each RUN before it starts it, so when the worker dies the parent knows
+ * which task was running (and charges the retry to it alone) even though
+ * the worker batches its replies. */
+typedef struct wf_worker_page {
+    _Atomic uint64_t started;
+} wf_worker_page;
+
+/* Worker mode: the shared page, or NULL. */
+wf_worker_page *wf_worker_page_map(void);
 
 #endif
