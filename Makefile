@@ -36,6 +36,7 @@ bench: build
 
 install: build
 	@cmake --install $(BUILD)
+	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
