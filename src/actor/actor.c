@@ -102,7 +102,7 @@ static wf_task *wf_mail_take(wf_actor *a)
     wf_task *t = a->mail_head;
     if (!t || atomic_load_explicit(&t->pending, memory_order_acquire) != 0)
         return NULL;
-    a->mail_head = t->mail_next;
+    a->mail_head = t->link.mail_next;
     if (!a->mail_head)
         a->mail_tail = NULL;
     return t;
@@ -183,9 +183,9 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
     char *why = NULL;
     if (t) {
         used = wf_remote_complete(rt, t, f, fds, nfds);
-        if (t->kind == WF_TASK_ACTOR_NEW && wf_obj_state(t->ret[0]) == WF_OBJ_FAILED) {
+        if (t->kind == WF_TASK_ACTOR_NEW && wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_FAILED) {
             failed_ctor = true;
-            why = wf_strdup(wf_obj_errmsg(t->ret[0]));
+            why = wf_strdup(wf_obj_errmsg(wf_task_ret(t)[0]));
         }
         if (t->kind == WF_TASK_ACTOR_CALL)
             WF_COUNT(rt, actor_calls);
@@ -278,7 +278,7 @@ static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
     } else if (wf_task_fail_upstream(rt, t)) {
     } else if (t->kind == WF_TASK_ACTOR_NEW) {
         wf_ctx_run(rt, t, a->cls->init, NULL, &a->state);
-        wf_obj *r = t->ret[0];
+        wf_obj *r = wf_task_ret(t)[0];
         if (wf_obj_state(r) == WF_OBJ_FAILED) {
             a->dead = true;
             a->death_code = WEFT_EACTORDEAD;
@@ -324,7 +324,7 @@ WF_EXPORT void weft_actor_opts_init(weft_actor_opts *o)
 static weft_err wf_actor_post(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
     t->actor = a;
-    t->mail_next = NULL;
+    t->link.mail_next = NULL;
     pthread_mutex_lock(&a->lock);
     if (a->dead && a->destroyed) {
         char *why = wf_strdup(a->death ? a->death : "actor is dead");
@@ -336,7 +336,7 @@ static weft_err wf_actor_post(weft_runtime *rt, wf_actor *a, wf_task *t)
         return 0;
     }
     if (a->mail_tail)
-        a->mail_tail->mail_next = t;
+        a->mail_tail->link.mail_next = t;
     else
         a->mail_head = t;
     a->mail_tail = t;

@@ -126,7 +126,7 @@ WF_EXPORT const weft_value *weft_arg(weft_task *c, size_t i)
 static weft_err wf_ret_set(weft_task *c, size_t i, const weft_value *v,
                            wf_blob *blob)
 {
-    wf_obj *o = c->t->ret[i];
+    wf_obj *o = wf_task_ret(c->t)[i];
     if (o->blob)
         wf_blob_free(c->rt->store, o->blob);
     wf_obj_set(o, v, blob);
@@ -296,7 +296,7 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
                               c.msg ? c.msg : weft_strerror(c.code));
         wf_free(c.msg);
         for (size_t i = 0; i < t->nret; i++) {
-            wf_obj *o = t->ret[i];
+            wf_obj *o = wf_task_ret(t)[i];
             if (o->blob) {
                 wf_blob_free(rt->store, o->blob);
                 o->blob = NULL;
@@ -314,5 +314,5 @@ void wf_ctx_run(weft_runtime *rt, wf_task *t, weft_task_fn fn, void *state,
     }
     WF_COUNT(rt, finished);
     for (size_t i = 0; i < t->nret; i++)
-        wf_publish(rt, t->ret[i]);
+        wf_publish(rt, wf_task_ret(t)[i]);
 }

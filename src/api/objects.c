@@ -1,4 +1,5 @@
 /* Objects and futures: put, create/seal, get, wait, retain/release. */
+#include <sched.h>
 #include <string.h>
 
 #include "api/runtime.h"
@@ -27,6 +28,8 @@ static weft_err wf_wait_obj(weft_runtime *rt, wf_obj *o, uint64_t deadline)
         if (wf_obj_state(o) != WF_OBJ_PENDING)
             return 0;
         wf_cpu_relax();
+        if ((i & 255) == 255)
+            sched_yield(); /* in case the task needs this core */
     }
     if (deadline && wf_now_ns() >= deadline)
         return wf_obj_state(o) != WF_OBJ_PENDING ? 0 : WEFT_ETIMEDOUT;

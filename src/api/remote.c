@@ -151,12 +151,12 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
     } else {
         used = wf_fds_used(vals, t->nret);
         for (size_t i = 0; i < t->nret && !e; i++)
-            e = wf_result_set(rt, t->ret[i], &vals[i], fds, nfds);
+            e = wf_result_set(rt, wf_task_ret(t)[i], &vals[i], fds, nfds);
         if (e) {
             for (size_t i = 0; i < t->nret; i++) {
-                wf_blob_free(rt->store, t->ret[i]->blob);
-                t->ret[i]->blob = NULL;
-                t->ret[i]->u.val.type = WEFT_T_NONE;
+                wf_blob_free(rt->store, wf_task_ret(t)[i]->blob);
+                wf_task_ret(t)[i]->blob = NULL;
+                wf_task_ret(t)[i]->u.val.type = WEFT_T_NONE;
             }
             wf_task_fail(rt, t, e,
                          wf_strfmt("task '%s': result from worker: %s",
@@ -164,7 +164,7 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
         } else {
             WF_COUNT(rt, finished);
             for (size_t i = 0; i < t->nret; i++)
-                wf_publish(rt, t->ret[i]);
+                wf_publish(rt, wf_task_ret(t)[i]);
         }
     }
     wf_free(vals);
@@ -183,7 +183,7 @@ static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
     size_t used = wf_remote_complete(rt, t, f, fds, nfds);
     if (rt->trace)
         wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
-                       !t->nret || wf_obj_state(t->ret[0]) == WF_OBJ_READY,
+                       !t->nret || wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
                        job->pid);
     wf_job_free(job);
     wf_task_finish(rt, t);

@@ -12,7 +12,6 @@
 #include "base/platform.h"
 #include "base/slab.h"
 
-#define WF_ALIGN16(n) (((n) + 15) & ~(size_t)15)
 #define WF_MAX_RETURNS 1024
 #define WF_MAX_ARGS 4096
 
@@ -165,32 +164,32 @@ void wf_admit(void *arg)
             rt->mem_free -= r->memory;
             for (int k = 0; r->has_custom && k < rt->ncustom; k++)
                 rt->custom_free[k] -= r->custom[k];
-            *pp = t->admit_next;
+            *pp = t->link.admit_next;
             if (rt->admit_tail == t)
                 rt->admit_tail = prev;
             atomic_fetch_sub(&rt->admit_count, 1);
-            t->admit_next = NULL;
+            t->link.admit_next = NULL;
             *ready_tail = t;
-            ready_tail = &t->admit_next;
+            ready_tail = &t->link.admit_next;
             continue;
         }
         prev = t;
-        pp = &t->admit_next;
+        pp = &t->link.admit_next;
     }
     pthread_mutex_unlock(&rt->admit_lock);
     while (ready) {
         wf_task *t = ready;
-        ready = t->admit_next;
+        ready = t->link.admit_next;
         wf_pool_push_admitted(rt->pool, &t->work);
     }
 }
 
 static void wf_admit_enqueue(weft_runtime *rt, wf_task *t)
 {
-    t->admit_next = NULL;
+    t->link.admit_next = NULL;
     pthread_mutex_lock(&rt->admit_lock);
     if (rt->admit_tail)
-        rt->admit_tail->admit_next = t;
+        rt->admit_tail->link.admit_next = t;
     else
         rt->admit_head = t;
     rt->admit_tail = t;
@@ -244,8 +243,8 @@ static void wf_task_unwind(weft_runtime *rt, wf_task *t, size_t nargs_done,
         if (t->args[i].obj)
             wf_store_unpin(rt->store, t->args[i].obj);
     for (size_t i = 0; i < nret_done; i++) {
-        wf_store_unpin(rt->store, t->ret[i]);
-        wf_store_drop_handle(rt->store, t->ret[i]);
+        wf_store_unpin(rt->store, wf_task_ret(t)[i]);
+        wf_store_drop_handle(rt->store, wf_task_ret(t)[i]);
     }
     wf_slab_free(t, t->size);
 }
@@ -374,9 +373,8 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
     t->executor = (uint8_t)(opts->executor ? opts->executor : rt->executor);
     t->retries_left = (int16_t)(opts->max_retries < 0 ? 0 : opts->max_retries > 1000 ? 1000 : opts->max_retries);
     t->needs_admit = needs_admit;
-    char *p = (char *)t + WF_ALIGN16(sizeof(wf_task) + nargs * sizeof(wf_arg));
-    t->ret = (wf_obj **)p;
-    p += WF_ALIGN16(opts->num_returns * sizeof(wf_obj *));
+    char *p = (char *)wf_task_ret(t) +
+              WF_ALIGN16(opts->num_returns * sizeof(wf_obj *));
     if (needs_admit) {
         t->res = (wf_resreq *)p;
         *t->res = req;
@@ -397,8 +395,8 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
         t->name = fn ? fn->name : "task";
     }
     for (i = 0; i < t->nret; i++) {
-        t->ret[i] = wf_store_obj_new(rt->store, 1, 1, &refs[i]);
-        if (!t->ret[i]) {
+        wf_task_ret(t)[i] = wf_store_obj_new(rt->store, 1, 1, &refs[i]);
+        if (!wf_task_ret(t)[i]) {
             wf_task_unwind(rt, t, nargs, i);
             return wf_err(WEFT_ENOMEM, "%s: out of object slots", what);
         }
@@ -502,8 +500,8 @@ void wf_task_fail(weft_runtime *rt, wf_task *t, weft_err code, char *msg)
     WF_COUNT(rt, failed);
     for (size_t i = 0; i < t->nret; i++) {
         char *m = i + 1 == t->nret ? msg : (msg ? wf_strdup(msg) : NULL);
-        wf_obj_set_error(t->ret[i], code, m);
-        wf_publish(rt, t->ret[i]);
+        wf_obj_set_error(wf_task_ret(t)[i], code, m);
+        wf_publish(rt, wf_task_ret(t)[i]);
     }
     if (!t->nret)
         wf_free(msg);
@@ -515,7 +513,7 @@ void wf_task_free(weft_runtime *rt, wf_task *t)
         if (t->args[i].obj)
             wf_store_unpin(rt->store, t->args[i].obj);
     for (size_t i = 0; i < t->nret; i++)
-        wf_store_unpin(rt->store, t->ret[i]);
+        wf_store_unpin(rt->store, wf_task_ret(t)[i]);
     wf_slab_free(t, t->size);
     WF_COUNT(rt, freed);
 }

@@ -148,7 +148,7 @@ static weft_err wf_wk_bind_args(wf_wk *w, const wf_msg_run *m, weft_value *vals,
 static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
 {
     for (size_t i = 0; i < t->nret; i++) {
-        wf_obj *o = t->ret[i];
+        wf_obj *o = wf_task_ret(t)[i];
         if (wf_obj_state(o) == WF_OBJ_FAILED) {
             wf_wk_fail(w, seq, wf_obj_errcode(o), wf_obj_errmsg(o));
             return;
@@ -159,7 +159,7 @@ static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
     int fds[WF_RUN_MAX_RETURNS];
     size_t nfds = 0;
     for (size_t i = 0; i < t->nret; i++) {
-        wf_obj *o = t->ret[i];
+        wf_obj *o = wf_task_ret(t)[i];
         vals[i] = o->u.val;
         place[i] = (wf_wire_place){false, 0, 0};
         if (o->blob && o->blob->fd >= 0 && o->u.val.type >= WEFT_T_STR &&

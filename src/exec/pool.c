@@ -1,6 +1,7 @@
 #include "exec/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "base/alloc.h"
@@ -31,10 +32,15 @@ struct wf_pool {
     pthread_mutex_t inj_lock;
     wf_work *inj_head, *inj_tail;
     _Atomic int64_t inj_count;
+    /* Admitted work (own resources): taken one at a time, never batched
+     * into a deque, so each item can start on its own thread at once. */
+    wf_work *adm_head, *adm_tail;
+    _Atomic int64_t adm_count;
 
     _Atomic uint32_t epoch; /* bumped to wake parked workers */
     _Atomic int sleepers;
     _Atomic int spinning; /* workers looking for work before parking */
+    _Atomic int starting; /* threads created that have not looked yet */
     _Atomic int blocked;
     _Atomic int64_t cpu_free;
     _Atomic uint32_t cpu_epoch;
@@ -177,9 +183,28 @@ static wf_work *wf_steal(wf_worker *w)
     return NULL;
 }
 
+static wf_work *wf_take_admitted(wf_pool *p)
+{
+    if (atomic_load_explicit(&p->adm_count, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->inj_lock);
+    wf_work *x = p->adm_head;
+    if (x) {
+        p->adm_head = x->next;
+        if (!p->adm_head)
+            p->adm_tail = NULL;
+        atomic_fetch_sub_explicit(&p->adm_count, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->inj_lock);
+    return x;
+}
+
 static wf_work *wf_find(wf_worker *w)
 {
-    wf_work *x = wf_deque_pop(&w->dq);
+    wf_work *x = wf_take_admitted(w->pool);
+    if (x)
+        return x;
+    x = wf_deque_pop(&w->dq);
     if (!x)
         x = wf_take_injected(w);
     if (!x)
@@ -189,7 +214,7 @@ static wf_work *wf_find(wf_worker *w)
 
 static bool wf_work_visible(wf_pool *p)
 {
-    if (atomic_load(&p->inj_count) > 0)
+    if (atomic_load(&p->inj_count) > 0 || atomic_load(&p->adm_count) > 0)
         return true;
     int n = atomic_load(&p->nworkers);
     for (int i = 0; i < n; i++)
@@ -239,16 +264,21 @@ static void *wf_worker_main(void *arg)
     wf_worker *w = arg;
     wf_pool *p = w->pool;
     wf_self = w;
+    atomic_fetch_sub(&p->starting, 1);
     for (;;) {
         wf_work *x = wf_find(w);
         if (!x) {
             /* Spinning workers will find new work themselves: submitters
              * skip the wake-up syscall while any spins. */
             atomic_fetch_add(&p->spinning, 1);
+            /* Look often (a task may take only a microsecond or two), and
+             * yield now and then in case another process wants the core. */
             for (int i = 0; !x && i < WF_SPIN_ROUNDS; i++) {
                 wf_cpu_relax();
-                if ((i & 63) == 63)
+                if ((i & 7) == 7)
                     x = wf_find(w);
+                if ((i & 511) == 511 && !x)
+                    sched_yield();
             }
             atomic_fetch_sub(&p->spinning, 1);
         }
@@ -284,11 +314,13 @@ static bool wf_spawn(wf_pool *p)
     w->id = n;
     w->rng = (uint64_t)n * 0x9e3779b97f4a7c15ull + 1;
     p->workers[n] = w;
+    atomic_fetch_add(&p->starting, 1);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 4u << 20);
     if (pthread_create(&w->th, &attr, wf_worker_main, w) != 0) {
         pthread_attr_destroy(&attr);
+        atomic_fetch_sub(&p->starting, 1);
         p->workers[n] = NULL;
         wf_deque_destroy(&w->dq);
         wf_free(w);
@@ -383,16 +415,29 @@ void wf_pool_push(wf_pool *p, wf_work *w)
 void wf_pool_push_admitted(wf_pool *p, wf_work *w)
 {
     w->admitted = true;
-    wf_inject(p, w);
+    w->next = NULL;
+    pthread_mutex_lock(&p->inj_lock);
+    if (p->adm_tail)
+        p->adm_tail->next = w;
+    else
+        p->adm_head = w;
+    p->adm_tail = w;
+    int64_t queued = atomic_fetch_add(&p->adm_count, 1) + 1;
+    pthread_mutex_unlock(&p->inj_lock);
     atomic_thread_fence(memory_order_seq_cst);
+    /* Admitted work holds its own cpu share: it must not wait for a busy
+     * thread, or fractional tasks would not run side by side. Wake every
+     * idle worker and start threads for what they cannot cover; a thread
+     * too many just parks. */
+    int64_t idle = atomic_load(&p->sleepers) + atomic_load(&p->spinning) +
+                   atomic_load(&p->starting);
     if (atomic_load(&p->sleepers) > 0) {
         atomic_fetch_add(&p->epoch, 1);
-        wf_futex_wake(&p->epoch, 1);
-    } else {
-        /* Admitted work holds its own cpu share: it must not wait for a
-         * busy thread, or fractional tasks would not run side by side. */
-        wf_spawn(p);
+        wf_futex_wake(&p->epoch, (int)(queued < 1024 ? queued : 1024));
     }
+    for (int64_t i = idle; i < queued; i++)
+        if (!wf_spawn(p))
+            break;
 }
 
 bool wf_pool_is_worker(wf_pool *p)

@@ -42,12 +42,22 @@ struct wf_task {
     uint32_t size;         /* bytes of this block */
     const wf_func *fn;
     struct wf_actor *actor;
-    wf_task *mail_next;    /* actor mailbox link */
-    wf_task *admit_next;   /* admission queue link */
+    union {
+        wf_task *mail_next;  /* actor calls: mailbox link */
+        wf_task *admit_next; /* tasks: admission queue link */
+    } link;
     const char *name;      /* display name */
     wf_resreq *res;        /* NULL: one cpu */
-    wf_obj **ret;
-    wf_arg args[];
+    wf_arg args[];         /* then the result objects: wf_task_ret() */
 };
+
+#define WF_ALIGN16(n) (((n) + 15) & ~(size_t)15)
+
+/* The result objects, stored right after the arguments in the block. */
+static inline wf_obj **wf_task_ret(const wf_task *t)
+{
+    return (wf_obj **)((char *)t +
+                       WF_ALIGN16(sizeof(wf_task) + t->nargs * sizeof(wf_arg)));
+}
 
 #endif

@@ -262,7 +262,11 @@ weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out)
                        strerror(errno));
             goto fail_blob;
         }
-        b->data = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+        /* Populate big mappings at once: one pass in the kernel is much
+         * cheaper than a page fault per page while the object is filled. */
+        int populate = n >= (1u << 20) ? MAP_POPULATE : 0;
+        b->data = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | populate,
+                       b->fd, 0);
         if (b->data == MAP_FAILED) {
             e = wf_err(WEFT_ESYS, "mapping %zu bytes: %s", n, strerror(errno));
             close(b->fd);
