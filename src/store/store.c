@@ -371,6 +371,10 @@ weft_err wf_value_check(const weft_value *v, const char *where)
                 return wf_err(WEFT_ERANGE, "%s: array size overflows", where);
             n *= (size_t)d;
         }
+        /* Leave room for the shape header laid out before the data. */
+        if (n > SIZE_MAX / 2)
+            return wf_err(WEFT_ERANGE, "%s: array of %zu bytes is too large",
+                          where, n);
         if (n && !v->u.arr.data)
             return wf_err(WEFT_EINVAL, "%s: NULL array data", where);
         return 0;
