@@ -218,6 +218,32 @@ static void test_whole_cpus_limit(void **state)
     }
 }
 
+/* A burst of tasks arriving while one worker spins idle and the others
+ * sleep: submitters skip the wake-up then, so the spinning worker must
+ * wake the others when it finds more work than it can run. (Before that,
+ * one worker ran every probe of the burst alone.) */
+static void test_burst_after_idle_wakes_workers(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_with(4, 4, NULL);
+    for (int round = 0; round < 20; round++) {
+        /* Finish a task: its worker now spins, the others are parked. */
+        weft_ref r;
+        int64_t v;
+        OK(weft_submit(rt, "rt_res_traced", WEFT_ARGS(weft_i64(round)), NULL,
+                       &r));
+        OK(weft_get_i64(rt, r, &v, WEFT_FOREVER));
+        weft_release(rt, r);
+        int timeouts = 0;
+        int max = run_probes_t(rt, 4, NULL, 4, 5000, &timeouts);
+        if (max != 4 || timeouts)
+            fail_msg("round %d: a burst of 4 tasks on 4 threads and 4 cpus "
+                     "ran %d at once, %d waited 5 s",
+                     round, max, timeouts);
+    }
+    weft_shutdown(rt);
+}
+
 static void test_custom_resource_serialises(void **state)
 {
     (void)state;
@@ -460,6 +486,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fractional_cpus_share),
         cmocka_unit_test(test_whole_cpus_limit),
+        cmocka_unit_test(test_burst_after_idle_wakes_workers),
         cmocka_unit_test(test_custom_resource_serialises),
         cmocka_unit_test(test_memory_resource),
         cmocka_unit_test(test_trace_write),

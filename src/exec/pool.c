@@ -239,6 +239,19 @@ static void wf_execute(wf_worker *w, wf_work *x)
     p->run(p->ctx, x);
 }
 
+/* An idle worker found work. Submitters skip the wake-up while a worker
+ * spins, counting on it; so if more work is visible and no one else is
+ * looking, wake one more worker, which does the same in turn (as Go's
+ * scheduler does when a spinning thread finds work). */
+static void wf_wake_more(wf_pool *p)
+{
+    if (atomic_load(&p->spinning) == 0 && atomic_load(&p->sleepers) > 0 &&
+        wf_work_visible(p)) {
+        atomic_fetch_add(&p->epoch, 1);
+        wf_futex_wake(&p->epoch, 1);
+    }
+}
+
 static void wf_park(wf_worker *w)
 {
     wf_pool *p = w->pool;
@@ -247,6 +260,7 @@ static void wf_park(wf_worker *w)
     wf_work *x = wf_find(w);
     if (x) {
         atomic_fetch_sub(&p->sleepers, 1);
+        wf_wake_more(p);
         wf_execute(w, x);
         return;
     }
@@ -265,9 +279,11 @@ static void *wf_worker_main(void *arg)
     wf_pool *p = w->pool;
     wf_self = w;
     atomic_fetch_sub(&p->starting, 1);
+    bool idle = true; /* since the last item it ran */
     for (;;) {
         wf_work *x = wf_find(w);
         if (!x) {
+            idle = true;
             /* Spinning workers will find new work themselves: submitters
              * skip the wake-up syscall while any spins. */
             atomic_fetch_add(&p->spinning, 1);
@@ -283,12 +299,16 @@ static void *wf_worker_main(void *arg)
             atomic_fetch_sub(&p->spinning, 1);
         }
         if (x) {
+            if (idle)
+                wf_wake_more(p);
+            idle = false;
             wf_execute(w, x);
             continue;
         }
         if (atomic_load(&p->stop))
             break;
         wf_park(w);
+        idle = true;
     }
     wf_drop_hold(w);
     wf_self = NULL;
