@@ -6,7 +6,7 @@
 #include "base/err.h"
 #include "base/platform.h"
 
-#define WF_GET_SPIN 4000 /* polls before sleeping: results often come soon */
+#define WF_GET_SPIN 300 /* polls before sleeping: short, as the spinner may hold the core the task needs */
 
 WF_EXPORT weft_value weft_str(const char *s)
 {
@@ -28,8 +28,6 @@ static weft_err wf_wait_obj(weft_runtime *rt, wf_obj *o, uint64_t deadline)
         if (wf_obj_state(o) != WF_OBJ_PENDING)
             return 0;
         wf_cpu_relax();
-        if ((i & 255) == 255)
-            sched_yield(); /* in case the task needs this core */
     }
     if (deadline && wf_now_ns() >= deadline)
         return wf_obj_state(o) != WF_OBJ_PENDING ? 0 : WEFT_ETIMEDOUT;

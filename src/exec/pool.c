@@ -40,6 +40,7 @@ struct wf_pool {
     _Atomic uint32_t epoch; /* bumped to wake parked workers */
     _Atomic int sleepers;
     _Atomic int spinning; /* workers looking for work before parking */
+    int max_spinning;     /* more spinners would only fight over cores */
     _Atomic int starting; /* threads created that have not looked yet */
     _Atomic int blocked;
     _Atomic int64_t cpu_free;
@@ -285,8 +286,16 @@ static void *wf_worker_main(void *arg)
         if (!x) {
             idle = true;
             /* Spinning workers will find new work themselves: submitters
-             * skip the wake-up syscall while any spins. */
-            atomic_fetch_add(&p->spinning, 1);
+             * skip the wake-up syscall while any spins. Only a few spin at
+             * once (half the cores): more would take cores from the threads
+             * doing work, and the rest park straight away. */
+            int sp = atomic_load(&p->spinning);
+            do {
+                if (sp >= p->max_spinning)
+                    break;
+            } while (!atomic_compare_exchange_weak(&p->spinning, &sp, sp + 1));
+            if (sp >= p->max_spinning)
+                goto park;
             /* Look often (a task may take only a microsecond or two), and
              * yield now and then in case another process wants the core. */
             for (int i = 0; !x && i < WF_SPIN_ROUNDS; i++) {
@@ -298,6 +307,7 @@ static void *wf_worker_main(void *arg)
             }
             atomic_fetch_sub(&p->spinning, 1);
         }
+    park:
         if (x) {
             if (idle)
                 wf_wake_more(p);
@@ -368,6 +378,7 @@ wf_pool *wf_pool_new(int nthreads, int64_t cpu_budget, wf_pool_run_fn run,
     p->on_cpu_free = on_cpu_free;
     p->ctx = ctx;
     p->base_threads = nthreads;
+    p->max_spinning = (wf_ncpus() + 1) / 2;
     for (int i = 0; i < nthreads; i++) {
         if (!wf_spawn(p)) {
             wf_pool_free(p);
@@ -449,11 +460,17 @@ void wf_pool_push_admitted(wf_pool *p, wf_work *w)
      * thread, or fractional tasks would not run side by side. Wake every
      * idle worker and start threads for what they cannot cover; a thread
      * too many just parks. */
+    /* Workers waiting for cpu to run an ordinary task can run admitted
+     * work, which brings its own: they count as idle, and are woken. */
     int64_t idle = atomic_load(&p->sleepers) + atomic_load(&p->spinning) +
-                   atomic_load(&p->starting);
+                   atomic_load(&p->starting) + atomic_load(&p->cpu_waiters);
     if (atomic_load(&p->sleepers) > 0) {
         atomic_fetch_add(&p->epoch, 1);
         wf_futex_wake(&p->epoch, (int)(queued < 1024 ? queued : 1024));
+    }
+    if (atomic_load(&p->cpu_waiters) > 0) {
+        atomic_fetch_add(&p->cpu_epoch, 1);
+        wf_futex_wake(&p->cpu_epoch, 1 << 30);
     }
     for (int64_t i = idle; i < queued; i++)
         if (!wf_spawn(p))
