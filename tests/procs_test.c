@@ -119,7 +119,8 @@ static weft_err pt_nested(weft_task *t)
     for (int64_t i = 0; i < n; i++) {
         weft_ref r;
         int64_t v;
-        weft_err e = weft_submit(rt, "pt_inc", WEFT_ARGS(weft_i64(i)), NULL, &r);
+        weft_err e =
+            weft_submit(rt, "pt_inc", WEFT_ARGS(weft_i64(i)), NULL, &r);
         if (!e)
             e = weft_get_i64(rt, r, &v, WEFT_FOREVER);
         weft_release(rt, r);
@@ -229,7 +230,8 @@ static void test_worker_killed_mid_run(void **state)
     unlink(path);
     weft_ref p;
     assert_int_equal(
-        weft_submit(rt, "pt_pid_sleep", WEFT_ARGS(weft_str(path)), NULL, &p), 0);
+        weft_submit(rt, "pt_pid_sleep", WEFT_ARGS(weft_str(path)), NULL, &p),
+        0);
     int pid = 0;
     for (int i = 0; i < 2000 && pid <= 0; i++) { /* up to 20 s */
         FILE *f = fopen(path, "r");
@@ -276,9 +278,9 @@ static void test_crash_retries_then_fails(void **state)
     unlink(marker);
     weft_ref r;
     int64_t v;
-    assert_int_equal(weft_submit(rt, "pt_crash_once",
-                                 WEFT_ARGS(weft_str(marker)), NULL, &r),
-                     0);
+    assert_int_equal(
+        weft_submit(rt, "pt_crash_once", WEFT_ARGS(weft_str(marker)), NULL, &r),
+        0);
     assert_int_equal(weft_get_i64(rt, r, &v, WEFT_FOREVER), 0);
     assert_int_equal(v, 42);
     weft_release(rt, r);
@@ -333,9 +335,9 @@ static void test_crash_charged_to_the_running_task(void **state)
             assert_int_equal(weft_submit(rt, "pt_die", WEFT_NOARGS, &o, &r[i]),
                              0);
         else
-            assert_int_equal(weft_submit(rt, "pt_inc", WEFT_ARGS(weft_i64(i)),
-                                         &o, &r[i]),
-                             0);
+            assert_int_equal(
+                weft_submit(rt, "pt_inc", WEFT_ARGS(weft_i64(i)), &o, &r[i]),
+                0);
     }
     for (int i = 0; i < N; i++) {
         int64_t v;
@@ -381,7 +383,8 @@ static void test_large_arrays_both_ways(void **state)
     assert_int_equal(weft_submit(rt, "pt_double", &v, 1, NULL, &z), 0);
     if (weft_get(rt, z, &out, WEFT_FOREVER) != 0)
         fail_msg("%s", weft_error_message(rt, z));
-    assert_true(((const double *)out.u.buf.data)[n - 1] == 2.0 * (double)(n - 1));
+    assert_true(((const double *)out.u.buf.data)[n - 1] ==
+                2.0 * (double)(n - 1));
     weft_release(rt, x);
     weft_release(rt, y);
     weft_release(rt, z);
@@ -416,9 +419,9 @@ static void test_process_actor_order_and_restart(void **state)
     enum { N = 500 };
     weft_ref r[N];
     for (int i = 0; i < N; i++)
-        assert_int_equal(weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(1)),
-                                         NULL, &r[i]),
-                         0);
+        assert_int_equal(
+            weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(1)), NULL, &r[i]),
+            0);
     for (int i = 0; i < N; i++) {
         int64_t v;
         assert_int_equal(weft_get_i64(rt, r[i], &v, WEFT_FOREVER), 0);
@@ -434,9 +437,8 @@ static void test_process_actor_order_and_restart(void **state)
      * run again, so its state starts over. */
     assert_int_equal(weft_actor_call(rt, a, "crash", WEFT_NOARGS, NULL, &c), 0);
     assert_int_equal(weft_get_i64(rt, c, &v, WEFT_FOREVER), WEFT_EACTORDEAD);
-    assert_int_equal(weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(5)),
-                                     NULL, &after),
-                     0);
+    assert_int_equal(
+        weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(5)), NULL, &after), 0);
     if (weft_get_i64(rt, after, &v, WEFT_FOREVER) != 0)
         fail_msg("%s", weft_error_message(rt, after));
     assert_int_equal(v, 105);
@@ -446,11 +448,11 @@ static void test_process_actor_order_and_restart(void **state)
     weft_release_many(rt, (weft_ref[]){p1, c, after, p2}, 4);
     /* max_restarts is 1: the second crash is final. */
     weft_ref c2, dead;
-    assert_int_equal(weft_actor_call(rt, a, "crash", WEFT_NOARGS, NULL, &c2), 0);
-    assert_int_equal(weft_get_i64(rt, c2, &v, WEFT_FOREVER), WEFT_EACTORDEAD);
-    assert_int_equal(weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(1)),
-                                     NULL, &dead),
+    assert_int_equal(weft_actor_call(rt, a, "crash", WEFT_NOARGS, NULL, &c2),
                      0);
+    assert_int_equal(weft_get_i64(rt, c2, &v, WEFT_FOREVER), WEFT_EACTORDEAD);
+    assert_int_equal(
+        weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(1)), NULL, &dead), 0);
     assert_int_equal(weft_get_i64(rt, dead, &v, WEFT_FOREVER), WEFT_EACTORDEAD);
     assert_non_null(strstr(weft_error_message(rt, dead), "PtCounter"));
     weft_release(rt, c2);

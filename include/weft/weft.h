@@ -135,15 +135,15 @@ typedef enum weft_executor {
 } weft_executor;
 
 typedef struct weft_options {
-    const char *address;      /* NULL: embedded runtime in this program */
-    int num_threads;          /* worker threads; 0: one per core */
-    int num_procs;            /* worker processes; 0: one per core */
-    weft_executor executor;   /* default executor for tasks and actors */
-    double cpus;              /* schedulable cpus; 0: number of cores */
-    uint64_t memory;          /* schedulable memory bytes; 0: physical RAM */
-    const char *resources;    /* custom resources, "gpu=1,fpga=2"; NULL none */
-    uint64_t store_cap;       /* object store bytes; 0: half of RAM */
-    const char *trace_path;   /* write a Chrome trace here at shutdown */
+    const char *address;    /* NULL: embedded runtime in this program */
+    int num_threads;        /* worker threads; 0: one per core */
+    int num_procs;          /* worker processes; 0: one per core */
+    weft_executor executor; /* default executor for tasks and actors */
+    double cpus;            /* schedulable cpus; 0: number of cores */
+    uint64_t memory;        /* schedulable memory bytes; 0: physical RAM */
+    const char *resources;  /* custom resources, "gpu=1,fpga=2"; NULL none */
+    uint64_t store_cap;     /* object store bytes; 0: half of RAM */
+    const char *trace_path; /* write a Chrome trace here at shutdown */
     const char *worker_library; /* worker processes load this .so instead of
                                    running this executable */
 } weft_options;
@@ -154,7 +154,8 @@ void weft_options_init(weft_options *o);
 /* Start a runtime. opts may be NULL for defaults (embedded, all cores).
  * On success *rt owns the runtime; free it with weft_shutdown().
  * In a worker process started by weft this call never returns: it serves
- * tasks until the parent goes away, so call it early in main(). Not in tasks. */
+ * tasks until the parent goes away, so call it early in main(). Not in tasks.
+ */
 weft_err weft_init(weft_runtime **rt, const weft_options *opts);
 
 /* If this process is a worker process started by weft, serve tasks and
@@ -180,7 +181,10 @@ weft_err weft_register(const char *name, weft_task_fn fn, const char *sig);
 /* Register a task function by its own name at program load. */
 #define WEFT_REGISTER(fn) WEFT_REGISTER_SIG(fn, NULL)
 #define WEFT_REGISTER_SIG(fn, sig)                                             \
-    WEFT__CTOR(weft__reg_##fn) { (void)weft_register(#fn, fn, sig); }
+    WEFT__CTOR(weft__reg_##fn)                                                 \
+    {                                                                          \
+        (void)weft_register(#fn, fn, sig);                                     \
+    }
 
 /* An actor method: runs with the instance's state, weft_actor_state(t). */
 typedef struct weft_method {
@@ -191,11 +195,11 @@ typedef struct weft_method {
 
 typedef struct weft_actor_class {
     const char *name;
-    weft_task_fn init;          /* constructor: sets weft_actor_set_state() */
+    weft_task_fn init;            /* constructor: sets weft_actor_set_state() */
     void (*destroy)(void *state); /* may be NULL */
     const weft_method *methods;
     size_t nmethods;
-    const char *init_sig;       /* constructor argument signature or NULL */
+    const char *init_sig; /* constructor argument signature or NULL */
 } weft_actor_class;
 
 /* Register an actor class (copied; strings must stay valid). Thread-safe. */
@@ -204,7 +208,10 @@ weft_err weft_register_actor(const weft_actor_class *cls);
 #define WEFT_REGISTER_ACTOR(cname, init_fn, destroy_fn, methods_array)         \
     WEFT__CTOR(weft__regactor_##cname)                                         \
     {                                                                          \
-        weft_actor_class c = {#cname, init_fn, destroy_fn, methods_array,     \
+        weft_actor_class c = {#cname,                                          \
+                              init_fn,                                         \
+                              destroy_fn,                                      \
+                              methods_array,                                   \
                               sizeof(methods_array) / sizeof(weft_method),     \
                               NULL};                                           \
         (void)weft_register_actor(&c);                                         \
@@ -259,10 +266,14 @@ weft_err weft_get_many(weft_runtime *rt, const weft_ref *refs, size_t n,
 
 /* Typed gets: WEFT_ETYPE if the value has another type (an i64 is read as
  * f64 too). *s stays valid while you hold r. Blocks. In tasks: yes. */
-weft_err weft_get_i64(weft_runtime *rt, weft_ref r, int64_t *v, int64_t timeout_ms);
-weft_err weft_get_f64(weft_runtime *rt, weft_ref r, double *v, int64_t timeout_ms);
-weft_err weft_get_bool(weft_runtime *rt, weft_ref r, bool *v, int64_t timeout_ms);
-weft_err weft_get_str(weft_runtime *rt, weft_ref r, const char **s, int64_t timeout_ms);
+weft_err weft_get_i64(weft_runtime *rt, weft_ref r, int64_t *v,
+                      int64_t timeout_ms);
+weft_err weft_get_f64(weft_runtime *rt, weft_ref r, double *v,
+                      int64_t timeout_ms);
+weft_err weft_get_bool(weft_runtime *rt, weft_ref r, bool *v,
+                       int64_t timeout_ms);
+weft_err weft_get_str(weft_runtime *rt, weft_ref r, const char **s,
+                      int64_t timeout_ms);
 
 /* Wait until k of the n references are ready (done or failed) or the
  * timeout passes; ready[i] tells which (may be NULL), *nready how many (may
@@ -303,9 +314,9 @@ const weft_value *weft_arg(weft_task *t, size_t i);
 
 /* Set result i (0 <= i < num_returns); buffers are copied. Returns 0. */
 weft_err weft_return(weft_task *t, size_t i, const weft_value *v);
-weft_err weft_return_i64(weft_task *t, int64_t v);  /* result 0 */
-weft_err weft_return_f64(weft_task *t, double v);   /* result 0 */
-weft_err weft_return_bool(weft_task *t, bool v);    /* result 0 */
+weft_err weft_return_i64(weft_task *t, int64_t v);     /* result 0 */
+weft_err weft_return_f64(weft_task *t, double v);      /* result 0 */
+weft_err weft_return_bool(weft_task *t, bool v);       /* result 0 */
 weft_err weft_return_str(weft_task *t, const char *s); /* result 0 */
 /* Result i as n bytes written in place through *data: no copy. */
 weft_err weft_return_alloc(weft_task *t, size_t i, size_t n, void **data);
@@ -359,8 +370,8 @@ weft_err weft_actor_kill(weft_runtime *rt, weft_actor a);
 typedef struct weft_stats {
     uint64_t tasks_submitted, tasks_finished, tasks_failed, tasks_retried;
     uint64_t actor_calls;
-    uint64_t objects;      /* objects alive in the store */
-    uint64_t store_bytes;  /* bytes they hold */
+    uint64_t objects;     /* objects alive in the store */
+    uint64_t store_bytes; /* bytes they hold */
     uint64_t store_cap;
     uint64_t worker_crashes;
     uint32_t threads, procs;

@@ -114,7 +114,8 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
     weft_err e = 0;
     wf_job *job = NULL;
     if (a->dead) {
-        wf_call_reject(rt, t, a->death_code, a->death ? a->death : "actor is dead");
+        wf_call_reject(rt, t, a->death_code,
+                       a->death ? a->death : "actor is dead");
         return;
     }
     if (wf_task_fail_upstream(rt, t)) {
@@ -183,7 +184,8 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
     char *why = NULL;
     if (t) {
         used = wf_remote_complete(rt, t, f, fds, nfds);
-        if (t->kind == WF_TASK_ACTOR_NEW && wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_FAILED) {
+        if (t->kind == WF_TASK_ACTOR_NEW &&
+            wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_FAILED) {
             failed_ctor = true;
             why = wf_strdup(wf_obj_errmsg(wf_task_ret(t)[0]));
         }
@@ -352,7 +354,9 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
 {
     if (!rt || !cls || !out)
         return wf_err(WEFT_EINVAL, "weft_actor_create: NULL %s",
-                      !rt ? "runtime" : !cls ? "class name" : "out");
+                      !rt    ? "runtime"
+                      : !cls ? "class name"
+                             : "out");
     const wf_class *c = wf_class_find(cls);
     if (!c)
         return wf_err(WEFT_ENOACTOR,
@@ -377,8 +381,8 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
         return wf_err(WEFT_ENOMEM, "%s: out of memory", what);
     pthread_mutex_init(&a->lock, NULL);
     a->cls = c;
-    a->in_proc = (opts->executor ? opts->executor : rt->executor) ==
-                 WEFT_EXEC_PROCESS;
+    a->in_proc =
+        (opts->executor ? opts->executor : rt->executor) == WEFT_EXEC_PROCESS;
     a->restarts_left = opts->max_restarts;
     if (opts->name && !(a->name = wf_strdup(opts->name))) {
         e = wf_err(WEFT_ENOMEM, "%s: out of memory", what);
@@ -442,8 +446,9 @@ WF_EXPORT weft_err weft_actor_call(weft_runtime *rt, weft_actor h,
                       !rt ? "runtime" : "method");
     wf_actor *a = wf_actor_get(rt, h);
     if (!a)
-        return wf_err(WEFT_ENOACTOR, "weft_actor_call '%s': invalid actor "
-                                     "handle",
+        return wf_err(WEFT_ENOACTOR,
+                      "weft_actor_call '%s': invalid actor "
+                      "handle",
                       method);
     const wf_func *m = wf_class_method(a->cls, method);
     if (!m)
@@ -463,8 +468,8 @@ WF_EXPORT weft_err weft_actor_call(weft_runtime *rt, weft_actor h,
     o.memory = 0;
     o.resources = NULL;
     wf_task *t;
-    weft_err e = wf_task_build(rt, m, what, args, nargs, &o,
-                               WF_TASK_ACTOR_CALL, &t, out);
+    weft_err e = wf_task_build(rt, m, what, args, nargs, &o, WF_TASK_ACTOR_CALL,
+                               &t, out);
     if (e)
         return e;
     return wf_actor_post(rt, a, t);

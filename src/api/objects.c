@@ -6,7 +6,9 @@
 #include "base/err.h"
 #include "base/platform.h"
 
-#define WF_GET_SPIN 300 /* polls before sleeping: short, as the spinner may hold the core the task needs */
+#define WF_GET_SPIN                                                            \
+    300 /* polls before sleeping: short, as the spinner may hold the core the  \
+           task needs */
 
 WF_EXPORT weft_value weft_str(const char *s)
 {
@@ -62,7 +64,9 @@ WF_EXPORT weft_err weft_put(weft_runtime *rt, const weft_value *v,
 {
     if (!rt || !v || !out)
         return wf_err(WEFT_EINVAL, "weft_put: NULL %s",
-                      !rt ? "runtime" : !v ? "value" : "out");
+                      !rt  ? "runtime"
+                      : !v ? "value"
+                           : "out");
     if (v->type == WEFT_T_REF)
         return wf_err(WEFT_ETYPE, "weft_put: cannot put a reference");
     weft_err e = wf_value_check(v, "weft_put");
@@ -87,7 +91,9 @@ WF_EXPORT weft_err weft_create(weft_runtime *rt, size_t n, void **data,
 {
     if (!rt || !data || !out)
         return wf_err(WEFT_EINVAL, "weft_create: NULL %s",
-                      !rt ? "runtime" : !data ? "data" : "out");
+                      !rt     ? "runtime"
+                      : !data ? "data"
+                              : "out");
     wf_blob *blob;
     weft_err e = wf_blob_new(rt->store, n, &blob);
     if (e)
@@ -123,8 +129,7 @@ static weft_err wf_read(wf_obj *o, weft_value *out)
     if (wf_obj_state(o) == WF_OBJ_FAILED) {
         if (out)
             out->type = WEFT_T_NONE;
-        return wf_err(wf_obj_errcode(o), "%s",
-                      wf_obj_errmsg(o));
+        return wf_err(wf_obj_errcode(o), "%s", wf_obj_errmsg(o));
     }
     if (out)
         *out = o->u.val;
@@ -158,8 +163,9 @@ WF_EXPORT weft_err weft_get_many(weft_runtime *rt, const weft_ref *refs,
         if (!e && wf_obj_state(o) == WF_OBJ_PENDING)
             e = wf_wait_obj(rt, o, deadline);
         if (e == WEFT_ETIMEDOUT)
-            return wf_err(e, "weft_get_many: reference %zu not ready within "
-                             "%lld ms",
+            return wf_err(e,
+                          "weft_get_many: reference %zu not ready within "
+                          "%lld ms",
                           i, (long long)timeout_ms);
         if (!e)
             e = wf_read(o, &out[i]);
@@ -172,8 +178,7 @@ WF_EXPORT weft_err weft_get_many(weft_runtime *rt, const weft_ref *refs,
 }
 
 static weft_err wf_get_typed(weft_runtime *rt, weft_ref r, weft_value *v,
-                             int64_t timeout_ms, weft_type want,
-                             weft_type also)
+                             int64_t timeout_ms, weft_type want, weft_type also)
 {
     weft_err e = weft_get(rt, r, v, timeout_ms);
     if (e)
@@ -305,8 +310,9 @@ WF_EXPORT weft_err weft_release(weft_runtime *rt, weft_ref r)
     wf_obj *o;
     weft_err e = wf_lookup(rt, r, "weft_release", &o);
     if (!e && wf_store_drop_handle(rt->store, o) != 0)
-        e = wf_err(WEFT_EBADREF, "weft_release: reference %#llx was already "
-                                 "released",
+        e = wf_err(WEFT_EBADREF,
+                   "weft_release: reference %#llx was already "
+                   "released",
                    (unsigned long long)r.id);
     return e;
 }

@@ -43,7 +43,8 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
         int fd;
         uint64_t off;
         if (a->obj && vals[i].type >= WEFT_T_STR &&
-            vals[i].type <= WEFT_T_ARRAY && wf_value_in_shm(a->obj, &fd, &off)) {
+            vals[i].type <= WEFT_T_ARRAY &&
+            wf_value_in_shm(a->obj, &fd, &off)) {
             int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
             if (dup < 0) {
                 e = wf_err(WEFT_ESYS, "task '%s': out of file descriptors",
@@ -56,7 +57,7 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
             job->fds[job->nfds++] = dup;
         }
     }
-    wf_msg_run m = {(wf_run_kind)kind, actor_id, name, strlen(name),
+    wf_msg_run m = {(wf_run_kind)kind,     actor_id, name, strlen(name),
                     t->nret ? t->nret : 1, t->nargs};
     wf_wbuf w;
     wf_wbuf_init(&w);
@@ -143,8 +144,7 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
     } else if (d.status) {
         wf_task_fail(rt, t, d.status,
                      wf_strfmt("%.*s", (int)d.message_len, d.message));
-    } else if (d.nvalues != t->nret &&
-               !(t->nret == 0 && d.nvalues <= 1)) {
+    } else if (d.nvalues != t->nret && !(t->nret == 0 && d.nvalues <= 1)) {
         wf_task_fail(rt, t, WEFT_EPROTO,
                      wf_strfmt("task '%s': worker sent %u results, expected %u",
                                t->name, d.nvalues, t->nret));
@@ -159,8 +159,8 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
                 wf_task_ret(t)[i]->u.val.type = WEFT_T_NONE;
             }
             wf_task_fail(rt, t, e,
-                         wf_strfmt("task '%s': result from worker: %s",
-                                   t->name, weft_last_error()));
+                         wf_strfmt("task '%s': result from worker: %s", t->name,
+                                   weft_last_error()));
         } else {
             WF_COUNT(rt, finished);
             for (size_t i = 0; i < t->nret; i++)
@@ -183,7 +183,8 @@ static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
     size_t used = wf_remote_complete(rt, t, f, fds, nfds);
     if (rt->trace)
         wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
-                       !t->nret || wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
+                       !t->nret ||
+                           wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
                        job->pid);
     wf_job_free(job);
     wf_task_finish(rt, t);
@@ -235,8 +236,7 @@ weft_err wf_remote_procs(weft_runtime *rt)
         rt->procs = wf_procs_new(rt->nprocs, rt->worker_library, &cb, rt);
     }
     pthread_mutex_unlock(&rt->admit_lock);
-    return rt->procs ? 0
-                     : wf_err(WEFT_ESYS, "cannot set up worker processes");
+    return rt->procs ? 0 : wf_err(WEFT_ESYS, "cannot set up worker processes");
 }
 
 void wf_remote_dispatch(weft_runtime *rt, wf_task *t)
@@ -251,8 +251,9 @@ void wf_remote_dispatch(weft_runtime *rt, wf_task *t)
         (e = wf_job_encode(rt, t, WF_RUN_TASK, 0, t->fn->name, &job)) ||
         (e = wf_procs_submit(rt->procs, job))) {
         wf_job_free(job);
-        wf_task_fail(rt, t, e, wf_strfmt("task '%s' not run: %s", t->name,
-                                         weft_last_error()));
+        wf_task_fail(
+            rt, t, e,
+            wf_strfmt("task '%s' not run: %s", t->name, weft_last_error()));
         wf_task_finish(rt, t);
     }
 }

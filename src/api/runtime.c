@@ -78,7 +78,8 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
         return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
     pthread_mutex_init(&rt->admit_lock, NULL);
     rt->counts_mem = wf_calloc(WF_POOL_MAX + 2, sizeof *rt->counts);
-    rt->counts = (wf_tcount *)(((uintptr_t)rt->counts_mem + 63) & ~(uintptr_t)63);
+    rt->counts =
+        (wf_tcount *)(((uintptr_t)rt->counts_mem + 63) & ~(uintptr_t)63);
     if (!rt->counts_mem) {
         wf_free(rt);
         return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
@@ -94,8 +95,7 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
         /* Load it here too, so its functions are known (names, signatures)
          * when tasks are submitted; they run in the worker processes. */
         if (!dlopen(opts->worker_library, RTLD_NOW | RTLD_GLOBAL)) {
-            e = wf_err(WEFT_EINVAL, "weft_init: worker_library: %s",
-                       dlerror());
+            e = wf_err(WEFT_EINVAL, "weft_init: worker_library: %s", dlerror());
             goto fail;
         }
         if (!(rt->worker_library = wf_strdup(opts->worker_library))) {
@@ -147,12 +147,15 @@ static void wf_sum_counts(weft_runtime *rt, wf_tcount *sum)
     memset(sum, 0, sizeof *sum);
     for (int i = 0; i <= WF_POOL_MAX; i++) {
         wf_tcount *c = &rt->counts[i];
-        sum->submitted += atomic_load_explicit(&c->submitted, memory_order_acquire);
-        sum->finished += atomic_load_explicit(&c->finished, memory_order_relaxed);
+        sum->submitted +=
+            atomic_load_explicit(&c->submitted, memory_order_acquire);
+        sum->finished +=
+            atomic_load_explicit(&c->finished, memory_order_relaxed);
         sum->failed += atomic_load_explicit(&c->failed, memory_order_relaxed);
         sum->freed += atomic_load_explicit(&c->freed, memory_order_acquire);
         sum->retried += atomic_load_explicit(&c->retried, memory_order_relaxed);
-        sum->actor_calls += atomic_load_explicit(&c->actor_calls, memory_order_relaxed);
+        sum->actor_calls +=
+            atomic_load_explicit(&c->actor_calls, memory_order_relaxed);
     }
 }
 
@@ -185,7 +188,8 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     wf_procs_free(rt->procs);
     if (rt->trace && rt->trace_path &&
         weft_trace_write(rt, rt->trace_path) != 0)
-        WF_LOG_WARN("event=trace_write_failed detail=\"%s\"", weft_last_error());
+        WF_LOG_WARN("event=trace_write_failed detail=\"%s\"",
+                    weft_last_error());
     wf_pool_free(rt->pool);
     if (rt->actors)
         wf_actors_free(rt, rt->actors);

@@ -52,7 +52,6 @@ struct weft_runtime {
     /* Bumped on every publish while someone waits on many objects. */
     _Atomic uint32_t done_epoch;
     _Atomic int multi_waiters;
-
 };
 
 /* The calling thread's counters in rt. */
@@ -70,8 +69,8 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts);
 /* submit.c */
 weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
                        const weft_value *args, size_t nargs,
-                       const weft_task_opts *opts, uint8_t kind,
-                       wf_task **out, weft_ref *refs);
+                       const weft_task_opts *opts, uint8_t kind, wf_task **out,
+                       weft_ref *refs);
 void wf_task_start(weft_runtime *rt, wf_task *t);
 void wf_task_ready(weft_runtime *rt, wf_task *t);
 void wf_task_run(weft_runtime *rt, wf_task *t);

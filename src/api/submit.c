@@ -316,8 +316,8 @@ static weft_err wf_arg_fill(weft_runtime *rt, wf_arg *a, const weft_value *v,
 
 weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
                        const weft_value *args, size_t nargs,
-                       const weft_task_opts *opts, uint8_t kind,
-                       wf_task **out, weft_ref *refs)
+                       const weft_task_opts *opts, uint8_t kind, wf_task **out,
+                       weft_ref *refs)
 {
     weft_task_opts defaults;
     if (!opts) {
@@ -371,7 +371,9 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
     t->nargs = (uint16_t)nargs;
     t->nret = (uint16_t)opts->num_returns;
     t->executor = (uint8_t)(opts->executor ? opts->executor : rt->executor);
-    t->retries_left = (int16_t)(opts->max_retries < 0 ? 0 : opts->max_retries > 1000 ? 1000 : opts->max_retries);
+    t->retries_left = (int16_t)(opts->max_retries < 0      ? 0
+                                : opts->max_retries > 1000 ? 1000
+                                                           : opts->max_retries);
     t->needs_admit = needs_admit;
     char *p = (char *)wf_task_ret(t) +
               WF_ALIGN16(opts->num_returns * sizeof(wf_obj *));
@@ -575,8 +577,8 @@ WF_EXPORT weft_err weft_submit(weft_runtime *rt, const char *fn,
     wf_task *t;
     /* Errors name the function; the call is named only when one happens,
      * so the common path formats nothing. */
-    weft_err e = wf_task_build(rt, f, f->name, args, nargs, opts, WF_TASK_FN,
-                               &t, out);
+    weft_err e =
+        wf_task_build(rt, f, f->name, args, nargs, opts, WF_TASK_FN, &t, out);
     if (e)
         return wf_err_named(e, "weft_submit", f->name);
     wf_task_start(rt, t);

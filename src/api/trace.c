@@ -98,9 +98,8 @@ WF_EXPORT weft_err weft_trace_write(weft_runtime *rt, const char *path)
         return wf_err(WEFT_EINVAL, "weft_trace_write: NULL %s",
                       !rt ? "runtime" : "path");
     if (!rt->trace)
-        return wf_err(WEFT_EINVAL,
-                      "weft_trace_write: tracing was not started "
-                      "(weft_trace_start or options.trace_path)");
+        return wf_err(WEFT_EINVAL, "weft_trace_write: tracing was not started "
+                                   "(weft_trace_start or options.trace_path)");
     FILE *f = fopen(path, "w");
     if (!f)
         return wf_err(WEFT_EIO, "weft_trace_write: cannot open '%s'", path);

@@ -110,8 +110,8 @@ static weft_err wf_wk_bind_args(wf_wk *w, const wf_msg_run *m, weft_value *vals,
         if (!wv->in_fd)
             continue;
         if (wv->fd_index >= w->nfdq)
-            return wf_err(WEFT_EPROTO, "argument %u names fd %u, %zu queued",
-                          i, wv->fd_index, w->nfdq);
+            return wf_err(WEFT_EPROTO, "argument %u names fd %u, %zu queued", i,
+                          wv->fd_index, w->nfdq);
         if (wv->fd_index + 1 > used)
             used = wv->fd_index + 1;
         int fd = dup(w->fdq[wv->fd_index]);
@@ -241,8 +241,8 @@ static void wf_wk_run(wf_wk *w, const wf_frame *f)
                  "'%s' is not registered in worker process %d (is it "
                  "registered in the program's executable or library?)",
                  name, (int)getpid());
-        wf_wk_fail(w, f->seq, m.kind == WF_RUN_TASK ? WEFT_ENOFUNC : WEFT_ENOACTOR,
-                   msg);
+        wf_wk_fail(w, f->seq,
+                   m.kind == WF_RUN_TASK ? WEFT_ENOFUNC : WEFT_ENOACTOR, msg);
         goto out;
     }
     weft_task_opts o;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *wf_alloc(size_t n);          /* NULL on failure (or injected failure) */
+void *wf_alloc(size_t n); /* NULL on failure (or injected failure) */
 void *wf_calloc(size_t n, size_t size);
 void *wf_realloc(void *p, size_t n);
 void wf_free(void *p);

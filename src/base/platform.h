@@ -15,8 +15,8 @@ uint64_t wf_now_ns(void);
 int wf_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void wf_futex_wake(_Atomic uint32_t *addr, int n);
 
-int wf_ncpus(void);           /* cores this process may run on, >= 1 */
-uint64_t wf_phys_mem(void);   /* bytes of physical memory */
+int wf_ncpus(void);         /* cores this process may run on, >= 1 */
+uint64_t wf_phys_mem(void); /* bytes of physical memory */
 
 /* A new anonymous shared memory file of n bytes (memfd), close-on-exec.
  * Returns the fd or -1 with errno set. */

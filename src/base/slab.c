@@ -73,7 +73,8 @@ static int wf_refill(int c)
     ch->next = wf_chunks;
     wf_chunks = ch;
     pthread_mutex_unlock(&wf_depot_lock);
-    uintptr_t start = ((uintptr_t)(mem + sizeof(wf_chunk)) + 15) & ~(uintptr_t)15;
+    uintptr_t start =
+        ((uintptr_t)(mem + sizeof(wf_chunk)) + 15) & ~(uintptr_t)15;
     wf_block *head = NULL;
     for (int i = WF_SLAB_BATCH - 1; i >= 0; i--) {
         wf_block *blk = (wf_block *)(start + (size_t)i * sz);

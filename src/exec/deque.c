@@ -39,10 +39,11 @@ static int wf_deque_grow(wf_deque *d, wf_dq_array *a, int64_t t, int64_t b)
     if (!n)
         return -1;
     for (int64_t i = t; i < b; i++)
-        atomic_store_explicit(&n->slot[(size_t)i & (n->cap - 1)],
-                              atomic_load_explicit(&a->slot[(size_t)i & (a->cap - 1)],
-                                                   memory_order_relaxed),
-                              memory_order_relaxed);
+        atomic_store_explicit(
+            &n->slot[(size_t)i & (n->cap - 1)],
+            atomic_load_explicit(&a->slot[(size_t)i & (a->cap - 1)],
+                                 memory_order_relaxed),
+            memory_order_relaxed);
     n->prev = a;
     atomic_store_explicit(&d->array, n, memory_order_release);
     return 0;
@@ -77,9 +78,9 @@ void *wf_deque_pop(wf_deque *d)
         x = atomic_load_explicit(&a->slot[(size_t)b & (a->cap - 1)],
                                  memory_order_relaxed);
         if (t == b) {
-            if (!atomic_compare_exchange_strong_explicit(
-                    &d->top, &t, t + 1, memory_order_seq_cst,
-                    memory_order_relaxed))
+            if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
+                                                         memory_order_seq_cst,
+                                                         memory_order_relaxed))
                 x = NULL;
             atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
         }
@@ -99,9 +100,8 @@ void *wf_deque_steal(wf_deque *d)
     wf_dq_array *a = atomic_load_explicit(&d->array, memory_order_consume);
     void *x = atomic_load_explicit(&a->slot[(size_t)t & (a->cap - 1)],
                                    memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
-                                                 memory_order_seq_cst,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(
+            &d->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed))
         return NULL;
     return x;
 }

@@ -17,7 +17,7 @@ typedef struct wf_worker {
     struct wf_pool *pool;
     pthread_t th;
     int id;
-    int64_t held; /* thousandths of a cpu held while awake */
+    int64_t held;         /* thousandths of a cpu held while awake */
     int64_t blocked_hold; /* what a nested wait gave back, to retake */
     int help_depth;
     uint64_t rng;
@@ -426,8 +426,7 @@ static void wf_notify(wf_pool *p)
         return;
     }
     int blocked = atomic_load_explicit(&p->blocked, memory_order_relaxed);
-    if (blocked > 0 &&
-        atomic_load(&p->nworkers) - blocked < p->base_threads)
+    if (blocked > 0 && atomic_load(&p->nworkers) - blocked < p->base_threads)
         wf_spawn(p);
 }
 

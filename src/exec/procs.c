@@ -31,7 +31,7 @@ extern char **environ;
 struct wf_proc {
     struct wf_proc *next;
     int fd;
-    int page_fd;            /* the shared wf_worker_page */
+    int page_fd; /* the shared wf_worker_page */
     wf_worker_page *page;
     uint64_t next_seq;
     pid_t pid;
@@ -66,8 +66,8 @@ struct wf_procs {
     _Atomic uint64_t deaths; /* processes that died without being stopped */
     _Atomic bool io_idle;    /* the I/O thread is (about to be) in epoll_wait */
     _Atomic uint64_t kicks;  /* bumped by every submit */
-    char **argv; /* how to start a worker */
-    bool host;   /* argv is `weft worker --library X`, each string owned */
+    char **argv;             /* how to start a worker */
+    bool host; /* argv is `weft worker --library X`, each string owned */
     wf_procs_cb cb;
     void *ctx;
 };
@@ -80,9 +80,8 @@ int wf_worker_fd(void)
         const char *e = getenv("WEFT_WORKER_FD");
         char *end;
         long fd = e ? strtol(e, &end, 10) : -1;
-        wf_my_worker_fd = e && *end == '\0' && fd >= 0 && fd < 65536
-                              ? (int)fd
-                              : -1;
+        wf_my_worker_fd =
+            e && *end == '\0' && fd >= 0 && fd < 65536 ? (int)fd : -1;
     }
     return wf_my_worker_fd;
 }
@@ -391,9 +390,9 @@ static void wf_flush(wf_procs *p, wf_proc *proc)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!proc->want_out) {
-                    struct epoll_event ev = {
-                        .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT,
-                        .data.ptr = proc};
+                    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP |
+                                                       EPOLLOUT,
+                                             .data.ptr = proc};
                     epoll_ctl(p->epfd, EPOLL_CTL_MOD, proc->fd, &ev);
                     proc->want_out = true;
                 }
@@ -513,8 +512,8 @@ static void wf_handle_frames(wf_procs *p, wf_proc *proc, bool *broken)
         wf_job *job = wf_inflight_pop(proc);
         pthread_mutex_unlock(&p->lock);
         if (!job || job->seq != f.seq) {
-            WF_LOG_ERROR("event=unexpected_done pid=%d seq=%llu", (int)proc->pid,
-                         (unsigned long long)f.seq);
+            WF_LOG_ERROR("event=unexpected_done pid=%d seq=%llu",
+                         (int)proc->pid, (unsigned long long)f.seq);
             if (job) {
                 /* Put it back: the death handling gives it to the owner. */
                 pthread_mutex_lock(&p->lock);
@@ -594,8 +593,8 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
     }
     if (p->stop)
         return;
-    bool restart = !proc->actor ||
-                   (!proc->stopping && p->cb.actor_died(p->ctx, proc->actor, why));
+    bool restart = !proc->actor || (!proc->stopping &&
+                                    p->cb.actor_died(p->ctx, proc->actor, why));
     pthread_mutex_lock(&p->lock);
     if (!restart) {
         /* Calls that came while we decided have nowhere to go. */

@@ -175,7 +175,8 @@ WF_EXPORT weft_err weft_register_actor(const weft_actor_class *cls)
         c->methods[i].name = wf_strdup(cls->methods[i].name);
         c->methods[i].sig =
             cls->methods[i].sig ? wf_strdup(cls->methods[i].sig) : NULL;
-        oom = !c->methods[i].name || (cls->methods[i].sig && !c->methods[i].sig);
+        oom =
+            !c->methods[i].name || (cls->methods[i].sig && !c->methods[i].sig);
     }
     if (oom) {
         wf_class_destroy(c);
@@ -197,26 +198,40 @@ const char *wf_type_name(weft_type t)
 static bool wf_type_fits(char want, weft_type t)
 {
     switch (want) {
-    case 'i': return t == WEFT_T_I64;
-    case 'f': return t == WEFT_T_F64 || t == WEFT_T_I64;
-    case 'b': return t == WEFT_T_BOOL;
-    case 's': return t == WEFT_T_STR;
-    case 'y': return t == WEFT_T_BYTES;
-    case 'a': return t == WEFT_T_ARRAY;
-    default: return true;
+    case 'i':
+        return t == WEFT_T_I64;
+    case 'f':
+        return t == WEFT_T_F64 || t == WEFT_T_I64;
+    case 'b':
+        return t == WEFT_T_BOOL;
+    case 's':
+        return t == WEFT_T_STR;
+    case 'y':
+        return t == WEFT_T_BYTES;
+    case 'a':
+        return t == WEFT_T_ARRAY;
+    default:
+        return true;
     }
 }
 
 static const char *wf_want_name(char c)
 {
     switch (c) {
-    case 'i': return "i64";
-    case 'f': return "f64";
-    case 'b': return "bool";
-    case 's': return "str";
-    case 'y': return "bytes";
-    case 'a': return "array";
-    default: return "any";
+    case 'i':
+        return "i64";
+    case 'f':
+        return "f64";
+    case 'b':
+        return "bool";
+    case 's':
+        return "str";
+    case 'y':
+        return "bytes";
+    case 'a':
+        return "array";
+    default:
+        return "any";
     }
 }
 

@@ -86,7 +86,8 @@ static uint32_t wf_pop_free(wf_store *s)
     if (wf_tl_free.store != s->id || wf_tl_free.head == 0) {
         /* Take the whole shared list at once (no ABA: nothing is read
          * from it before the swap). */
-        uint64_t head = atomic_load_explicit(&s->free_head, memory_order_relaxed);
+        uint64_t head =
+            atomic_load_explicit(&s->free_head, memory_order_relaxed);
         if ((uint32_t)head == 0)
             return 0;
         uint64_t empty;
@@ -464,11 +465,12 @@ void wf_obj_set_error(wf_obj *o, weft_err code, char *msg)
 wf_waiter *wf_obj_publish(wf_obj *o)
 {
     /* State first, so whoever finds the waiter list closed also sees it. */
-    uint32_t st = atomic_load_explicit(&o->state, memory_order_relaxed) &
-                          WF_OBJ_ERRSET
-                      ? WF_OBJ_FAILED | WF_OBJ_ERRSET
-                      : WF_OBJ_READY;
-    uint32_t old = atomic_exchange_explicit(&o->state, st, memory_order_acq_rel);
+    uint32_t st =
+        atomic_load_explicit(&o->state, memory_order_relaxed) & WF_OBJ_ERRSET
+            ? WF_OBJ_FAILED | WF_OBJ_ERRSET
+            : WF_OBJ_READY;
+    uint32_t old =
+        atomic_exchange_explicit(&o->state, st, memory_order_acq_rel);
     if (old & WF_OBJ_WAITERS)
         wf_futex_wake(&o->state, 1 << 30);
     return atomic_exchange_explicit(&o->waiters, WF_WAITERS_CLOSED,
@@ -494,10 +496,9 @@ weft_err wf_obj_wait(wf_obj *o, uint64_t deadline_ns)
         if ((st & 0xff) != WF_OBJ_PENDING)
             return 0;
         if (!(st & WF_OBJ_WAITERS) &&
-            !atomic_compare_exchange_weak_explicit(&o->state, &st,
-                                                   st | WF_OBJ_WAITERS,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire))
+            !atomic_compare_exchange_weak_explicit(
+                &o->state, &st, st | WF_OBJ_WAITERS, memory_order_acq_rel,
+                memory_order_acquire))
             continue;
         int64_t left = -1;
         if (deadline_ns) {

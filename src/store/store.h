@@ -29,7 +29,7 @@ typedef struct wf_blob {
     size_t size;   /* usable bytes */
     size_t mapped; /* mapping length when fd >= 0 */
     int fd;
-    bool readonly; /* a mapping of another process's memory */
+    bool readonly;  /* a mapping of another process's memory */
     bool accounted; /* counted in a store's bytes */
     /* An array's shape when its bytes were laid out by someone else (a
      * mapped result): the value's shape points here. */
@@ -54,7 +54,7 @@ typedef struct wf_obj {
         weft_value val; /* READY: the value; pointers into blob */
         struct {
             weft_err code;
-            char *msg; /* what failed and where */
+            char *msg;      /* what failed and where */
         } err;              /* WF_OBJ_ERRSET: the error */
         uint32_t next_free; /* on the free list: next free slot */
     } u;
