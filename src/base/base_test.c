@@ -211,7 +211,8 @@ static void test_alloc_fail_after_threads(void **state)
         wf_alloc_fail_after(1 + rnd() % (FAIL_THREADS * FAIL_ALLOCS));
         pthread_t th[FAIL_THREADS];
         for (int i = 0; i < FAIL_THREADS; i++)
-            assert_int_equal(pthread_create(&th[i], NULL, fail_thread, NULL), 0);
+            assert_int_equal(pthread_create(&th[i], NULL, fail_thread, NULL),
+                             0);
         for (int i = 0; i < FAIL_THREADS; i++)
             pthread_join(th[i], NULL);
         assert_int_equal(atomic_load(&fail_nulls), 1);
@@ -230,7 +231,8 @@ static void test_err_detail(void **state)
                      WEFT_EINVAL);
     assert_string_equal(weft_last_error(), "weft_get: bad thing 42");
     assert_int_equal(wf_err_prefix(WEFT_ETASK, "task '%s'", "bmi"), WEFT_ETASK);
-    assert_string_equal(weft_last_error(), "task 'bmi': weft_get: bad thing 42");
+    assert_string_equal(weft_last_error(),
+                        "task 'bmi': weft_get: bad thing 42");
     assert_int_equal(wf_err_prefix(WEFT_EUPSTREAM, "outer"), WEFT_EUPSTREAM);
     assert_string_equal(weft_last_error(),
                         "outer: task 'bmi': weft_get: bad thing 42");
@@ -307,7 +309,8 @@ static void test_err_names(void **state)
         /* Codes are appended, never renumbered: -1, -2, ... in order. */
         assert_int_equal(err_table[i].code, -(int)(i + 1));
         assert_string_equal(weft_strerror(err_table[i].code), err_table[i].msg);
-        assert_string_equal(weft_err_name(err_table[i].code), err_table[i].name);
+        assert_string_equal(weft_err_name(err_table[i].code),
+                            err_table[i].name);
         for (size_t j = 0; j < i; j++) {
             assert_int_not_equal(err_table[i].code, err_table[j].code);
             assert_string_not_equal(err_table[i].msg, err_table[j].msg);
@@ -318,7 +321,8 @@ static void test_err_names(void **state)
     assert_non_null(weft_strerror(WEFT_OK));
     assert_true(strlen(weft_strerror(WEFT_OK)) > 0);
 
-    const weft_err unknown[] = {1, 42, -(int)NERRS - 1, -1000, INT_MIN, INT_MAX};
+    const weft_err unknown[] = {1,     42,      -(int)NERRS - 1,
+                                -1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         assert_string_equal(weft_strerror(unknown[i]), "unknown error");
         assert_string_equal(weft_err_name(unknown[i]), "WEFT_UNKNOWN");
@@ -353,7 +357,8 @@ static void test_slab_sizes(void **state)
             size_t size = k < WF_SLAB_MAX ? k + 1 : big_sizes[k - WF_SLAB_MAX];
             for (size_t c = 0; c < SLAB_COPIES; c++) {
                 unsigned char *p = blocks[k * SLAB_COPIES + c];
-                if (!intact(p, size, k * SLAB_COPIES + c + (uint64_t)round * 7919))
+                if (!intact(p, size,
+                            k * SLAB_COPIES + c + (uint64_t)round * 7919))
                     fail_msg("block of %zu bytes (copy %zu) was overwritten",
                              size, c);
             }
@@ -525,8 +530,10 @@ static void test_slab_cross_thread(void **state)
         bq_init(&xs[i].q);
         xs[i].n = n;
         xs[i].seed = 0x1234567ull * (uint64_t)(i + 1);
-        assert_int_equal(pthread_create(&cons[i], NULL, slab_consumer, &xs[i]), 0);
-        assert_int_equal(pthread_create(&prod[i], NULL, slab_producer, &xs[i]), 0);
+        assert_int_equal(pthread_create(&cons[i], NULL, slab_consumer, &xs[i]),
+                         0);
+        assert_int_equal(pthread_create(&prod[i], NULL, slab_producer, &xs[i]),
+                         0);
     }
     for (int i = 0; i < PAIRS; i++) {
         pthread_join(prod[i], NULL);
@@ -617,11 +624,12 @@ static void test_shm_create(void **state)
         assert_int_equal((size_t)st.st_size, sizes[i]);
         assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         if (sizes[i]) {
-            unsigned char *m = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE,
-                                    MAP_SHARED, fd, 0);
+            unsigned char *m =
+                mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             assert_true(m != MAP_FAILED);
             fill(m, sizes[i], i);
-            unsigned char *m2 = mmap(NULL, sizes[i], PROT_READ, MAP_SHARED, fd, 0);
+            unsigned char *m2 =
+                mmap(NULL, sizes[i], PROT_READ, MAP_SHARED, fd, 0);
             assert_true(m2 != MAP_FAILED);
             assert_true(intact(m2, sizes[i], i));
             munmap(m2, sizes[i]);
@@ -652,7 +660,8 @@ static void test_assert_explains(void **state)
     char out[1024];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof out - 1 && (r = read(pfd[0], out + n, sizeof out - 1 - n)) > 0)
+    while (n < sizeof out - 1 &&
+           (r = read(pfd[0], out + n, sizeof out - 1 - n)) > 0)
         n += (size_t)r;
     out[n] = '\0';
     close(pfd[0]);

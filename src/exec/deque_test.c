@@ -265,7 +265,8 @@ static void test_concurrent_exactly_once(void **state)
 static void test_concurrent_small_ring(void **state)
 {
     for (uint64_t seed = 1; seed <= 4; seed++)
-        run_concurrent((uintptr_t)scaled(100000), 2, seed * 0x9e3779b97f4a7c15ull);
+        run_concurrent((uintptr_t)scaled(100000), 2,
+                       seed * 0x9e3779b97f4a7c15ull);
 }
 
 int main(void)

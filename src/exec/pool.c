@@ -21,6 +21,7 @@ typedef struct wf_worker {
     int64_t blocked_hold; /* what a nested wait gave back, to retake */
     int help_depth;
     uint64_t rng;
+    bool started; /* its thread exists (joined at free) */
 } wf_worker;
 
 struct wf_pool {
@@ -344,21 +345,24 @@ static bool wf_spawn(wf_pool *p)
     w->id = n;
     w->rng = (uint64_t)n * 0x9e3779b97f4a7c15ull + 1;
     p->workers[n] = w;
+    /* Published before the thread starts, so that it can steal at once:
+     * published after, a new thread that ran before the store saw a pool
+     * of one (itself excluded) and parked with work queued elsewhere. */
+    atomic_store_explicit(&p->nworkers, n + 1, memory_order_release);
     atomic_fetch_add(&p->starting, 1);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 4u << 20);
     if (pthread_create(&w->th, &attr, wf_worker_main, w) != 0) {
+        /* Others may already look at its (empty) deque: it stays, with
+         * no thread, until the pool is freed. */
         pthread_attr_destroy(&attr);
         atomic_fetch_sub(&p->starting, 1);
-        p->workers[n] = NULL;
-        wf_deque_destroy(&w->dq);
-        wf_free(w);
         WF_LOG_WARN("event=spawn_failed workers=%d", n);
         goto out;
     }
+    w->started = true;
     pthread_attr_destroy(&attr);
-    atomic_store_explicit(&p->nworkers, n + 1, memory_order_release);
     ok = true;
 out:
     pthread_mutex_unlock(&p->spawn_lock);
@@ -402,7 +406,8 @@ void wf_pool_free(wf_pool *p)
     wf_futex_wake(&p->cpu_epoch, 1 << 30);
     for (int i = 0; i < n; i++) {
         wf_worker *w = p->workers[i];
-        pthread_join(w->th, NULL);
+        if (w->started)
+            pthread_join(w->th, NULL);
     }
     for (int i = 0; i < n; i++) {
         wf_deque_destroy(&p->workers[i]->dq);

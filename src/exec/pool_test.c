@@ -283,7 +283,6 @@ static void test_push_admitted(void **state)
     bool returned = finished && budget_returns(c.p, budget, 60);
     int threads = wf_pool_threads(c.p);
     wf_pool_free(c.p);
-    print_message("admitted: threads %d\n", threads);
     if (!finished)
         fail_msg("only %ld of %zu items ran", atomic_load(&c.done), c.n);
     assert_true(returned);
@@ -292,6 +291,58 @@ static void test_push_admitted(void **state)
     check_all_ran_once(&c);
     free(c.items);
     assert_int_equal(wf_alloc_bytes(), a0);
+}
+
+/* A long-lived holder (an actor's cpus) leaves too little budget for an
+ * ordinary item, which waits; short admitted items then run one at a time.
+ * One of them is in flight at any moment, so a thread or two suffice:
+ * the pool must not start a new thread for each. */
+static void test_admitted_reuses_threads(void **state)
+{
+    uint64_t a0 = wf_alloc_bytes();
+    enum { K = 50 };
+    tctx c = {0};
+    c.share = 500;
+    c.n = K + 1;
+    c.items = calloc(c.n, sizeof *c.items);
+    assert_non_null(c.items);
+    c.p = wf_pool_new(1, 2000, admitted_run, NULL, &c);
+    assert_non_null(c.p);
+    uint64_t deadline = wf_now_ns() + 60 * SEC;
+    bool held;
+    while (!(held = wf_pool_cpu_take(c.p, 1500)) && wf_now_ns() < deadline)
+        sleep_ms(1);
+    assert_true(held);
+    titem *ordinary = &c.items[K]; /* needs 1000, only 500 are free */
+    wf_pool_push(c.p, &ordinary->w);
+    bool stuck = false;
+    for (int i = 0; i < K && !stuck; i++) {
+        c.items[i].admitted_item = true;
+        while (!wf_pool_cpu_take(c.p, c.share) && !stuck) {
+            stuck = wf_now_ns() > deadline;
+            sched_yield();
+        }
+        if (stuck)
+            break;
+        wf_pool_push_admitted(c.p, &c.items[i].w);
+        stuck = !wait_for(&c.done, i + 1, 60);
+    }
+    int threads = wf_pool_threads(c.p);
+    wf_pool_cpu_give(c.p, 1500); /* the ordinary item can run now */
+    bool finished = wait_for(&c.done, (long)c.n, 60);
+    wf_pool_free(c.p);
+    assert_false(stuck);
+    assert_true(finished);
+    check_all_ran_once(&c);
+    free(c.items);
+    assert_int_equal(wf_alloc_bytes(), a0);
+    if (threads > 4)
+        fail_msg("%d admitted items run one at a time left the pool with %d "
+                 "threads (started with 1); likely: workers waiting for cpu "
+                 "in wf_wait_cpu are not counted as sleepers nor woken for "
+                 "admitted work, so wf_pool_push_admitted starts a thread "
+                 "each time",
+                 K, threads);
 }
 
 /* The cpu budget alone: take fails past what is free, give returns it. */
@@ -324,6 +375,7 @@ typedef struct nctx {
     titem items[CHAIN];
     bool push_before_block;
     _Atomic long done, timed_out;
+    _Atomic int stuck_at; /* the item whose wait timed out, or -1 */
 } nctx;
 
 /* Item k pushes item k+1 and sleeps (spins) until it has run on another
@@ -345,6 +397,7 @@ static void nested_run(void *ctx, wf_work *w)
         while (!atomic_load(&child->done)) {
             if (wf_now_ns() > deadline) {
                 atomic_fetch_add(&c->timed_out, 1);
+                atomic_store(&c->stuck_at, (int)k);
                 break;
             }
             sched_yield();
@@ -356,12 +409,14 @@ static void nested_run(void *ctx, wf_work *w)
     atomic_fetch_add(&c->done, 1);
 }
 
-static void run_nested(bool push_before_block)
+/* One round: a fresh one-thread pool runs the chain. */
+static void run_nested_round(bool push_before_block, int round)
 {
     uint64_t a0 = wf_alloc_bytes();
     nctx *c = calloc(1, sizeof *c);
     assert_non_null(c);
     c->push_before_block = push_before_block;
+    atomic_store(&c->stuck_at, -1);
     c->p = wf_pool_new(1, 1000, nested_run, NULL, c);
     assert_non_null(c->p);
     wf_pool_push(c->p, &c->items[0].w);
@@ -371,9 +426,12 @@ static void run_nested(bool push_before_block)
     wf_pool_free(c->p);
     assert_true(finished);
     if (atomic_load(&c->timed_out))
-        fail_msg("%ld nested waits never saw their item run: with one "
-                 "thread blocked, the pool did not add a thread",
-                 atomic_load(&c->timed_out));
+        fail_msg("round %d: item %d pushed item %d and blocked, and item %d "
+                 "did not run within 10 s: the pool (%d threads) had no "
+                 "awake thread for it",
+                 round, atomic_load(&c->stuck_at),
+                 atomic_load(&c->stuck_at) + 1, atomic_load(&c->stuck_at) + 1,
+                 threads);
     for (int k = 0; k < CHAIN; k++) {
         assert_int_equal(atomic_load(&c->items[k].runs), 1);
         /* An item's thread differs from every item still waiting on it. */
@@ -386,6 +444,13 @@ static void run_nested(bool push_before_block)
     assert_int_equal(wf_alloc_bytes(), a0);
 }
 
+static void run_nested(bool push_before_block)
+{
+    int rounds = scaled(200);
+    for (int round = 0; round < rounds; round++)
+        run_nested_round(push_before_block, round);
+}
+
 static void test_nested_wait_push_then_block(void **state)
 {
     run_nested(true);
@@ -394,6 +459,65 @@ static void test_nested_wait_push_then_block(void **state)
 static void test_nested_wait_block_then_push(void **state)
 {
     run_nested(false);
+}
+
+/* The smallest nested wait, many times: the only worker of a fresh pool
+ * pushes an item and blocks until it has run. The thread the pool adds for
+ * it races with the pool publishing that thread; it must still find the
+ * item. Rounds are cheap so that many fit. */
+typedef struct rctx {
+    wf_pool *p;
+    titem a, b;
+    _Atomic long timed_out;
+} rctx;
+
+static void first_thread_run(void *ctx, wf_work *w)
+{
+    rctx *c = ctx;
+    if (w == &c->a.w) {
+        wf_pool_push(c->p, &c->b.w);
+        wf_pool_block_begin(c->p);
+        uint64_t deadline = wf_now_ns() + 10 * SEC;
+        while (!atomic_load(&c->b.done)) {
+            if (wf_now_ns() > deadline) {
+                atomic_fetch_add(&c->timed_out, 1);
+                break;
+            }
+            sched_yield();
+        }
+        wf_pool_block_end(c->p);
+    }
+    atomic_fetch_add(&((titem *)w)->runs, 1);
+    atomic_store(&((titem *)w)->done, 1);
+}
+
+static void test_nested_wait_first_thread(void **state)
+{
+    uint64_t a0 = wf_alloc_bytes();
+    rctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    int rounds = scaled(20000);
+    for (int round = 0; round < rounds; round++) {
+        memset(c, 0, sizeof *c);
+        c->p = wf_pool_new(1, 1000, first_thread_run, NULL, c);
+        assert_non_null(c->p);
+        wf_pool_push(c->p, &c->a.w);
+        uint64_t deadline = wf_now_ns() + 60 * SEC;
+        while (!(atomic_load(&c->a.done) && atomic_load(&c->b.done)) &&
+               wf_now_ns() < deadline)
+            sched_yield();
+        int threads = wf_pool_threads(c->p);
+        wf_pool_free(c->p);
+        if (atomic_load(&c->timed_out))
+            fail_msg("round %d: the only worker pushed an item and blocked; "
+                     "the item did not run within 10 s though the pool "
+                     "added a thread (%d threads)",
+                     round, threads);
+        assert_int_equal(atomic_load(&c->a.runs), 1);
+        assert_int_equal(atomic_load(&c->b.runs), 1);
+    }
+    free(c);
+    assert_int_equal(wf_alloc_bytes(), a0);
 }
 
 /* block_begin/end outside a worker do nothing. */
@@ -512,7 +636,7 @@ static void test_help_chain(void **state)
     assert_true(finished);
     for (int k = 0; k < HELP_CHAIN; k++)
         assert_int_equal(atomic_load(&c->items[k].runs), 1);
-    assert_true(c->max_depth > 1);         /* help did nest */
+    assert_true(c->max_depth > 1);          /* help did nest */
     assert_true(c->max_depth < HELP_CHAIN); /* but not without bound */
     free(c);
 }
@@ -644,9 +768,11 @@ int main(void)
         cmocka_unit_test(test_fanout_one_thread),
         cmocka_unit_test(test_push_from_many_threads),
         cmocka_unit_test(test_push_admitted),
+        cmocka_unit_test(test_admitted_reuses_threads),
         cmocka_unit_test(test_cpu_take_give),
         cmocka_unit_test(test_nested_wait_push_then_block),
         cmocka_unit_test(test_nested_wait_block_then_push),
+        cmocka_unit_test(test_nested_wait_first_thread),
         cmocka_unit_test(test_block_outside_worker),
         cmocka_unit_test(test_help_runs_own_item),
         cmocka_unit_test(test_help_chain),

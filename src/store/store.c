@@ -27,16 +27,57 @@ struct wf_store {
     uint64_t cap;
     uint64_t id; /* unique for the process's life: keys thread caches */
     uint8_t tag;
+    struct wf_store *next_live; /* in wf_stores */
 };
 
 static _Atomic uint64_t wf_store_ids;
 
 /* Free slots a thread took from the shared list in one swap: allocating
- * then pops from here without touching shared memory. */
+ * then pops from here without touching shared memory. They go back to
+ * their store when the thread moves to another store or exits, if that
+ * store still exists (looked up among the live ones). */
 static _Thread_local struct {
     uint64_t store;
     uint32_t head;
 } wf_tl_free;
+
+static pthread_mutex_t wf_stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static wf_store *wf_stores; /* live stores */
+static pthread_key_t wf_tl_key;
+static pthread_once_t wf_tl_once = PTHREAD_ONCE_INIT;
+
+static void wf_push_free(wf_store *s, uint32_t slot);
+static wf_obj *wf_slot(wf_store *s, uint32_t slot);
+
+static void wf_tl_give_back(void)
+{
+    if (!wf_tl_free.head)
+        return;
+    pthread_mutex_lock(&wf_stores_lock);
+    for (wf_store *s = wf_stores; s; s = s->next_live) {
+        if (s->id != wf_tl_free.store)
+            continue;
+        for (uint32_t slot = wf_tl_free.head, next; slot; slot = next) {
+            next = wf_slot(s, slot)->u.next_free;
+            wf_push_free(s, slot);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&wf_stores_lock);
+    wf_tl_free.head = 0;
+    wf_tl_free.store = 0;
+}
+
+static void wf_tl_exit(void *unused)
+{
+    (void)unused;
+    wf_tl_give_back();
+}
+
+static void wf_tl_key_init(void)
+{
+    pthread_key_create(&wf_tl_key, wf_tl_exit);
+}
 
 wf_store *wf_store_new(uint64_t cap, uint8_t tag)
 {
@@ -48,6 +89,10 @@ wf_store *wf_store_new(uint64_t cap, uint8_t tag)
     s->tag = tag;
     s->id = atomic_fetch_add(&wf_store_ids, 1) + 1;
     atomic_store(&s->nslots, 1);
+    pthread_mutex_lock(&wf_stores_lock);
+    s->next_live = wf_stores;
+    wf_stores = s;
+    pthread_mutex_unlock(&wf_stores_lock);
     return s;
 }
 
@@ -70,6 +115,13 @@ void wf_store_free(wf_store *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&wf_stores_lock);
+    for (wf_store **pp = &wf_stores; *pp; pp = &(*pp)->next_live)
+        if (*pp == s) {
+            *pp = s->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&wf_stores_lock);
     uint32_t n = atomic_load(&s->nslots);
     for (uint32_t i = 1; i < n; i++) {
         wf_obj *o = wf_slot(s, i);
@@ -84,6 +136,7 @@ void wf_store_free(wf_store *s)
 static uint32_t wf_pop_free(wf_store *s)
 {
     if (wf_tl_free.store != s->id || wf_tl_free.head == 0) {
+        wf_tl_give_back(); /* another store's slots go home first */
         /* Take the whole shared list at once (no ABA: nothing is read
          * from it before the swap). */
         uint64_t head =
@@ -100,6 +153,8 @@ static uint32_t wf_pop_free(wf_store *s)
             return 0;
         wf_tl_free.store = s->id;
         wf_tl_free.head = (uint32_t)head;
+        pthread_once(&wf_tl_once, wf_tl_key_init);
+        pthread_setspecific(wf_tl_key, &wf_tl_free); /* to run wf_tl_exit */
     }
     uint32_t slot = wf_tl_free.head;
     wf_tl_free.head = wf_slot(s, slot)->u.next_free;

@@ -150,7 +150,8 @@ static void test_foreign_tag(void **state)
     assert_null(wf_store_lookup(s1, r2));
     assert_ptr_equal(wf_store_lookup(s1, r1), o1);
     assert_ptr_equal(wf_store_lookup(s2, r2), o2);
-    weft_ref retagged = {(r1.id & ~((uint64_t)0xff << 56)) | (uint64_t)99 << 56};
+    weft_ref retagged = {(r1.id & ~((uint64_t)0xff << 56)) | (uint64_t)99
+                                                                 << 56};
     assert_null(wf_store_lookup(s1, retagged));
     assert_int_equal(wf_store_drop_handle(s1, o1), 0);
     assert_int_equal(wf_store_drop_handle(s2, o2), 0);
@@ -269,7 +270,7 @@ typedef struct {
     wf_store *s;
     int iters;
     size_t nflags;
-    _Atomic unsigned char *flags; /* by slot: 1 while a live object has it */
+    _Atomic unsigned char *flags;    /* by slot: 1 while a live object has it */
     _Atomic(wf_obj *) swap[CT_SWAP]; /* objects handed between threads */
     _Atomic long shared_slot, bad_lookup, bad_drop, oom, out_of_range;
     _Atomic uint64_t made;
@@ -386,6 +387,103 @@ static void test_concurrent_alloc_free(void **state)
     assert_int_equal(wf_alloc_bytes(), a0);
 }
 
+/* Slots freed are used again, whoever takes from the free list: a short-
+ * lived thread that makes one object, or a thread that goes on to use
+ * another store, must not keep the rest of the list from everyone. With
+ * N objects alive at a time, the slot numbers stay near N. */
+#define REUSE_N 10000
+
+typedef struct {
+    wf_store *s;
+    int made;
+} reuse_arg;
+
+static void *make_one(void *arg)
+{
+    reuse_arg *a = arg;
+    weft_ref r;
+    wf_obj *o = wf_store_obj_new(a->s, 1, 0, &r);
+    if (o) {
+        a->made++;
+        wf_store_drop_handle(a->s, o);
+    }
+    return NULL;
+}
+
+/* Make REUSE_N objects at once, drop them; the highest slot used. */
+static uint32_t fill_and_drop(wf_store *s, wf_obj **objs)
+{
+    uint32_t top = 0;
+    for (int i = 0; i < REUSE_N; i++) {
+        weft_ref r;
+        objs[i] = wf_store_obj_new(s, 1, 0, &r);
+        assert_non_null(objs[i]);
+        if (ref_slot(r) > top)
+            top = ref_slot(r);
+    }
+    for (int i = 0; i < REUSE_N; i++)
+        assert_int_equal(wf_store_drop_handle(s, objs[i]), 0);
+    return top;
+}
+
+static void test_slots_reused_after_thread_exit(void **state)
+{
+    wf_obj **objs = calloc(REUSE_N, sizeof *objs);
+    assert_non_null(objs);
+    wf_store *s = wf_store_new(1 << 20, 24);
+    assert_non_null(s);
+    uint32_t first = fill_and_drop(s, objs), top = first;
+    int round, made = 0;
+    for (round = 0; round < 3 && top <= first + 64; round++) {
+        reuse_arg a = {s, 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, make_one, &a), 0);
+        pthread_join(th, NULL);
+        made += a.made;
+        top = fill_and_drop(s, objs);
+    }
+    assert_counts(s, 0, 0);
+    wf_store_free(s);
+    free(objs);
+    assert_int_equal(made, round);
+    if (top > first + 64)
+        fail_msg("round %d: after a thread made one object and exited, %d "
+                 "objects needed slots up to %u (first time: %u): the free "
+                 "slots that thread took are never used again",
+                 round - 1, REUSE_N, top, first);
+}
+
+static void test_slots_reused_after_other_store(void **state)
+{
+    wf_obj **objs = calloc(REUSE_N, sizeof *objs);
+    assert_non_null(objs);
+    wf_store *s = wf_store_new(1 << 20, 24);
+    wf_store *other = wf_store_new(1 << 20, 25);
+    assert_non_null(s);
+    assert_non_null(other);
+    uint32_t first = fill_and_drop(s, objs), top = first;
+    int round;
+    for (round = 0; round < 3 && top <= first + 64; round++) {
+        weft_ref r;
+        wf_obj *o = wf_store_obj_new(s, 1, 0, &r); /* takes s's free list */
+        assert_non_null(o);
+        assert_int_equal(wf_store_drop_handle(s, o), 0);
+        o = wf_store_obj_new(other, 1, 0, &r); /* then another store's */
+        assert_non_null(o);
+        assert_int_equal(wf_store_drop_handle(other, o), 0);
+        top = fill_and_drop(s, objs);
+    }
+    assert_counts(s, 0, 0);
+    wf_store_free(s);
+    wf_store_free(other);
+    free(objs);
+    if (top > first + 64)
+        fail_msg("round %d: after this thread used another store, %d objects "
+                 "needed slots up to %u (first time: %u): the free slots it "
+                 "held for the first store are never used again",
+                 round - 1, REUSE_N, top, first);
+}
+
 /* Freeing the store frees what live objects still hold. */
 static void test_store_free_releases_everything(void **state)
 {
@@ -493,8 +591,8 @@ static void test_blob_shm(void **state)
     assert_true((size_t)st.st_size >= WF_BLOB_SHM_MIN);
     memset(big->data, 0x5a, WF_BLOB_SHM_MIN);
     /* Another mapping of the fd sees the bytes. */
-    unsigned char *m = mmap(NULL, WF_BLOB_SHM_MIN, PROT_READ, MAP_SHARED,
-                            big->fd, 0);
+    unsigned char *m =
+        mmap(NULL, WF_BLOB_SHM_MIN, PROT_READ, MAP_SHARED, big->fd, 0);
     assert_true(m != MAP_FAILED);
     assert_int_equal(m[0], 0x5a);
     assert_int_equal(m[WF_BLOB_SHM_MIN - 1], 0x5a);
@@ -542,12 +640,9 @@ static void test_value_copy_scalars(void **state)
 {
     wf_store *s = wf_store_new(1 << 20, 14);
     const weft_value vs[] = {
-        {WEFT_T_NONE, {.i64 = 0}},
-        weft_i64(-42),
-        weft_i64(INT64_MIN),
-        weft_f64(3.25),
-        weft_bool(true),
-        weft_refv((weft_ref){0x0700000100000001ull}),
+        {WEFT_T_NONE, {.i64 = 0}}, weft_i64(-42),
+        weft_i64(INT64_MIN),       weft_f64(3.25),
+        weft_bool(true),           weft_refv((weft_ref){0x0700000100000001ull}),
     };
     for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) {
         weft_value cp;
@@ -703,9 +798,16 @@ static void check_array_copy(wf_store *s, weft_dtype dt, uint32_t ndim,
 static void test_value_copy_arrays(void **state)
 {
     wf_store *s = wf_store_new(1 << 26, 17);
-    const int64_t shapes[][WEFT_MAX_NDIM] = {
-        {0}, {1}, {7}, {3, 4}, {2, 0, 5}, {2, 3, 4, 5}, {1, 1, 1, 1, 1, 1, 1, 1},
-        {2, 2, 2, 2, 2, 2, 2, 2}, {128, 128}, {9000}};
+    const int64_t shapes[][WEFT_MAX_NDIM] = {{0},
+                                             {1},
+                                             {7},
+                                             {3, 4},
+                                             {2, 0, 5},
+                                             {2, 3, 4, 5},
+                                             {1, 1, 1, 1, 1, 1, 1, 1},
+                                             {2, 2, 2, 2, 2, 2, 2, 2},
+                                             {128, 128},
+                                             {9000}};
     const uint32_t ndims[] = {0, 1, 1, 2, 3, 4, 8, 8, 2, 1};
     for (size_t d = 0; d < sizeof all_dtypes / sizeof *all_dtypes; d++)
         for (size_t i = 0; i < sizeof ndims / sizeof *ndims; i++)
@@ -896,7 +998,8 @@ static void test_publish_races_waiters(void **state)
         rw_arg args[RW_THREADS];
         for (int t = 0; t < RW_THREADS; t++) {
             args[t] = (rw_arg){c, t};
-            assert_int_equal(pthread_create(&th[t], NULL, rw_thread, &args[t]), 0);
+            assert_int_equal(pthread_create(&th[t], NULL, rw_thread, &args[t]),
+                             0);
         }
         atomic_store(&c->go, 1);
         for (int spin = 0; spin < (round % 10) * 200; spin++)
@@ -959,7 +1062,8 @@ static void test_wait_deadline(void **state)
     pthread_t th;
     pub_arg a = {o, 30, false};
     assert_int_equal(pthread_create(&th, NULL, publisher, &a), 0);
-    assert_int_equal(wf_obj_wait(o, wf_now_ns() + 60ull * 1000 * 1000 * 1000), 0);
+    assert_int_equal(wf_obj_wait(o, wf_now_ns() + 60ull * 1000 * 1000 * 1000),
+                     0);
     assert_int_equal(wf_obj_state(o), WF_OBJ_READY);
     assert_int_equal(o->u.val.u.i64, 7);
     pthread_join(th, NULL);
@@ -1015,7 +1119,8 @@ static void test_wait_many_sleepers(void **state)
         for (int i = 0; i < SLEEPERS; i++) {
             c.got[i] = 1;
             args[i] = (sleep_arg){&c, i};
-            assert_int_equal(pthread_create(&th[i], NULL, sleeper, &args[i]), 0);
+            assert_int_equal(pthread_create(&th[i], NULL, sleeper, &args[i]),
+                             0);
         }
         while (atomic_load(&c.started) < SLEEPERS)
             sched_yield();
@@ -1104,6 +1209,8 @@ int main(void)
         cmocka_unit_test(test_slot_reuse_bumps_generation),
         cmocka_unit_test(test_generation_wraps),
         cmocka_unit_test(test_concurrent_alloc_free),
+        cmocka_unit_test(test_slots_reused_after_thread_exit),
+        cmocka_unit_test(test_slots_reused_after_other_store),
         cmocka_unit_test(test_store_free_releases_everything),
         cmocka_unit_test(test_blob_cap),
         cmocka_unit_test(test_blob_shm),
