@@ -46,15 +46,6 @@ static const weft_method counter_methods[] = {
 };
 WEFT_REGISTER_ACTOR(Counter, counter_init, counter_destroy, counter_methods);
 
-static void check_eq(const char *what, int64_t got, int64_t want)
-{
-    if (got != want) {
-        fprintf(stderr, "actors: %s: got %lld, expected %lld\n", what,
-                (long long)got, (long long)want);
-        exit(1);
-    }
-}
-
 /* One fresh actor per repetition, so every run starts from total 0. */
 static void bench_one_actor(weft_runtime *rt, weft_ref *refs)
 {
@@ -74,7 +65,7 @@ static void bench_one_actor(weft_runtime *rt, weft_ref *refs)
         BENCH_CHECK(weft_get_i64(rt, refs[NCALLS - 1], &v, WEFT_FOREVER));
         last[r] = bench_now() - t0;
         sub[r] = t1 - t0;
-        check_eq("one actor, last result", v, want);
+        bench_check_eq("actors", "one actor, last result", v, want);
         weft_release_many(rt, refs, NCALLS); /* untimed */
 
         /* (b) submit all, get and release every result. */
@@ -85,7 +76,7 @@ static void bench_one_actor(weft_runtime *rt, weft_ref *refs)
         int64_t prev = want;
         for (int i = 0; i < NCALLS; i++) {
             BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-            check_eq("one actor, running total", v, prev + i);
+            bench_check_eq("actors", "one actor, running total", v, prev + i);
             prev = v;
             weft_release(rt, refs[i]);
         }
@@ -127,8 +118,8 @@ static void bench_many_actors(weft_runtime *rt, weft_ref *refs)
             weft_release(rt, refs[i]);
         }
         all[r] = bench_now() - t0;
-        check_eq("many actors, sum of totals", sum_last,
-                 (int64_t)NCALLS * (NCALLS - 1) / 2);
+        bench_check_eq("actors", "many actors, sum of totals", sum_last,
+                       (int64_t)NCALLS * (NCALLS - 1) / 2);
         for (int k = 0; k < NACTORS; k++)
             BENCH_CHECK(weft_actor_kill(rt, a[k]));
     }

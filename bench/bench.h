@@ -138,4 +138,103 @@ static inline void bench_note_load(const char *who)
         }                                                                      \
     } while (0)
 
+/* Exit with "who: what: got X, expected Y" when a checked result is wrong. */
+static inline void bench_check_eq(const char *who, const char *what,
+                                  int64_t got, int64_t want)
+{
+    if (got != want) {
+        fprintf(stderr, "%s: %s: got %lld, expected %lld\n", who, what,
+                (long long)got, (long long)want);
+        exit(1);
+    }
+}
+
+/* ------------------------------------------------------ inc and add tasks
+ * The tiny tasks of tasks.c and vs_dask_weft.c and the workloads built of
+ * them. A program that wants them defines BENCH_INC_ADD before including
+ * this header (the others do not register `inc` and `add`). None of these
+ * helpers reads the clock: the caller times what it measures. */
+#ifdef BENCH_INC_ADD
+
+/* inc(x) = x + 1 */
+static weft_err inc(weft_task *t)
+{
+    return weft_return_i64(t, weft_arg_i64(t, 0) + 1);
+}
+WEFT_REGISTER_SIG(inc, "i");
+
+/* add(a, b) = a + b */
+static weft_err add(weft_task *t)
+{
+    return weft_return_i64(t, weft_arg_i64(t, 0) + weft_arg_i64(t, 1));
+}
+WEFT_REGISTER_SIG(add, "ii");
+
+/* Submit inc(i) into refs[i] for i in [from, to) (opts may be NULL). */
+static inline void bench_submit_inc(weft_runtime *rt, weft_ref *refs, long from,
+                                    long to, const weft_task_opts *opts)
+{
+    for (long i = from; i < to; i++)
+        BENCH_CHECK(
+            weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), opts, &refs[i]));
+}
+
+/* Get, release and sum the integer results refs[from..to). */
+static inline int64_t bench_get_sum(weft_runtime *rt, weft_ref *refs, long from,
+                                    long to)
+{
+    int64_t sum = 0;
+    for (long i = from; i < to; i++) {
+        int64_t v;
+        BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
+        sum += v;
+        weft_release(rt, refs[i]);
+    }
+    return sum;
+}
+
+/* Submit a chain of n tasks: first_fn(first_arg), then n - 1 inc tasks
+ * each taking the previous result. Returns the last reference. */
+static inline weft_ref bench_submit_chain(weft_runtime *rt, long n,
+                                          weft_value first_arg,
+                                          const char *first_fn)
+{
+    weft_ref prev;
+    BENCH_CHECK(weft_submit(rt, first_fn, &first_arg, 1, NULL, &prev));
+    for (long i = 1; i < n; i++) {
+        weft_ref cur;
+        BENCH_CHECK(
+            weft_submit(rt, "inc", WEFT_ARGS(weft_refv(prev)), NULL, &cur));
+        weft_release(rt, prev);
+        prev = cur;
+    }
+    return prev;
+}
+
+/* Tree reduction: inc(i) leaves for i in [0, leaves), summed pairwise by add
+ * tasks in level[] (room for `leaves` references). Returns the root's value;
+ * level[0] still holds the root, for the caller to release. */
+static inline int64_t bench_tree_reduce(weft_runtime *rt, weft_ref *level,
+                                        long leaves)
+{
+    bench_submit_inc(rt, level, 0, leaves, NULL);
+    for (long n = leaves; n > 1; n = (n + 1) / 2) {
+        for (long i = 0; i < n / 2; i++) {
+            weft_ref a = level[2 * i], b = level[2 * i + 1];
+            BENCH_CHECK(weft_submit(rt, "add",
+                                    WEFT_ARGS(weft_refv(a), weft_refv(b)), NULL,
+                                    &level[i]));
+            weft_release(rt, a);
+            weft_release(rt, b);
+        }
+        if (n % 2)
+            level[n / 2] = level[n - 1];
+    }
+    int64_t sum;
+    BENCH_CHECK(weft_get_i64(rt, level[0], &sum, WEFT_FOREVER));
+    return sum;
+}
+
+#endif /* BENCH_INC_ADD */
+
 #endif

@@ -17,23 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#define BENCH_INC_ADD /* the inc and add tasks */
 #include "bench.h"
 
 #define REPS 5
 
 /* ------------------------------------------------------------ task bodies */
-
-static weft_err inc(weft_task *t)
-{
-    return weft_return_i64(t, weft_arg_i64(t, 0) + 1);
-}
-WEFT_REGISTER_SIG(inc, "i");
-
-static weft_err add(weft_task *t)
-{
-    return weft_return_i64(t, weft_arg_i64(t, 0) + weft_arg_i64(t, 1));
-}
-WEFT_REGISTER_SIG(add, "ii");
 
 /* Waits on a weft_create'd object (bytes): returns its first byte. */
 static weft_err first_byte(weft_task *t)
@@ -98,17 +87,6 @@ static weft_err parent(weft_task *t)
 }
 WEFT_REGISTER_SIG(parent, "i");
 
-/* --------------------------------------------------------------- helpers */
-
-static void check_eq(const char *what, int64_t got, int64_t want)
-{
-    if (got != want) {
-        fprintf(stderr, "tasks: %s: got %lld, expected %lld\n", what,
-                (long long)got, (long long)want);
-        exit(1);
-    }
-}
-
 /* ------------------------------------------------ (f) memory per pending */
 
 static void bench_pending_memory(void)
@@ -141,15 +119,9 @@ static void bench_pending_memory(void)
     memset(data, 42, 8);
     double t2 = bench_now();
     BENCH_CHECK(weft_seal(rt, gate));
-    int64_t sum = 0;
-    for (int i = 0; i < N; i++) {
-        int64_t v;
-        BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-        sum += v;
-        weft_release(rt, refs[i]);
-    }
+    int64_t sum = bench_get_sum(rt, refs, 0, N);
     double t3 = bench_now();
-    check_eq("pending tasks' sum", sum, (int64_t)N * 42);
+    bench_check_eq("tasks", "pending tasks' sum", sum, (int64_t)N * 42);
     uint64_t rss2 = bench_rss();
     weft_release(rt, gate);
     weft_shutdown(rt);
@@ -178,19 +150,11 @@ static void bench_tiny(weft_runtime *rt)
     double total[REPS], sub[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = bench_now();
-        for (int i = 0; i < N; i++)
-            BENCH_CHECK(
-                weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), NULL, &refs[i]));
+        bench_submit_inc(rt, refs, 0, N, NULL);
         double t1 = bench_now();
-        int64_t sum = 0;
-        for (int i = 0; i < N; i++) {
-            int64_t v;
-            BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-            sum += v;
-            weft_release(rt, refs[i]);
-        }
+        int64_t sum = bench_get_sum(rt, refs, 0, N);
         double t2 = bench_now();
-        check_eq("tiny sum", sum, want);
+        bench_check_eq("tasks", "tiny sum", sum, want);
         total[r] = t2 - t0;
         sub[r] = t1 - t0;
     }
@@ -210,19 +174,12 @@ static void bench_tiny(weft_runtime *rt)
         double t0 = bench_now();
         for (int b = 0; b <= N / BATCH; b++) {
             if (b < N / BATCH)
-                for (int i = b * BATCH; i < (b + 1) * BATCH; i++)
-                    BENCH_CHECK(weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)),
-                                            NULL, &refs[i]));
+                bench_submit_inc(rt, refs, b * BATCH, (b + 1) * BATCH, NULL);
             if (b > 0)
-                for (int i = (b - 1) * BATCH; i < b * BATCH; i++) {
-                    int64_t v;
-                    BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-                    sum += v;
-                    weft_release(rt, refs[i]);
-                }
+                sum += bench_get_sum(rt, refs, (b - 1) * BATCH, b * BATCH);
         }
         piped[r] = bench_now() - t0;
-        check_eq("batched sum", sum, want);
+        bench_check_eq("tasks", "batched sum", sum, want);
     }
     bench_note("(a) the same in batches of %d, one batch in flight while the "
                "next is submitted",
@@ -253,36 +210,19 @@ static void bench_tiny(weft_runtime *rt)
 
 /* ----------------------------------------------------------- (b) chain */
 
-/* Submit a chain of n inc tasks; the first takes first_arg. Returns the
- * last reference. */
-static weft_ref submit_chain(weft_runtime *rt, int n, weft_value first_arg,
-                             const char *first_fn)
-{
-    weft_ref prev;
-    BENCH_CHECK(weft_submit(rt, first_fn, &first_arg, 1, NULL, &prev));
-    for (int i = 1; i < n; i++) {
-        weft_ref cur;
-        BENCH_CHECK(
-            weft_submit(rt, "inc", WEFT_ARGS(weft_refv(prev)), NULL, &cur));
-        weft_release(rt, prev);
-        prev = cur;
-    }
-    return prev;
-}
-
 static void bench_chain(weft_runtime *rt)
 {
     enum { N = 100000 };
     double total[REPS], sub[REPS], gated[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = bench_now();
-        weft_ref last = submit_chain(rt, N, weft_i64(0), "inc");
+        weft_ref last = bench_submit_chain(rt, N, weft_i64(0), "inc");
         double t1 = bench_now();
         int64_t v;
         BENCH_CHECK(weft_get_i64(rt, last, &v, WEFT_FOREVER));
         double t2 = bench_now();
         weft_release(rt, last);
-        check_eq("chain result", v, N);
+        bench_check_eq("tasks", "chain result", v, N);
         total[r] = t2 - t0;
         sub[r] = t1 - t0;
     }
@@ -294,7 +234,8 @@ static void bench_chain(weft_runtime *rt)
         weft_ref gate;
         BENCH_CHECK(weft_create(rt, 1, &data, &gate));
         *(unsigned char *)data = 0;
-        weft_ref last = submit_chain(rt, N, weft_refv(gate), "first_byte");
+        weft_ref last =
+            bench_submit_chain(rt, N, weft_refv(gate), "first_byte");
         double t0 = bench_now();
         BENCH_CHECK(weft_seal(rt, gate));
         int64_t v;
@@ -302,7 +243,7 @@ static void bench_chain(weft_runtime *rt)
         gated[r] = bench_now() - t0;
         weft_release(rt, last);
         weft_release(rt, gate);
-        check_eq("gated chain result", v, N - 1);
+        bench_check_eq("tasks", "gated chain result", v, N - 1);
     }
     bench_note("(b) chain of %d inc tasks, each taking the previous result "
                "(weft_refv); submit all, get the last; median of %d",
@@ -449,26 +390,11 @@ static void bench_tree(weft_runtime *rt)
     double total[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = bench_now();
-        for (int i = 0; i < LEAVES; i++)
-            BENCH_CHECK(weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), NULL,
-                                    &level[i]));
-        for (size_t n = LEAVES; n > 1; n = (n + 1) / 2) {
-            for (size_t i = 0; i < n / 2; i++) {
-                weft_ref a = level[2 * i], b = level[2 * i + 1];
-                BENCH_CHECK(weft_submit(rt, "add",
-                                        WEFT_ARGS(weft_refv(a), weft_refv(b)),
-                                        NULL, &level[i]));
-                weft_release(rt, a);
-                weft_release(rt, b);
-            }
-            if (n % 2)
-                level[n / 2] = level[n - 1];
-        }
-        int64_t sum;
-        BENCH_CHECK(weft_get_i64(rt, level[0], &sum, WEFT_FOREVER));
+        int64_t sum = bench_tree_reduce(rt, level, LEAVES);
         total[r] = bench_now() - t0;
         weft_release(rt, level[0]);
-        check_eq("tree sum", sum, (int64_t)LEAVES * (LEAVES + 1) / 2);
+        bench_check_eq("tasks", "tree sum", sum,
+                       (int64_t)LEAVES * (LEAVES + 1) / 2);
     }
     double ntasks = 2.0 * LEAVES - 1;
     bench_note("(d) tree reduction: %d inc leaves + %d adds; median of %d",
@@ -496,7 +422,8 @@ static void bench_nested(weft_runtime *rt)
         for (int i = 0; i < PARENTS; i++) {
             int64_t v;
             BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-            check_eq("nested sum", v, (int64_t)KIDS * (KIDS + 1) / 2);
+            bench_check_eq("tasks", "nested sum", v,
+                           (int64_t)KIDS * (KIDS + 1) / 2);
             weft_release(rt, refs[i]);
         }
         total[r] = bench_now() - t0;
@@ -535,17 +462,11 @@ static void bench_tiny_procs(weft_runtime *rt)
     double total[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = bench_now();
-        for (int i = 0; i < N; i++)
-            BENCH_CHECK(
-                weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), &po, &refs[i]));
-        int64_t sum = 0;
-        for (int i = 0; i < N; i++) {
-            BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-            sum += v;
-            weft_release(rt, refs[i]);
-        }
+        bench_submit_inc(rt, refs, 0, N, &po);
+        int64_t sum = bench_get_sum(rt, refs, 0, N);
         total[r] = bench_now() - t0;
-        check_eq("process tiny sum", sum, (int64_t)N * (N + 1) / 2);
+        bench_check_eq("tasks", "process tiny sum", sum,
+                       (int64_t)N * (N + 1) / 2);
     }
     weft_stats st;
     weft_get_stats(rt, &st);

@@ -19,28 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define BENCH_INC_ADD /* the inc and add tasks */
 #include "bench.h"
-
-static weft_err inc(weft_task *t)
-{
-    return weft_return_i64(t, weft_arg_i64(t, 0) + 1);
-}
-WEFT_REGISTER_SIG(inc, "i");
-
-static weft_err add(weft_task *t)
-{
-    return weft_return_i64(t, weft_arg_i64(t, 0) + weft_arg_i64(t, 1));
-}
-WEFT_REGISTER_SIG(add, "ii");
-
-static void check_eq(const char *what, int64_t got, int64_t want)
-{
-    if (got != want) {
-        fprintf(stderr, "vs_dask_weft: %s: got %lld, expected %lld\n", what,
-                (long long)got, (long long)want);
-        exit(1);
-    }
-}
 
 static long arg_or(int argc, char **argv, int i, long dflt)
 {
@@ -61,64 +41,34 @@ static double run_tiny(weft_runtime *rt, weft_ref *refs, long n,
                        const weft_task_opts *opts)
 {
     double t0 = bench_now();
-    for (long i = 0; i < n; i++)
-        BENCH_CHECK(
-            weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), opts, &refs[i]));
-    int64_t sum = 0;
-    for (long i = 0; i < n; i++) {
-        int64_t v;
-        BENCH_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
-        sum += v;
-        weft_release(rt, refs[i]);
-    }
+    bench_submit_inc(rt, refs, 0, n, opts);
+    int64_t sum = bench_get_sum(rt, refs, 0, n);
     double dt = bench_now() - t0;
-    check_eq("tiny sum", sum, (int64_t)n * (n - 1) / 2 + n);
+    bench_check_eq("vs_dask_weft", "tiny sum", sum,
+                   (int64_t)n * (n - 1) / 2 + n);
     return dt;
 }
 
 static double run_chain(weft_runtime *rt, long n)
 {
     double t0 = bench_now();
-    weft_ref prev;
-    BENCH_CHECK(weft_submit(rt, "inc", WEFT_ARGS(weft_i64(0)), NULL, &prev));
-    for (long i = 1; i < n; i++) {
-        weft_ref cur;
-        BENCH_CHECK(
-            weft_submit(rt, "inc", WEFT_ARGS(weft_refv(prev)), NULL, &cur));
-        weft_release(rt, prev);
-        prev = cur;
-    }
+    weft_ref last = bench_submit_chain(rt, n, weft_i64(0), "inc");
     int64_t v;
-    BENCH_CHECK(weft_get_i64(rt, prev, &v, WEFT_FOREVER));
+    BENCH_CHECK(weft_get_i64(rt, last, &v, WEFT_FOREVER));
     double dt = bench_now() - t0;
-    weft_release(rt, prev);
-    check_eq("chain result", v, n);
+    weft_release(rt, last);
+    bench_check_eq("vs_dask_weft", "chain result", v, n);
     return dt;
 }
 
 static double run_tree(weft_runtime *rt, weft_ref *level, long leaves)
 {
     double t0 = bench_now();
-    for (long i = 0; i < leaves; i++)
-        BENCH_CHECK(
-            weft_submit(rt, "inc", WEFT_ARGS(weft_i64(i)), NULL, &level[i]));
-    for (long n = leaves; n > 1; n = (n + 1) / 2) {
-        for (long i = 0; i < n / 2; i++) {
-            weft_ref a = level[2 * i], b = level[2 * i + 1];
-            BENCH_CHECK(weft_submit(rt, "add",
-                                    WEFT_ARGS(weft_refv(a), weft_refv(b)), NULL,
-                                    &level[i]));
-            weft_release(rt, a);
-            weft_release(rt, b);
-        }
-        if (n % 2)
-            level[n / 2] = level[n - 1];
-    }
-    int64_t sum;
-    BENCH_CHECK(weft_get_i64(rt, level[0], &sum, WEFT_FOREVER));
+    int64_t sum = bench_tree_reduce(rt, level, leaves);
     double dt = bench_now() - t0;
     weft_release(rt, level[0]);
-    check_eq("tree sum", sum, (int64_t)leaves * (leaves + 1) / 2);
+    bench_check_eq("vs_dask_weft", "tree sum", sum,
+                   (int64_t)leaves * (leaves + 1) / 2);
     return dt;
 }
 

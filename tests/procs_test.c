@@ -18,11 +18,7 @@
 
 #include <weft/weft.h>
 
-static int scale(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
+#include "testutil.h"
 
 static weft_err pt_inc(weft_task *t)
 {
@@ -178,15 +174,13 @@ static weft_runtime *start(int nprocs)
     weft_options_init(&o);
     o.executor = WEFT_EXEC_PROCESS;
     o.num_procs = nprocs;
-    weft_runtime *rt;
-    assert_int_equal(weft_init(&rt, &o), 0);
-    return rt;
+    return start_runtime_opts(&o);
 }
 
 static void test_tasks_run_in_other_processes(void **state)
 {
     weft_runtime *rt = start(2);
-    int n = scale(20000);
+    int n = scaled(20000);
     weft_ref *r = calloc((size_t)n, sizeof *r);
     for (int i = 0; i < n; i++)
         assert_int_equal(
@@ -217,7 +211,7 @@ static void test_tasks_run_in_other_processes(void **state)
 static void test_worker_killed_mid_run(void **state)
 {
     weft_runtime *rt = start(2);
-    int n = scale(2000);
+    int n = scaled(2000);
     weft_ref *r = calloc((size_t)n, sizeof *r);
     for (int i = 0; i < n; i++)
         assert_int_equal(weft_submit(rt, "pt_slow_square",
@@ -360,7 +354,7 @@ static void test_crash_charged_to_the_running_task(void **state)
 static void test_large_arrays_both_ways(void **state)
 {
     weft_runtime *rt = start(1);
-    size_t n = (size_t)scale(1 << 20);
+    size_t n = (size_t)scaled(1 << 20);
     double *a = malloc(n * sizeof *a);
     for (size_t i = 0; i < n; i++)
         a[i] = (double)i;

@@ -19,44 +19,7 @@
 
 #include <weft/weft.h>
 
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? (n / 10 > 0 ? n / 10 : 1) : n;
-}
-
-static weft_runtime *start(int threads)
-{
-    weft_options o;
-    weft_options_init(&o);
-    o.num_threads = threads;
-    weft_runtime *rt = NULL;
-    weft_err e = weft_init(&rt, &o);
-    if (e)
-        fail_msg("weft_init: %s: %s", weft_err_name(e), weft_last_error());
-    return rt;
-}
-
-static void check_ok(weft_err e, const char *what)
-{
-    if (e)
-        fail_msg("%s: %s (%s)", what, weft_err_name(e), weft_last_error());
-}
-#define OK(call) check_ok((call), #call)
-
-static uint64_t objects_settled(weft_runtime *rt)
-{
-    weft_stats s;
-    for (int i = 0; i < 20000; i++) {
-        weft_get_stats(rt, &s);
-        if (s.objects == 0)
-            return 0;
-        struct timespec ts = {0, 500 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    weft_get_stats(rt, &s);
-    return s.objects;
-}
+#include "testutil.h"
 
 /* ================================================= the actor class */
 
@@ -319,7 +282,7 @@ static void test_order_from_threads(void **state)
     (void)state;
     enum { CALLERS = 4 };
     int calls = scaled(5000);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     weft_actor a;
     OK(weft_actor_create(rt, "RtActLog", WEFT_NOARGS, NULL, &a));
     pthread_t th[CALLERS];
@@ -361,7 +324,7 @@ static void test_order_with_pending_arguments(void **state)
 {
     (void)state;
     enum { G = 8, S = 5 };
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_actor a;
     OK(weft_actor_create(rt, "RtActLog", WEFT_NOARGS, NULL, &a));
 
@@ -438,7 +401,7 @@ static void test_many_actors(void **state)
     (void)state;
     enum { A = 64 };
     int per = scaled(500);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     weft_actor a[A];
     atomic_store(&rt_act_constructed, 0);
     atomic_store(&rt_act_destroyed, 0);
@@ -487,7 +450,7 @@ static void test_many_actors(void **state)
 static void test_named_actors(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_actor_opts o;
     weft_actor_opts_init(&o);
     assert_null(o.name);
@@ -542,7 +505,7 @@ static void test_named_actors(void **state)
 static void test_unknown_class_and_method(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(1);
+    weft_runtime *rt = start_runtime(1);
     weft_actor a, bogus = {0};
     assert_int_equal(
         weft_actor_create(rt, "RtActNoSuchClass", WEFT_NOARGS, NULL, &a),
@@ -622,7 +585,7 @@ static void expect_dead_call(weft_runtime *rt, weft_actor a, const char *why)
 static void test_kill(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     /* Every actor of this test is dead at each check below, so each one
      * constructed has been destroyed, once. (One killed before its
      * constructor ran is never constructed, so never destroyed.) */
@@ -717,7 +680,7 @@ static void test_kill(void **state)
 static void test_failed_constructor(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     atomic_store(&rt_act_destroyed, 0);
     weft_actor a;
     OK(weft_actor_create(rt, "RtActBad", WEFT_NOARGS, NULL, &a));
@@ -759,7 +722,7 @@ static void test_failed_constructor(void **state)
 static void test_method_num_returns(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_actor a, b;
     OK(weft_actor_create(rt, "RtActLog", WEFT_NOARGS, NULL, &a));
     OK(weft_actor_create(rt, "RtActLog", WEFT_NOARGS, NULL, &b));
@@ -794,7 +757,7 @@ static void test_nested_from_methods(void **state)
     (void)state;
     static const int threads[] = {1, 2};
     for (int c = 0; c < 2; c++) {
-        weft_runtime *rt = start(threads[c]);
+        weft_runtime *rt = start_runtime(threads[c]);
         enum { A = 4 };
         int calls = scaled(200);
         weft_actor a[A];
@@ -844,7 +807,7 @@ static void test_nested_from_methods(void **state)
 static void test_stats_consistent(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_actor_opts o;
     weft_actor_opts_init(&o);
     o.name = "rt-act-stats";

@@ -16,6 +16,8 @@
 
 #include <weft/weft.h>
 
+#include "testutil.h"
+
 /* ------------------------------------------------------------ helpers */
 
 /* Leave a distinctive "last error" behind, so a check can tell that the
@@ -62,35 +64,6 @@ static void check_err_(weft_err got, weft_err want, const char *expr,
         static const char *const words_[] = {__VA_ARGS__, NULL};               \
         check_err_(got_, want, #call, words_);                                 \
     } while (0)
-
-static weft_runtime *start(int threads)
-{
-    weft_options o;
-    weft_options_init(&o);
-    o.num_threads = threads;
-    weft_runtime *rt = NULL;
-    weft_err e = weft_init(&rt, &o);
-    if (e)
-        fail_msg("weft_init: %s: %s", weft_err_name(e), weft_last_error());
-    assert_non_null(rt);
-    return rt;
-}
-
-/* Wait until every object is gone (tasks release their inputs and results
- * a moment after publishing them), bounded. */
-static uint64_t objects_settled(weft_runtime *rt)
-{
-    weft_stats s;
-    for (int i = 0; i < 20000; i++) {
-        weft_get_stats(rt, &s);
-        if (s.objects == 0)
-            return 0;
-        struct timespec ts = {0, 500 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    weft_get_stats(rt, &s);
-    return s.objects;
-}
 
 /* ------------------------------------------------------ task functions */
 
@@ -258,7 +231,7 @@ static void test_null_runtime_everywhere(void **state)
 static void test_null_arguments(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref r = {0}, refs[2];
     weft_value v = weft_i64(1), outs[2];
     void *data = NULL;
@@ -352,7 +325,7 @@ static void test_null_arguments(void **state)
 static void test_unknown_function(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(1);
+    weft_runtime *rt = start_runtime(1);
     weft_ref r = {0};
     CHECK_ERR(weft_submit(rt, "rt_err_no_such_function", WEFT_NOARGS, NULL, &r),
               WEFT_ENOFUNC, "weft_submit", "rt_err_no_such_function");
@@ -368,7 +341,7 @@ static void test_unknown_function(void **state)
 static void test_signature_checks(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref r = {0};
     CHECK_ERR(weft_submit(rt, "rt_err_add", WEFT_ARGS(weft_i64(1)), NULL, &r),
               WEFT_EARGC, "rt_err_add", "2 arguments", "got 1");
@@ -425,8 +398,8 @@ static void test_signature_checks(void **state)
 static void test_bad_references(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
-    weft_runtime *other = start(1);
+    weft_runtime *rt = start_runtime(2);
+    weft_runtime *other = start_runtime(1);
     weft_value v = weft_i64(41);
     weft_ref r, foreign, out = {0};
     assert_int_equal(weft_put(rt, &v, &r), 0);
@@ -696,7 +669,7 @@ static void test_init_with_address(void **state)
     assert_non_null(strstr(weft_last_error(), "10.0.0.1:1"));
 
     /* And an embedded runtime still starts afterwards. */
-    rt = start(1);
+    rt = start_runtime(1);
     weft_shutdown(rt);
 }
 
@@ -721,7 +694,7 @@ static void test_register_checks(void **state)
     CHECK_ERR(weft_register("rt_err_add", rt_err_dup_fn, "ii"), WEFT_EEXIST,
               "rt_err_add");
     /* A failed registration registers nothing. */
-    weft_runtime *rt = start(1);
+    weft_runtime *rt = start_runtime(1);
     weft_ref r;
     CHECK_ERR(weft_submit(rt, "rt_err_bad_sig", WEFT_NOARGS, NULL, &r),
               WEFT_ENOFUNC, "rt_err_bad_sig");
@@ -757,7 +730,7 @@ static void test_register_checks(void **state)
 static void test_task_fail_message(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref r;
     assert_int_equal(
         weft_submit(rt, "rt_err_weigh", WEFT_ARGS(weft_f64(-2.5)), NULL, &r),
@@ -803,7 +776,7 @@ static void test_task_fail_message(void **state)
 static void test_wrong_accessor(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref r;
     assert_int_equal(weft_submit(rt, "rt_err_wrong_accessor",
                                  WEFT_ARGS(weft_i64(3)), NULL, &r),
@@ -845,7 +818,7 @@ static void test_wrong_accessor(void **state)
 static void test_upstream_failure(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref root, c[3];
     assert_int_equal(
         weft_submit(rt, "rt_err_weigh", WEFT_ARGS(weft_f64(-1)), NULL, &root),
@@ -908,7 +881,7 @@ static void test_upstream_failure(void **state)
 static void test_task_returns_error_code(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     static const weft_err codes[] = {WEFT_ETASK, WEFT_ERANGE, WEFT_EIO,
                                      WEFT_EINVAL};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {

@@ -23,54 +23,9 @@
 
 #include <weft/weft.h>
 
+#include "testutil.h"
+
 #define P 1000003 /* node results are sums modulo this prime */
-
-static bool sanitize_scale(void)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0;
-}
-
-static int scaled(int n)
-{
-    return sanitize_scale() ? (n / 10 > 0 ? n / 10 : 1) : n;
-}
-
-static weft_runtime *start(int threads)
-{
-    weft_options o;
-    weft_options_init(&o);
-    o.num_threads = threads;
-    weft_runtime *rt = NULL;
-    weft_err e = weft_init(&rt, &o);
-    if (e)
-        fail_msg("weft_init(threads=%d): %s: %s", threads, weft_err_name(e),
-                 weft_last_error());
-    return rt;
-}
-
-/* Objects alive once tasks have dropped what they held (they release their
- * inputs and results a moment after publishing), waiting a bounded time. */
-static uint64_t objects_settled(weft_runtime *rt, uint64_t want)
-{
-    weft_stats s;
-    for (int i = 0; i < 20000; i++) {
-        weft_get_stats(rt, &s);
-        if (s.objects == want)
-            return want;
-        struct timespec ts = {0, 500 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    weft_get_stats(rt, &s);
-    return s.objects;
-}
-
-static void check_ok(weft_err e, const char *what)
-{
-    if (e)
-        fail_msg("%s: %s (%s)", what, weft_err_name(e), weft_last_error());
-}
-#define OK(call) check_ok((call), #call)
 
 /* ============================================================ values
  * Every value in a random graph is encode(s, type) for some s in [0, P):
@@ -676,7 +631,7 @@ static void test_random_graphs(void **state)
     g->seed = seed;
     int gi = 0;
     for (size_t c = 0; c < sizeof threads / sizeof *threads; c++) {
-        weft_runtime *rt = start(threads[c]);
+        weft_runtime *rt = start_runtime(threads[c]);
         for (int k = 0; k < total / 4; k++, gi++) {
             g->rt = rt;
             g->index = gi;
@@ -689,7 +644,7 @@ static void test_random_graphs(void **state)
         }
         /* Once every object is gone, every task has finished (fire and
          * forget ones too: they hold their results until they are done). */
-        uint64_t left = objects_settled(rt, 0);
+        uint64_t left = objects_settled(rt);
         if (left)
             GFAIL(g,
                   "%" PRIu64 " objects alive after every handle was "
@@ -779,7 +734,7 @@ static void test_nested_parallelism(void **state)
                             13,  21,  34,  55,   89,   144,  233,
                             377, 610, 987, 1597, 2584, 4181, 6765};
     for (size_t c = 0; c < 2; c++) {
-        weft_runtime *rt = start(threads[c]);
+        weft_runtime *rt = start_runtime(threads[c]);
         int n = sanitize_scale() ? 17 : 20;
         weft_ref r, s;
         OK(weft_submit(rt, "rt_graph_fib", WEFT_ARGS(weft_i64(n)), NULL, &r));
@@ -803,7 +758,7 @@ static void test_nested_parallelism(void **state)
         weft_stats st;
         weft_get_stats(rt, &st);
         assert_int_equal(st.tasks_failed, 0);
-        assert_int_equal(objects_settled(rt, 0), 0);
+        assert_int_equal(objects_settled(rt), 0);
         weft_shutdown(rt);
     }
 }
@@ -838,7 +793,7 @@ static void test_wait_first_k(void **state)
 {
     (void)state;
     enum { N = 8 };
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_ref gate[N], task[N];
     void *data[N];
     for (int i = 0; i < N; i++) {
@@ -912,7 +867,7 @@ static void test_wait_first_k(void **state)
     assert_int_equal(nready, N);
     weft_release_many(rt, gate, N);
     weft_release_many(rt, task, N);
-    assert_int_equal(objects_settled(rt, 0), 0);
+    assert_int_equal(objects_settled(rt), 0);
     weft_shutdown(rt);
 }
 
@@ -934,7 +889,7 @@ static void *waiter_main(void *p)
 static void test_get_timeout_then_seal(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     void *data = NULL;
     weft_ref r, t;
     OK(weft_create(rt, 16, &data, &r));
@@ -1012,7 +967,7 @@ static void roundtrip(weft_runtime *rt, const weft_value *v, const char *what)
 static void test_put_get_roundtrips(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     char name[64];
 
     weft_value none = {WEFT_T_NONE, {.i64 = 0}};
@@ -1124,7 +1079,7 @@ static void test_put_get_roundtrips(void **state)
 
     free(buf);
     free(bigs);
-    assert_int_equal(objects_settled(rt, 0), 0);
+    assert_int_equal(objects_settled(rt), 0);
     weft_stats st;
     weft_get_stats(rt, &st);
     assert_int_equal(st.store_bytes, 0);
@@ -1161,7 +1116,7 @@ static void test_zero_copy(void **state)
 {
     (void)state;
     size_t n = (size_t)64 << 20;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     void *data = NULL;
     weft_ref r;
     OK(weft_create(rt, n, &data, &r));
@@ -1231,7 +1186,7 @@ static void test_zero_copy(void **state)
     weft_release(rt, z);
 
     weft_release(rt, r);
-    assert_int_equal(objects_settled(rt, 0), 0);
+    assert_int_equal(objects_settled(rt), 0);
     weft_get_stats(rt, &st);
     assert_int_equal(st.store_bytes, 0);
     weft_shutdown(rt);
@@ -1291,7 +1246,7 @@ WEFT_REGISTER_SIG(rt_graph_side_effect, "i");
 static void test_num_returns(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_task_opts o;
     weft_task_opts_init(&o);
     assert_int_equal(o.num_returns, 1);
@@ -1379,7 +1334,7 @@ WEFT_REGISTER_SIG(rt_graph_sum_bytes, "*y");
 static void test_retain_release(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     weft_value v = weft_i64(5), got;
     weft_ref r;
     OK(weft_put(rt, &v, &r));
@@ -1463,7 +1418,7 @@ static void test_retain_release(void **state)
     OK(weft_release(rt, gate2));
     OK(weft_release(rt, gate));
     free(buf);
-    assert_int_equal(objects_settled(rt, 0), 0);
+    assert_int_equal(objects_settled(rt), 0);
     weft_get_stats(rt, &st);
     assert_int_equal(st.store_bytes, 0);
     assert_int_equal(st.tasks_submitted, st.tasks_finished);
@@ -1477,7 +1432,7 @@ static void test_retain_release(void **state)
 static void test_released_handle_while_task_pending(void **state)
 {
     (void)state;
-    weft_runtime *rt = start(2);
+    weft_runtime *rt = start_runtime(2);
     unsigned char bytes[64];
     int64_t want = 64;
     for (int i = 0; i < 64; i++) {

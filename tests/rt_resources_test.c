@@ -24,12 +24,7 @@
 
 #include <weft/weft.h>
 
-static void check_ok(weft_err e, const char *what)
-{
-    if (e)
-        fail_msg("%s: %s (%s)", what, weft_err_name(e), weft_last_error());
-}
-#define OK(call) check_ok((call), #call)
+#include "testutil.h"
 
 static atomic_int rt_res_running, rt_res_max, rt_res_done;
 
@@ -96,9 +91,7 @@ static weft_runtime *start_with(double cpus, int threads, const char *res)
     o.cpus = cpus;
     o.num_threads = threads;
     o.resources = res;
-    weft_runtime *rt = NULL;
-    OK(weft_init(&rt, &o));
-    return rt;
+    return start_runtime_opts(&o);
 }
 
 /* Submit n probes with opts, get them all; returns the max concurrency

@@ -18,49 +18,14 @@
 
 #include <weft/weft.h>
 
-static int64_t scaled(int64_t n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
-
-static void check_ok(weft_err e, const char *what)
-{
-    if (e)
-        fail_msg("%s: %s (%s)", what, weft_err_name(e), weft_last_error());
-}
-#define OK(call) check_ok((call), #call)
-
-static weft_runtime *start(int threads)
-{
-    weft_options o;
-    weft_options_init(&o);
-    o.num_threads = threads;
-    weft_runtime *rt = NULL;
-    OK(weft_init(&rt, &o));
-    return rt;
-}
-
-/* Objects alive once every task has dropped what it held, bounded wait. */
-static uint64_t objects_settled(weft_runtime *rt)
-{
-    weft_stats s;
-    for (int i = 0; i < 40000; i++) {
-        weft_get_stats(rt, &s);
-        if (s.objects == 0)
-            return 0;
-        struct timespec ts = {0, 500 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    weft_get_stats(rt, &s);
-    return s.objects;
-}
+#include "testutil.h"
 
 /* Counters agree once everything has been gotten and released. */
 static void check_stats(weft_runtime *rt, uint64_t min_submitted,
                         uint64_t want_failed)
 {
-    uint64_t left = objects_settled(rt);
+    /* A longer bound than usual: a million tasks take a while to go. */
+    uint64_t left = objects_settled_within(rt, 40000);
     weft_stats st;
     weft_get_stats(rt, &st);
     if (left != 0)
@@ -178,7 +143,7 @@ static void test_million_tasks_one_thread(void **state)
 {
     (void)state;
     int64_t n = scaled(1000000);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     int64_t sum = 0;
     char detail[256] = "";
     weft_err e = submit_and_sum(rt, 0, n, &sum, detail, sizeof detail);
@@ -209,7 +174,7 @@ static void test_million_tasks_four_threads(void **state)
     (void)state;
     enum { T = 4 };
     int64_t n = scaled(1000000), per = n / T;
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     pthread_t th[T];
     submitter s[T];
     for (int i = 0; i < T; i++) {
@@ -237,7 +202,7 @@ static void test_million_tasks_four_threads(void **state)
 static void actor_calls(int nactors)
 {
     int64_t n = scaled(100000);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     weft_actor *a = calloc((size_t)nactors, sizeof *a);
     weft_ref *last = calloc((size_t)nactors, sizeof *last);
     assert_non_null(a);
@@ -315,7 +280,7 @@ static void test_deep_chain(void **state)
 {
     (void)state;
     int64_t n = scaled(100000);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     /* Built while its first link cannot run yet, so the whole chain is
      * pending at once, then released from the front. */
     void *gd;
@@ -369,7 +334,7 @@ static void test_deep_failing_chain(void **state)
 {
     (void)state;
     int64_t n = scaled(20000);
-    weft_runtime *rt = start(0);
+    weft_runtime *rt = start_runtime(0);
     weft_ref r;
     OK(weft_submit(rt, "rt_stress_fail", WEFT_NOARGS, NULL, &r));
     for (int64_t i = 0; i < n; i++) {

@@ -7,6 +7,8 @@ foreach(src ${unit_tests})
   get_filename_component(n ${src} NAME_WE)
   weft_program(${n} ${src})
   target_link_libraries(${n} PRIVATE ${CMOCKA_LIB})
+  # tests/testutil.h: helpers shared by every test file.
+  target_include_directories(${n} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   set_target_properties(${n} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${n} COMMAND ${n})
   set_tests_properties(${n} PROPERTIES TIMEOUT 600

@@ -29,26 +29,12 @@
 #include "base/platform.h"
 #include "base/slab.h"
 
+#include "testutil.h"
+
 /* ------------------------------------------------------------ helpers */
 
-/* Fewer iterations under sanitizers (WEFT_TEST_SCALE=sanitize). */
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
+/* The xorshift_next state (fixed seed: the same sequence every run). */
+static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 /* The byte a block of `size` with tag `tag` holds at offset i. */
 static unsigned char pattern(size_t size, uint64_t tag, size_t i)
@@ -208,7 +194,8 @@ static void test_alloc_fail_after_threads(void **state)
     uint64_t b0 = wf_alloc_bytes();
     for (int round = 0; round < 20; round++) {
         atomic_store(&fail_nulls, 0);
-        wf_alloc_fail_after(1 + rnd() % (FAIL_THREADS * FAIL_ALLOCS));
+        wf_alloc_fail_after(1 +
+                            xorshift_next(&rng) % (FAIL_THREADS * FAIL_ALLOCS));
         pthread_t th[FAIL_THREADS];
         for (int i = 0; i < FAIL_THREADS; i++)
             assert_int_equal(pthread_create(&th[i], NULL, fail_thread, NULL),

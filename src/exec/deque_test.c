@@ -16,12 +16,7 @@
 #include "base/alloc.h"
 #include "exec/deque.h"
 
-/* Fewer iterations under sanitizers (WEFT_TEST_SCALE=sanitize). */
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
+#include "testutil.h"
 
 /* Items are small integers from 1 (NULL means "none"). */
 static void *item(uintptr_t i)

@@ -24,34 +24,14 @@
 #include "base/platform.h"
 #include "exec/pool.h"
 
+#include "testutil.h"
+
 /* ------------------------------------------------------------ helpers */
 
-/* Fewer iterations under sanitizers (WEFT_TEST_SCALE=sanitize). */
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
+/* The xorshift_next state (fixed seed: the same sequence every run). */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 #define SEC 1000000000ull
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Wait (politely) until *v >= want; false if that takes more than secs:
  * a guard against hangs, not a timing assertion. */
@@ -142,7 +122,7 @@ static void make_tree(tctx *c, size_t max)
     assert_non_null(c->items);
     size_t next = 1;
     for (size_t i = 0; i < next; i++) {
-        size_t k = i == 0 ? 4 : rnd() % 5;
+        size_t k = i == 0 ? 4 : xorshift_next(&rng) % 5;
         if (next + k > max)
             k = max - next;
         c->items[i].first_child = (uint32_t)next;

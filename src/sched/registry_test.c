@@ -19,14 +19,9 @@
 #include "base/alloc.h"
 #include "sched/registry.h"
 
-/* ------------------------------------------------------------ helpers */
+#include "testutil.h"
 
-static void assert_err(weft_err got, weft_err want, const char *needle)
-{
-    if (got != want || (needle && !strstr(weft_last_error(), needle)))
-        fail_msg("got %d (%s), want %d with '%s'", got, weft_last_error(), want,
-                 needle ? needle : "");
-}
+/* ------------------------------------------------------------ helpers */
 
 static weft_err fn_a(weft_task *t)
 {

@@ -26,26 +26,12 @@
 #include "base/platform.h"
 #include "store/store.h"
 
+#include "testutil.h"
+
 /* ------------------------------------------------------------ helpers */
 
-/* Fewer iterations under sanitizers (WEFT_TEST_SCALE=sanitize). */
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 10 : n;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
+/* The xorshift_next state (fixed seed: the same sequence every run). */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint32_t ref_slot(weft_ref r)
 {
@@ -62,12 +48,6 @@ static uint8_t ref_tag(weft_ref r)
     return (uint8_t)(r.id >> 56);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void assert_counts(wf_store *s, uint64_t objects, uint64_t bytes)
 {
     uint64_t o, b, cap;
@@ -76,13 +56,6 @@ static void assert_counts(wf_store *s, uint64_t objects, uint64_t bytes)
         fail_msg("store counts: %llu objects, %llu bytes; want %llu, %llu",
                  (unsigned long long)o, (unsigned long long)b,
                  (unsigned long long)objects, (unsigned long long)bytes);
-}
-
-static void assert_err(weft_err got, weft_err want, const char *needle)
-{
-    if (got != want || (needle && !strstr(weft_last_error(), needle)))
-        fail_msg("got %d (%s), want %d with '%s'", got, weft_last_error(), want,
-                 needle ? needle : "");
 }
 
 /* --------------------------------------------------------- references */
@@ -717,7 +690,7 @@ static void test_value_copy_buffers(void **state)
     unsigned char *bigsrc = malloc(n);
     assert_non_null(bigsrc);
     for (size_t i = 0; i < n; i++)
-        bigsrc[i] = (unsigned char)rnd();
+        bigsrc[i] = (unsigned char)xorshift_next(&rng);
     v = weft_bytes(bigsrc, n);
     assert_int_equal(wf_value_copy(s, &v, &cp, &b), 0);
     assert_true(b->fd >= 0);
@@ -752,8 +725,8 @@ static void check_array_copy(wf_store *s, weft_dtype dt, uint32_t ndim,
     unsigned char *data = malloc(nbytes ? nbytes : 1);
     assert_non_null(data);
     for (size_t i = 0; i < nbytes; i++)
-        data[i] = dt == WEFT_DT_BOOL ? (unsigned char)(rnd() & 1)
-                                     : (unsigned char)rnd();
+        data[i] = dt == WEFT_DT_BOOL ? (unsigned char)(xorshift_next(&rng) & 1)
+                                     : (unsigned char)xorshift_next(&rng);
     int64_t shape_copy[WEFT_MAX_NDIM];
     memcpy(shape_copy, shape, ndim * sizeof *shape);
     weft_value v = weft_array(dt, ndim, shape_copy, data), cp;

@@ -28,31 +28,15 @@
 #include "wire/sock.h"
 #include "wire/value.h"
 
+#include "testutil.h"
+
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+/* The xorshift_next state (fixed seed: the same sequence every run). */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-    return n ? rnd() % n : 0;
-}
-
-/* Fewer iterations under sanitizers (make test-asan sets this). */
-static int scaled(int n)
-{
-    const char *s = getenv("WEFT_TEST_SCALE");
-    return s && strcmp(s, "sanitize") == 0 ? n / 4 : n;
-}
+/* Sanitizer runs (WEFT_TEST_SCALE=sanitize) do a quarter of the iterations
+ * here, not the usual tenth: scaled_by(n, 4). */
 
 /* A heap copy of exactly n bytes, so ASan sees any read past the end. */
 static uint8_t *exact_copy(const void *p, size_t n)
@@ -62,13 +46,6 @@ static uint8_t *exact_copy(const void *p, size_t n)
     if (n)
         memcpy(c, p, n);
     return c;
-}
-
-static void assert_err(weft_err got, weft_err want, const char *needle)
-{
-    if (got != want || (needle && !strstr(weft_last_error(), needle)))
-        fail_msg("got %d (%s), want %d with '%s'", got, weft_last_error(), want,
-                 needle ? needle : "");
 }
 
 static int count_open_fds(void)
@@ -155,16 +132,17 @@ typedef struct gen_value {
 static void fill_data(uint8_t *d, size_t n, weft_dtype dt)
 {
     for (size_t i = 0; i < n; i++)
-        d[i] = dt == WEFT_DT_BOOL ? (uint8_t)(rnd() & 1) : (uint8_t)rnd();
+        d[i] = dt == WEFT_DT_BOOL ? (uint8_t)(xorshift_next(&rng) & 1)
+                                  : (uint8_t)xorshift_next(&rng);
 }
 
 static void gen_array(gen_value *g)
 {
-    weft_dtype dt = all_dtypes[rnd_below(NDTYPES)];
-    uint32_t ndim = (uint32_t)rnd_below(WEFT_MAX_NDIM + 1);
+    weft_dtype dt = all_dtypes[xorshift_below(&rng, NDTYPES)];
+    uint32_t ndim = (uint32_t)xorshift_below(&rng, WEFT_MAX_NDIM + 1);
     size_t count = 1;
     for (uint32_t i = 0; i < ndim; i++) {
-        g->shape[i] = (int64_t)rnd_below(ndim > 3 ? 3 : 9);
+        g->shape[i] = (int64_t)xorshift_below(&rng, ndim > 3 ? 3 : 9);
         count *= (size_t)g->shape[i];
     }
     size_t n = count * weft_dtype_size(dt);
@@ -175,8 +153,8 @@ static void gen_array(gen_value *g)
 
 static void gen_buf(gen_value *g, weft_type t)
 {
-    size_t n = rnd_below(4) == 0 ? 0 : rnd_below(300);
-    if (n > 0 || rnd() & 1) {
+    size_t n = xorshift_below(&rng, 4) == 0 ? 0 : xorshift_below(&rng, 300);
+    if (n > 0 || xorshift_next(&rng) & 1) {
         g->data = malloc(n + 1);
         fill_data(g->data, n, WEFT_DT_U8);
     }
@@ -189,21 +167,23 @@ static void gen_random(gen_value *g)
 {
     static const int64_t edge[] = {0, 1, -1, INT64_MIN, INT64_MAX};
     memset(g, 0, sizeof *g);
-    uint64_t bits = rnd();
+    uint64_t bits = xorshift_next(&rng);
     double d;
     memcpy(&d, &bits, sizeof d);
-    switch (rnd_below(8)) {
+    switch (xorshift_below(&rng, 8)) {
     case 0:
         g->v.type = WEFT_T_NONE;
         break;
     case 1:
-        g->v = weft_i64(rnd() & 1 ? (int64_t)rnd() : edge[rnd_below(5)]);
+        g->v =
+            weft_i64(xorshift_next(&rng) & 1 ? (int64_t)xorshift_next(&rng)
+                                             : edge[xorshift_below(&rng, 5)]);
         break;
     case 2:
         g->v = weft_f64(d); /* any bits: NaNs, infinities, denormals */
         break;
     case 3:
-        g->v = weft_bool(rnd() & 1);
+        g->v = weft_bool(xorshift_next(&rng) & 1);
         break;
     case 4:
         gen_buf(g, WEFT_T_STR);
@@ -215,7 +195,7 @@ static void gen_random(gen_value *g)
         gen_array(g);
         break;
     default:
-        g->v = weft_refv((weft_ref){rnd()});
+        g->v = weft_refv((weft_ref){xorshift_next(&rng)});
         break;
     }
 }
@@ -685,7 +665,7 @@ static void test_value_random_roundtrip(void **state)
     (void)state;
     wf_wbuf w;
     wf_wbuf_init(&w);
-    int n = scaled(20000);
+    int n = scaled_by(20000, 4);
     for (int i = 0; i < n; i++) {
         gen_value g;
         gen_random(&g);
@@ -1185,9 +1165,9 @@ typedef struct gen_msg {
 
 static size_t gen_text(char *t)
 {
-    size_t n = rnd_below(64);
+    size_t n = xorshift_below(&rng, 64);
     for (size_t i = 0; i < n; i++)
-        t[i] = (char)('a' + rnd_below(26));
+        t[i] = (char)('a' + xorshift_below(&rng, 26));
     return n;
 }
 
@@ -1195,17 +1175,19 @@ static size_t gen_text(char *t)
  * bytes are appended to fdmem (one memory standing for every fd). */
 static void gen_values(gen_msg *m, wf_wbuf *fdmem)
 {
-    m->nvals =
-        (uint32_t)(rnd_below(8) == 0 ? rnd_below(GEN_MAXV + 1) : rnd_below(4));
+    m->nvals = (uint32_t)(xorshift_below(&rng, 8) == 0
+                              ? xorshift_below(&rng, GEN_MAXV + 1)
+                              : xorshift_below(&rng, 4));
     for (uint32_t i = 0; i < m->nvals; i++) {
         gen_random(&m->g[i]);
         m->v[i] = m->g[i].v;
         weft_type t = m->v[i].type;
         bool has_data =
             t == WEFT_T_STR || t == WEFT_T_BYTES || t == WEFT_T_ARRAY;
-        if (!has_data || rnd_below(3) != 0)
+        if (!has_data || xorshift_below(&rng, 3) != 0)
             continue;
-        m->place[i] = (wf_wire_place){true, (uint32_t)rnd_below(4), fdmem->len};
+        m->place[i] = (wf_wire_place){true, (uint32_t)xorshift_below(&rng, 4),
+                                      fdmem->len};
         wf_wbuf_put_bytes(fdmem, value_data(&m->v[i]),
                           (size_t)value_nbytes(&m->v[i]));
     }
@@ -1214,32 +1196,34 @@ static void gen_values(gen_msg *m, wf_wbuf *fdmem)
 static void gen_msg_put(gen_msg *m, wf_wbuf *w, wf_wbuf *fdmem)
 {
     memset(m, 0, sizeof *m);
-    m->seq = rnd();
-    uint64_t pick = rnd_below(6);
+    m->seq = xorshift_next(&rng);
+    uint64_t pick = xorshift_below(&rng, 6);
     if (pick < 3) {
         m->type = WF_MSG_RUN;
         gen_values(m, fdmem);
-        m->run = (wf_msg_run){(wf_run_kind)rnd_below(4),
-                              rnd(),
-                              m->text,
-                              gen_text(m->text),
-                              (uint32_t)(1 + rnd_below(WF_RUN_MAX_RETURNS)),
-                              m->nvals};
+        m->run = (wf_msg_run){
+            (wf_run_kind)xorshift_below(&rng, 4),
+            xorshift_next(&rng),
+            m->text,
+            gen_text(m->text),
+            (uint32_t)(1 + xorshift_below(&rng, WF_RUN_MAX_RETURNS)),
+            m->nvals};
         assert_int_equal(wf_msg_put_run(w, m->seq, &m->run, m->v, m->place), 0);
     } else if (pick < 5) {
         m->type = WF_MSG_DONE;
-        if (rnd_below(4) == 0) {
-            m->done = (wf_msg_done){-(weft_err)(1 + rnd_below(21)), 0, m->text,
-                                    gen_text(m->text)};
+        if (xorshift_below(&rng, 4) == 0) {
+            m->done = (wf_msg_done){-(weft_err)(1 + xorshift_below(&rng, 21)),
+                                    0, m->text, gen_text(m->text)};
         } else {
             gen_values(m, fdmem);
             m->done = (wf_msg_done){0, m->nvals, NULL, 0};
         }
         assert_int_equal(wf_msg_put_done(w, m->seq, &m->done, m->v, m->place),
                          0);
-    } else if (rnd() & 1) {
+    } else if (xorshift_next(&rng) & 1) {
         m->type = WF_MSG_HELLO;
-        m->hello = (wf_msg_hello){(uint32_t)rnd(), WEFT_WIRE_VERSION};
+        m->hello =
+            (wf_msg_hello){(uint32_t)xorshift_next(&rng), WEFT_WIRE_VERSION};
         assert_int_equal(wf_msg_put_hello(w, m->seq, &m->hello), 0);
     } else {
         m->type = WF_MSG_SHUTDOWN;
@@ -1311,7 +1295,7 @@ static void gen_msg_check(const gen_msg *m, const wf_frame *f,
 static void test_msg_random_stream(void **state)
 {
     (void)state;
-    size_t n = (size_t)scaled(4000);
+    size_t n = (size_t)scaled_by(4000, 4);
     gen_msg *msgs = calloc(n, sizeof *msgs);
     wf_wbuf stream, fdmem;
     wf_wbuf_init(&stream);
@@ -1324,7 +1308,8 @@ static void test_msg_random_stream(void **state)
     uint8_t *acc = malloc(stream.len);
     size_t have = 0, pos = 0, got = 0;
     while (have < stream.len) {
-        size_t chunk = 1 + rnd_below(rnd_below(4) == 0 ? 16 : 8192);
+        size_t chunk =
+            1 + xorshift_below(&rng, xorshift_below(&rng, 4) == 0 ? 16 : 8192);
         if (chunk > stream.len - have)
             chunk = stream.len - have;
         memcpy(acc + have, stream.data + have, chunk);
@@ -1367,7 +1352,7 @@ static void test_msg_truncation(void **state)
     wf_wbuf w, fdmem;
     wf_wbuf_init(&w);
     wf_wbuf_init(&fdmem);
-    int iters = scaled(400);
+    int iters = scaled_by(400, 4);
     for (int it = 0; it < iters; it++) {
         gen_msg m;
         wf_wbuf_reset(&w);
@@ -1375,7 +1360,7 @@ static void test_msg_truncation(void **state)
         size_t body = w.len - WF_FRAME_HDR;
         size_t tries = body <= 1024 ? body : 400;
         for (size_t t = 0; t < tries; t++) {
-            size_t k = body <= 1024 ? t : rnd_below(body);
+            size_t k = body <= 1024 ? t : xorshift_below(&rng, body);
             uint8_t *b = truncated_frame(w.data, k);
             weft_err e = decode_frame(b, WF_FRAME_HDR + k, WF_RUN_MAX_ARGS);
             if (e != WEFT_EPROTO)
@@ -1384,7 +1369,7 @@ static void test_msg_truncation(void **state)
             free(b);
         }
         for (size_t t = 0; t < (w.len <= 1024 ? w.len : 200); t++) {
-            size_t k = w.len <= 1024 ? t : rnd_below(w.len);
+            size_t k = w.len <= 1024 ? t : xorshift_below(&rng, w.len);
             assert_int_equal(decode_frame(w.data, k, WF_RUN_MAX_ARGS),
                              WF_FRAME_PARTIAL);
         }
@@ -1402,19 +1387,20 @@ static void test_msg_byte_flips(void **state)
     wf_wbuf w, fdmem;
     wf_wbuf_init(&w);
     wf_wbuf_init(&fdmem);
-    int iters = scaled(40000);
+    int iters = scaled_by(40000, 4);
     int ok = 0, bad = 0;
     for (int it = 0; it < iters; it++) {
         gen_msg m;
         wf_wbuf_reset(&w);
         gen_msg_put(&m, &w, &fdmem);
         gen_msg_free(&m);
-        int flips = 1 + (int)rnd_below(4);
+        int flips = 1 + (int)xorshift_below(&rng, 4);
         for (int j = 0; j < flips; j++) {
             /* Mostly the body; the header is refused early anyway. */
-            size_t pos =
-                rnd_below(4) == 0 ? rnd_below(WF_FRAME_HDR) : rnd_below(w.len);
-            w.data[pos] ^= (uint8_t)(1 + rnd_below(255));
+            size_t pos = xorshift_below(&rng, 4) == 0
+                             ? xorshift_below(&rng, WF_FRAME_HDR)
+                             : xorshift_below(&rng, w.len);
+            w.data[pos] ^= (uint8_t)(1 + xorshift_below(&rng, 255));
         }
         weft_err e = decode_frame(w.data, w.len, WF_RUN_MAX_ARGS);
         assert_true(e == 0 || e == WF_FRAME_PARTIAL || e == WEFT_EPROTO);
@@ -1630,7 +1616,8 @@ static void test_sock_stream_and_fd_owner(void **state)
     uint8_t *acc = malloc(w.len);
     size_t have = 0;
     while (have < w.len) {
-        size_t cap = 1 + rnd_below(rnd_below(2) ? 64 : 65536);
+        size_t cap =
+            1 + xorshift_below(&rng, xorshift_below(&rng, 2) ? 64 : 65536);
         if (cap > w.len - have)
             cap = w.len - have;
         int fds[2];
