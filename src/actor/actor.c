@@ -39,7 +39,7 @@ typedef struct wf_actor {
 struct wf_actors {
     pthread_mutex_t lock;
     wf_actor *slot[WF_MAX_ACTORS];
-    uint32_t n;
+    _Atomic uint32_t n;
 };
 
 wf_actors *wf_actors_new(void)
@@ -80,9 +80,10 @@ static wf_actor *wf_actor_get(weft_runtime *rt, weft_actor h)
     wf_actors *t = rt->actors;
     if (!t || idx == 0)
         return NULL;
-    pthread_mutex_lock(&t->lock);
-    wf_actor *a = idx <= t->n ? t->slot[idx - 1] : NULL;
-    pthread_mutex_unlock(&t->lock);
+    /* Slots are only appended, each before n covers it: no lock needed. */
+    wf_actor *a = idx <= atomic_load_explicit(&t->n, memory_order_acquire)
+                      ? t->slot[idx - 1]
+                      : NULL;
     if (a && a->gen != (uint32_t)(h.id >> 32))
         a = NULL;
     return a;
@@ -415,9 +416,12 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
                    WF_MAX_ACTORS);
         goto fail_task;
     }
-    a->gen = (uint32_t)tab->n * 2654435761u | 1;
-    tab->slot[tab->n++] = a;
-    out->id = (uint64_t)a->gen << 32 | tab->n;
+    uint32_t n = atomic_load_explicit(&tab->n, memory_order_relaxed);
+    a->gen = n * 2654435761u | 1;
+    tab->slot[n] = a;
+    /* Publish the slot before the count that makes it visible. */
+    atomic_store_explicit(&tab->n, n + 1, memory_order_release);
+    out->id = (uint64_t)a->gen << 32 | (n + 1);
     a->handle = out->id;
     pthread_mutex_unlock(&tab->lock);
     /* The constructor's result is only watched by the actor itself. */
@@ -455,9 +459,6 @@ WF_EXPORT weft_err weft_actor_call(weft_runtime *rt, weft_actor h,
         return wf_err(WEFT_ENOACTOR,
                       "weft_actor_call: actor class '%s' has no method '%s'",
                       a->cls->name, method);
-    char what[160];
-    snprintf(what, sizeof what, "weft_actor_call '%s.%s'", a->cls->name,
-             method);
     weft_task_opts o;
     if (opts)
         o = *opts;
@@ -468,10 +469,13 @@ WF_EXPORT weft_err weft_actor_call(weft_runtime *rt, weft_actor h,
     o.memory = 0;
     o.resources = NULL;
     wf_task *t;
-    weft_err e = wf_task_build(rt, m, what, args, nargs, &o, WF_TASK_ACTOR_CALL,
-                               &t, out);
-    if (e)
-        return e;
+    weft_err e = wf_task_build(rt, m, m->name, args, nargs, &o,
+                               WF_TASK_ACTOR_CALL, &t, out);
+    if (e) {
+        char verb[160];
+        snprintf(verb, sizeof verb, "weft_actor_call %s:", a->cls->name);
+        return wf_err_named(e, verb, m->name);
+    }
     return wf_actor_post(rt, a, t);
 }
 

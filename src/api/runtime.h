@@ -84,6 +84,9 @@ void wf_pool_run(void *rt, wf_work *w);
 void wf_publish(weft_runtime *rt, wf_obj *o);
 /* A failed argument of t, if any (for upstream errors). */
 wf_obj *wf_task_failed_arg(wf_task *t, size_t *index);
+/* Turn "name: detail" from wf_task_build into "verb 'name': detail" (the
+ * call is named only when there is an error to report). */
+weft_err wf_err_named(weft_err e, const char *verb, const char *name);
 /* If an argument of t failed, fail t with WEFT_EUPSTREAM naming the root
  * cause and return true. */
 bool wf_task_fail_upstream(weft_runtime *rt, wf_task *t);

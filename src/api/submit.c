@@ -551,8 +551,7 @@ void wf_pool_run(void *arg, wf_work *w)
         wf_task_run(rt, t);
 }
 
-/* Turn "name: detail" from a builder into "verb 'name': detail". */
-static weft_err wf_err_named(weft_err e, const char *verb, const char *name)
+weft_err wf_err_named(weft_err e, const char *verb, const char *name)
 {
     const char *d = weft_last_error();
     size_t n = strlen(name);
