@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 CMAKE_ARGS ?=
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-fast test-asan bench install clean format
+.PHONY: all deps build demo test test-fast test-asan bench install clean format format-check
 
 all: build
 
@@ -40,6 +40,10 @@ install: build
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+# The look is the checked-in .clang-format's; CI fails on any difference.
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
