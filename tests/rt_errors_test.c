@@ -1037,6 +1037,43 @@ static void test_store_cap(void **state)
     weft_shutdown(rt);
 }
 
+/* weft_seal accepts only an object from weft_create, once; a task result
+ * still running cannot be sealed by the caller. */
+static void test_seal_only_created_objects(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(0);
+    void *data;
+    weft_ref c, r;
+    OK(weft_create(rt, 16, &data, &c));
+    memset(data, 7, 16);
+    OK(weft_submit(rt, "rt_err_any", WEFT_ARGS(weft_refv(c)), NULL, &r));
+    assert_err(weft_seal(rt, r), WEFT_EINVAL, "weft_create"); /* a result */
+    OK(weft_seal(rt, c));
+    assert_err(weft_seal(rt, c), WEFT_EINVAL, "already sealed"); /* twice */
+    weft_value v;
+    OK(weft_get(rt, r, &v, WEFT_FOREVER));
+    weft_release(rt, r);
+    weft_release(rt, c);
+    weft_shutdown(rt);
+}
+
+/* Shutdown does not hang on tasks waiting for an object that is never
+ * sealed: the object is cancelled and its dependants end. */
+static void test_shutdown_cancels_unsealed(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(0);
+    void *data;
+    weft_ref c, r[3];
+    OK(weft_create(rt, 8, &data, &c));
+    for (int i = 0; i < 3; i++)
+        OK(weft_submit(rt, "rt_err_any", WEFT_ARGS(weft_refv(c)), NULL, &r[i]));
+    weft_release_many(rt, r, 3);
+    weft_release(rt, c); /* released unsealed: still cancelled at the end */
+    weft_shutdown(rt);   /* returns: ctest's timeout would catch a hang */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1093,8 @@ int main(void)
         cmocka_unit_test(test_task_returns_error_code),
         cmocka_unit_test(test_strerror_and_names),
         cmocka_unit_test(test_store_cap),
+        cmocka_unit_test(test_seal_only_created_objects),
+        cmocka_unit_test(test_shutdown_cancels_unsealed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

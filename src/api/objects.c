@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/runtime.h"
+#include "base/alloc.h"
 #include "base/err.h"
 #include "base/platform.h"
 
@@ -98,15 +99,69 @@ WF_EXPORT weft_err weft_create(weft_runtime *rt, size_t n, void **data,
     weft_err e = wf_blob_new(rt->store, n, &blob);
     if (e)
         return wf_err_prefix(e, "weft_create");
-    wf_obj *o = wf_store_obj_new(rt->store, 1, 0, out);
+    wf_obj *o = wf_store_obj_new(rt->store, 1, 1, out);
     if (!o) {
         wf_blob_free(rt->store, blob);
         return wf_err(WEFT_ENOMEM, "weft_create: out of object slots");
     }
+    pthread_mutex_lock(&rt->created_lock);
+    if (rt->ncreated == rt->capcreated) {
+        size_t cap = rt->capcreated ? rt->capcreated * 2 : 16;
+        wf_obj **c = wf_realloc(rt->created, cap * sizeof *c);
+        if (!c) {
+            pthread_mutex_unlock(&rt->created_lock);
+            wf_blob_free(rt->store, blob);
+            wf_store_unpin(rt->store, o);
+            wf_store_drop_handle(rt->store, o);
+            return wf_err(WEFT_ENOMEM, "weft_create: out of memory");
+        }
+        rt->created = c;
+        rt->capcreated = cap;
+    }
+    rt->created[rt->ncreated++] = o;
+    pthread_mutex_unlock(&rt->created_lock);
     weft_value v = weft_bytes(blob->data, n);
     wf_obj_set(o, &v, blob);
     *data = blob->data;
     return 0;
+}
+
+/* Take o off the list of unsealed objects; false if it is not there. */
+static bool wf_created_take(weft_runtime *rt, wf_obj *o)
+{
+    bool found = false;
+    pthread_mutex_lock(&rt->created_lock);
+    for (size_t i = 0; i < rt->ncreated; i++) {
+        if (rt->created[i] == o) {
+            rt->created[i] = rt->created[--rt->ncreated];
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->created_lock);
+    return found;
+}
+
+void wf_cancel_unsealed(weft_runtime *rt)
+{
+    pthread_mutex_lock(&rt->created_lock);
+    wf_obj **list = rt->created;
+    size_t n = rt->ncreated;
+    rt->created = NULL;
+    rt->ncreated = rt->capcreated = 0;
+    pthread_mutex_unlock(&rt->created_lock);
+    for (size_t i = 0; i < n; i++) {
+        wf_obj *o = list[i];
+        wf_blob_free(rt->store, o->blob);
+        o->blob = NULL;
+        o->u.val.type = WEFT_T_NONE;
+        wf_obj_set_error(o, WEFT_ECANCELLED,
+                         wf_strfmt("object made by weft_create was never "
+                                   "sealed: the runtime shut down"));
+        wf_publish(rt, o);
+        wf_store_unpin(rt->store, o);
+    }
+    wf_free(list);
 }
 
 WF_EXPORT weft_err weft_seal(weft_runtime *rt, weft_ref r)
@@ -115,11 +170,12 @@ WF_EXPORT weft_err weft_seal(weft_runtime *rt, weft_ref r)
     weft_err e = wf_lookup(rt, r, "weft_seal", &o);
     if (e)
         return e;
-    if (wf_obj_state(o) != WF_OBJ_PENDING || !o->blob)
+    if (!wf_created_take(rt, o))
         return wf_err(WEFT_EINVAL,
                       "weft_seal: object was not made by weft_create or is "
                       "already sealed");
     wf_publish(rt, o);
+    wf_store_unpin(rt->store, o);
     return 0;
 }
 

@@ -77,6 +77,7 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
     if (!rt)
         return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
     pthread_mutex_init(&rt->admit_lock, NULL);
+    pthread_mutex_init(&rt->created_lock, NULL);
     rt->counts_mem = wf_calloc(WF_POOL_MAX + 2, sizeof *rt->counts);
     rt->counts =
         (wf_tcount *)(((uintptr_t)rt->counts_mem + 63) & ~(uintptr_t)63);
@@ -177,6 +178,7 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     if (!rt)
         return;
     if (rt->pool) {
+        wf_cancel_unsealed(rt); /* tasks waiting on them end, with an error */
         wf_drain(rt);
         /* Process actors' processes go first; then the actors' state. */
         wf_procs_free(rt->procs);
@@ -200,6 +202,8 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     for (int k = 0; k < rt->ncustom; k++)
         wf_free(rt->custom_name[k]);
     pthread_mutex_destroy(&rt->admit_lock);
+    wf_free(rt->created);
+    pthread_mutex_destroy(&rt->created_lock);
     wf_free(rt->counts_mem);
     wf_free(rt);
 }

@@ -49,6 +49,13 @@ struct weft_runtime {
      * in flight = sum(submitted) - sum(freed). */
     wf_tcount *counts;
     void *counts_mem;
+    /* Objects made by weft_create and not sealed yet (each pinned): a
+     * seal must find its object here, and shutdown cancels what is left so
+     * that tasks waiting on them end instead of hanging. */
+    pthread_mutex_t created_lock;
+    wf_obj **created;
+    size_t ncreated, capcreated;
+
     /* Bumped on every publish while someone waits on many objects. */
     _Atomic uint32_t done_epoch;
     _Atomic int multi_waiters;
@@ -90,6 +97,9 @@ weft_err wf_err_named(weft_err e, const char *verb, const char *name);
 /* If an argument of t failed, fail t with WEFT_EUPSTREAM naming the root
  * cause and return true. */
 bool wf_task_fail_upstream(weft_runtime *rt, wf_task *t);
+
+/* objects.c: fail every object still waiting for weft_seal. */
+void wf_cancel_unsealed(weft_runtime *rt);
 
 /* context.c: run fn on t's arguments in this thread and publish results. */
 typedef struct wf_ctx wf_ctx;
