@@ -4,24 +4,6 @@
 
 #include "base/err.h"
 
-#define WF_EXPORT __attribute__((visibility("default")))
-
-WF_EXPORT size_t weft_dtype_size(weft_dtype dt)
-{
-    switch (dt) {
-    case WEFT_DT_F64:
-    case WEFT_DT_I64:
-        return 8;
-    case WEFT_DT_F32:
-    case WEFT_DT_I32:
-        return 4;
-    case WEFT_DT_U8:
-    case WEFT_DT_BOOL:
-        return 1;
-    }
-    return 0;
-}
-
 /* Lengths come off the wire as 64 bits; on a 32-bit host not all fit. */
 static bool wf_fits_size(uint64_t n)
 {
