@@ -608,7 +608,37 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
         }
         return;
     }
-    if (wf_spawn_proc(p, proc) == 0 && proc->ctor) {
+    if (wf_spawn_proc(p, proc) != 0) {
+        /* No replacement: what waited for this process goes back to the
+         * owner (who retries elsewhere or fails it with the reason). */
+        WF_LOG_ERROR("event=worker_restart_failed detail=\"%s\"",
+                     weft_last_error());
+        proc->stopping = true;
+        wf_job *q = proc->queue_head;
+        proc->queue_head = proc->queue_tail = NULL;
+        if (!proc->actor) {
+            p->ntask--; /* the next submit starts a new one */
+            bool alive = false;
+            for (wf_proc *o = p->procs; o; o = o->next)
+                alive |= !o->actor && !o->dead;
+            if (!alive) { /* nobody will take the queue: hand it back */
+                wf_job *tail = p->queue_tail;
+                if (tail) {
+                    tail->next = q;
+                    q = p->queue_head;
+                }
+                p->queue_head = p->queue_tail = NULL;
+            }
+        }
+        pthread_mutex_unlock(&p->lock);
+        for (wf_job *next; q; q = next) {
+            next = q->next;
+            q->next = NULL;
+            p->cb.lost(p->ctx, q, false, "no worker process could be started");
+        }
+        return;
+    }
+    if (proc->ctor) {
         /* The constructor goes first; proc keeps the original. */
         wf_job *copy = wf_job_clone(proc->ctor);
         if (copy) {
