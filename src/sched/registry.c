@@ -150,13 +150,22 @@ WF_EXPORT weft_err weft_register_actor(const weft_actor_class *cls)
                                    "or methods missing");
     weft_err e = wf_sig_valid(cls->init_sig, cls->name);
     for (size_t i = 0; !e && i < cls->nmethods; i++) {
-        if (!cls->methods[i].name || !cls->methods[i].fn)
+        const char *mname = cls->methods[i].name;
+        if (!mname || !*mname || !cls->methods[i].fn) {
             e = wf_err(WEFT_EINVAL,
                        "weft_register_actor '%s': method %zu has no name or "
                        "function",
                        cls->name, i);
-        else
-            e = wf_sig_valid(cls->methods[i].sig, cls->methods[i].name);
+            break;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cls->methods[j].name, mname) == 0)
+                e = wf_err(WEFT_EEXIST,
+                           "weft_register_actor '%s': method '%s' is listed "
+                           "twice",
+                           cls->name, mname);
+        if (!e)
+            e = wf_sig_valid(cls->methods[i].sig, mname);
     }
     if (e)
         return e;

@@ -323,6 +323,8 @@ static void test_register_actor_rejects(void **state)
     weft_method noname[] = {{"m", fn_a, NULL}, {NULL, fn_a, NULL}};
     weft_method nofn[] = {{"m", NULL, NULL}};
     weft_method badsig[] = {{"m", fn_a, "q"}};
+    weft_method empty[] = {{"", fn_a, NULL}};
+    weft_method twice[] = {{"m", fn_a, NULL}, {"m", fn_b, NULL}};
 
     assert_err(weft_register_actor(NULL), WEFT_EINVAL, NULL);
     weft_actor_class c = {NULL, fn_init, NULL, good, 1, NULL};
@@ -341,8 +343,13 @@ static void test_register_actor_rejects(void **state)
     assert_err(weft_register_actor(&c), WEFT_EINVAL, "signature");
     c = (weft_actor_class){"RegBadInit", fn_init, NULL, good, 1, "i.x"};
     assert_err(weft_register_actor(&c), WEFT_EINVAL, "signature");
-    const char *names[] = {"RegNoInit", "RegNoMethods", "RegNoName",
-                           "RegNoFn",   "RegBadSig",    "RegBadInit"};
+    c = (weft_actor_class){"RegEmptyMethod", fn_init, NULL, empty, 1, NULL};
+    assert_err(weft_register_actor(&c), WEFT_EINVAL, "method 0");
+    c = (weft_actor_class){"RegTwice", fn_init, NULL, twice, 2, NULL};
+    assert_err(weft_register_actor(&c), WEFT_EEXIST, "twice");
+    const char *names[] = {"RegNoInit",      "RegNoMethods", "RegNoName",
+                           "RegNoFn",        "RegBadSig",    "RegBadInit",
+                           "RegEmptyMethod", "RegTwice"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         assert_null(wf_class_find(names[i]));
 }
