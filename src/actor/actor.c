@@ -21,7 +21,9 @@ typedef struct wf_actor {
     pthread_mutex_t lock;
     wf_task *mail_head, *mail_tail; /* calls not yet run, in call order */
     bool running;                   /* a turn is queued or running */
-    bool dead;
+    /* Set once, under lock, after death and death_code (which never change
+     * again): a reader that sees it set with acquire may read them. */
+    _Atomic bool dead;
     bool destroyed;
     char *death; /* why calls fail once dead */
     weft_err death_code;
@@ -41,6 +43,25 @@ struct wf_actors {
     wf_actor *slot[WF_MAX_ACTORS];
     _Atomic uint32_t n;
 };
+
+/* Mark a dead with code and msg (taken) unless it already is; the caller
+ * holds a->lock. Returns whether this call killed it. */
+static bool wf_actor_die(wf_actor *a, weft_err code, char *msg)
+{
+    if (atomic_load_explicit(&a->dead, memory_order_relaxed)) {
+        wf_free(msg);
+        return false;
+    }
+    a->death_code = code;
+    a->death = msg;
+    atomic_store_explicit(&a->dead, true, memory_order_release);
+    return true;
+}
+
+static bool wf_actor_is_dead(wf_actor *a)
+{
+    return atomic_load_explicit(&a->dead, memory_order_acquire);
+}
 
 wf_actors *wf_actors_new(void)
 {
@@ -114,7 +135,7 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
     weft_err e = 0;
     wf_job *job = NULL;
-    if (a->dead) {
+    if (wf_actor_is_dead(a)) {
         wf_call_reject(rt, t, a->death_code,
                        a->death ? a->death : "actor is dead");
         return;
@@ -138,13 +159,11 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
         wf_job_free(job);
     }
     pthread_mutex_lock(&a->lock);
-    a->dead = true;
-    a->death_code = WEFT_EACTORDEAD;
-    wf_free(a->death);
-    a->death = wf_strfmt("actor '%s' could not start its process: %s",
-                         a->cls->name, weft_last_error());
+    wf_actor_die(a, WEFT_EACTORDEAD,
+                 wf_strfmt("actor '%s' could not start its process: %s",
+                           a->cls->name, weft_last_error()));
     pthread_mutex_unlock(&a->lock);
-    wf_call_reject(rt, t, WEFT_EACTORDEAD, a->death ? a->death : "dead");
+    wf_call_reject(rt, t, a->death_code, a->death ? a->death : "dead");
 }
 
 /* Send a process actor's ready calls in mailbox order. Results are
@@ -205,12 +224,9 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
     }
     if (failed_ctor) {
         pthread_mutex_lock(&a->lock);
-        if (!a->dead) {
-            a->dead = true;
-            a->death_code = WEFT_EACTORDEAD;
-            a->death = wf_strfmt("actor '%s' failed in its constructor: %s",
-                                 a->cls->name, why ? why : "");
-        }
+        wf_actor_die(a, WEFT_EACTORDEAD,
+                     wf_strfmt("actor '%s' failed in its constructor: %s",
+                               a->cls->name, why ? why : ""));
         pthread_mutex_unlock(&a->lock);
         wf_procs_actor_stop(rt->procs, a->proc);
     }
@@ -225,7 +241,7 @@ void wf_actor_proc_lost(weft_runtime *rt, wf_job *job, const char *why)
     wf_task *t = job->owner;
     if (t)
         wf_call_reject(rt, t, WEFT_EACTORDEAD,
-                       a->dead && a->death ? a->death : why);
+                       wf_actor_is_dead(a) && a->death ? a->death : why);
     job->owner = NULL;
     wf_job_free(job);
 }
@@ -235,16 +251,15 @@ bool wf_actor_proc_died(weft_runtime *rt, void *actor, const char *why)
     wf_actor *a = actor;
     bool restart = false;
     pthread_mutex_lock(&a->lock);
-    if (!a->dead && a->restarts_left > 0) {
+    if (!wf_actor_is_dead(a) && a->restarts_left > 0) {
         a->restarts_left--;
         a->restarts++;
         restart = true;
-    } else if (!a->dead) {
-        a->dead = true;
-        a->death_code = WEFT_EACTORDEAD;
-        a->death = wf_strfmt("actor '%s' died: %s (restarted %d times, "
-                             "max_restarts reached)",
-                             a->cls->name, why, a->restarts);
+    } else {
+        wf_actor_die(a, WEFT_EACTORDEAD,
+                     wf_strfmt("actor '%s' died: %s (restarted %d times, "
+                               "max_restarts reached)",
+                               a->cls->name, why, a->restarts));
     }
     pthread_mutex_unlock(&a->lock);
     if (restart)
@@ -275,7 +290,7 @@ void wf_actor_ready(weft_runtime *rt, wf_task *t)
 
 static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
-    if (a->dead) {
+    if (wf_actor_is_dead(a)) {
         wf_task_fail(rt, t, a->death_code,
                      wf_strfmt("%s", a->death ? a->death : "actor is dead"));
     } else if (wf_task_fail_upstream(rt, t)) {
@@ -283,10 +298,11 @@ static void wf_actor_call_one(weft_runtime *rt, wf_actor *a, wf_task *t)
         wf_ctx_run(rt, t, a->cls->init, NULL, &a->state);
         wf_obj *r = wf_task_ret(t)[0];
         if (wf_obj_state(r) == WF_OBJ_FAILED) {
-            a->dead = true;
-            a->death_code = WEFT_EACTORDEAD;
-            a->death = wf_strfmt("actor '%s' failed in its constructor: %s",
-                                 a->cls->name, wf_obj_errmsg(r));
+            pthread_mutex_lock(&a->lock);
+            wf_actor_die(a, WEFT_EACTORDEAD,
+                         wf_strfmt("actor '%s' failed in its constructor: %s",
+                                   a->cls->name, wf_obj_errmsg(r)));
+            pthread_mutex_unlock(&a->lock);
         }
     } else {
         WF_COUNT(rt, actor_calls);
@@ -302,7 +318,7 @@ void wf_actor_run_task(weft_runtime *rt, wf_task *t)
     for (int n = 0;; n++) {
         wf_actor_call_one(rt, a, t);
         pthread_mutex_lock(&a->lock);
-        if (a->dead && !a->destroyed)
+        if (wf_actor_is_dead(a) && !a->destroyed)
             wf_actor_destroy_state(a);
         t = wf_mail_take(a);
         if (!t)
@@ -329,7 +345,7 @@ static weft_err wf_actor_post(weft_runtime *rt, wf_actor *a, wf_task *t)
     t->actor = a;
     t->link.mail_next = NULL;
     pthread_mutex_lock(&a->lock);
-    if (a->dead && a->destroyed) {
+    if (wf_actor_is_dead(a) && a->destroyed) {
         char *why = wf_strdup(a->death ? a->death : "actor is dead");
         weft_err code = a->death_code;
         pthread_mutex_unlock(&a->lock);
@@ -401,7 +417,8 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
     if (a->name) {
         for (uint32_t i = 0; i < tab->n; i++) {
             wf_actor *b = tab->slot[i];
-            if (b->name && !b->dead && strcmp(b->name, a->name) == 0) {
+            if (b->name && !wf_actor_is_dead(b) &&
+                strcmp(b->name, a->name) == 0) {
                 pthread_mutex_unlock(&tab->lock);
                 e = wf_err(WEFT_EEXIST,
                            "%s: an actor named '%s' already exists", what,
@@ -488,7 +505,7 @@ WF_EXPORT weft_err weft_actor_lookup(weft_runtime *rt, const char *name,
     pthread_mutex_lock(&tab->lock);
     for (uint32_t i = 0; i < tab->n; i++) {
         wf_actor *a = tab->slot[i];
-        if (a->name && !a->dead && strcmp(a->name, name) == 0) {
+        if (a->name && !wf_actor_is_dead(a) && strcmp(a->name, name) == 0) {
             out->id = (uint64_t)a->gen << 32 | (i + 1);
             pthread_mutex_unlock(&tab->lock);
             return 0;
@@ -507,13 +524,11 @@ WF_EXPORT weft_err weft_actor_kill(weft_runtime *rt, weft_actor h)
     if (!a)
         return wf_err(WEFT_ENOACTOR, "weft_actor_kill: invalid actor handle");
     pthread_mutex_lock(&a->lock);
-    if (a->dead) {
+    if (!wf_actor_die(a, WEFT_EACTORDEAD,
+                      wf_strfmt("actor '%s' was killed", a->cls->name))) {
         pthread_mutex_unlock(&a->lock);
         return 0;
     }
-    a->dead = true;
-    a->death_code = WEFT_EACTORDEAD;
-    a->death = wf_strfmt("actor '%s' was killed", a->cls->name);
     if (a->in_proc) {
         pthread_mutex_unlock(&a->lock);
         if (a->proc)

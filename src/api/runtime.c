@@ -180,14 +180,12 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     if (rt->pool) {
         wf_cancel_unsealed(rt); /* tasks waiting on them end, with an error */
         wf_drain(rt);
-        /* Process actors' processes go first; then the actors' state. */
-        wf_procs_free(rt->procs);
-        rt->procs = NULL;
-        wf_actors_free(rt, rt->actors);
-        rt->actors = NULL;
-        wf_drain(rt);
     }
+    /* Then the processes (their I/O thread may still publish), then the
+     * threads: a thread can still be finishing an actor's turn after its
+     * last task is counted done, so actors go only once it is joined. */
     wf_procs_free(rt->procs);
+    rt->procs = NULL;
     if (rt->trace && rt->trace_path &&
         weft_trace_write(rt, rt->trace_path) != 0)
         WF_LOG_WARN("event=trace_write_failed detail=\"%s\"",

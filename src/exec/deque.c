@@ -61,8 +61,9 @@ int wf_deque_push(wf_deque *d, void *item)
     }
     atomic_store_explicit(&a->slot[(size_t)b & (a->cap - 1)], item,
                           memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    /* A release store rather than a fence + relaxed store: the same on
+     * x86, and ThreadSanitizer then sees the item published to thieves. */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     return 0;
 }
 
