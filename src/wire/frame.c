@@ -18,6 +18,12 @@ const char *wf_msg_type_name(unsigned type)
         return "DONE";
     case WF_MSG_SHUTDOWN:
         return "SHUTDOWN";
+    case WF_MSG_CHALLENGE:
+        return "CHALLENGE";
+    case WF_MSG_RESPONSE:
+        return "RESPONSE";
+    case WF_MSG_WELCOME:
+        return "WELCOME";
     }
     return "?";
 }

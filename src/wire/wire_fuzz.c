@@ -70,9 +70,11 @@ static void fuzz_frame(const uint8_t *data, size_t size)
         if (wf_msg_get_hello(&f, &hello) == 0)
             e = wf_msg_put_hello(&w, f.seq, &hello);
         break;
-    default:
+    case WF_MSG_SHUTDOWN:
         if (wf_msg_get_shutdown(&f) == 0)
             e = wf_msg_put_shutdown(&w, f.seq);
+        break;
+    default: /* handshake frames: their bodies are net/auth's */
         break;
     }
     if (e == 0)
