@@ -113,8 +113,12 @@ static void wf_net_server_maybe_free(wf_net_server *s)
 {
     if (!s->listener_closed || s->conns)
         return;
+    void (*stopped)(void *) = s->opts.on_stopped;
+    void *arg = s->opts.arg;
     wf_token_clear(&s->token);
     wf_free(s);
+    if (stopped)
+        stopped(arg);
 }
 
 /* Both handles of c are closed: tell the caller, then free c. */
@@ -553,6 +557,7 @@ weft_err wf_net_server_start(uv_loop_t *loop, const char *host, int port,
     *out = s;
     return 0;
 fail:
+    s->opts.on_stopped = NULL; /* the caller has the error instead */
     wf_net_server_stop(s);
     return e;
 }

@@ -56,7 +56,11 @@ typedef struct wf_net_opts {
     wf_net_ready_cb on_ready; /* clients: optional */
     wf_net_close_cb on_close; /* optional */
     void *arg;                /* passed to every callback */
-    uint64_t handshake_ms;    /* 0: WF_NET_HANDSHAKE_MS */
+    /* Servers: called once, from the loop, after wf_net_server_stop when
+     * the server and every one of its connections are closed and freed;
+     * the last callback about the server (not called if start failed). */
+    void (*on_stopped)(void *arg);
+    uint64_t handshake_ms; /* 0: WF_NET_HANDSHAKE_MS */
 } wf_net_opts;
 
 /* Listen on host:port (port 0: an ephemeral port, see

@@ -24,6 +24,12 @@ const char *wf_msg_type_name(unsigned type)
         return "RESPONSE";
     case WF_MSG_WELCOME:
         return "WELCOME";
+    case WF_MSG_NODE_JOIN:
+        return "NODE_JOIN";
+    case WF_MSG_JOINED:
+        return "JOINED";
+    case WF_MSG_HEARTBEAT:
+        return "HEARTBEAT";
     }
     return "?";
 }

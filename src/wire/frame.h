@@ -29,13 +29,16 @@
 /* Message types. 0 is never valid, so zeroed bytes are not a message. New
  * types are appended before WF_MSG__END; numbers never change. */
 typedef enum wf_msg_type {
-    WF_MSG_HELLO = 1,     /* worker -> parent: I am up */
-    WF_MSG_RUN = 2,       /* parent -> worker: run a task or actor call */
-    WF_MSG_DONE = 3,      /* worker -> parent: its result or error */
-    WF_MSG_SHUTDOWN = 4,  /* parent -> worker: exit */
-    WF_MSG_CHALLENGE = 5, /* net server -> client: 32-byte nonce */
-    WF_MSG_RESPONSE = 6,  /* net client -> server: nonce + HMAC */
-    WF_MSG_WELCOME = 7,   /* net server -> client: HMAC proving the server */
+    WF_MSG_HELLO = 1,      /* worker -> parent: I am up */
+    WF_MSG_RUN = 2,        /* parent -> worker: run a task or actor call */
+    WF_MSG_DONE = 3,       /* worker -> parent: its result or error */
+    WF_MSG_SHUTDOWN = 4,   /* parent -> worker: exit */
+    WF_MSG_CHALLENGE = 5,  /* net server -> client: 32-byte nonce */
+    WF_MSG_RESPONSE = 6,   /* net client -> server: nonce + HMAC */
+    WF_MSG_WELCOME = 7,    /* net server -> client: HMAC proving the server */
+    WF_MSG_NODE_JOIN = 8,  /* node -> head: name and resources (membership.h) */
+    WF_MSG_JOINED = 9,     /* head -> node: the node's id, heartbeat period */
+    WF_MSG_HEARTBEAT = 10, /* node -> head: alive, with its load */
     WF_MSG__END
 } wf_msg_type;
 
