@@ -94,6 +94,9 @@ static void test_help_lists_commands(void **state)
     assert_int_equal(r.status, 0);
     contains(r.out, "version");
     contains(r.out, "help");
+    contains(r.out, "start --head");
+    contains(r.out, "status");
+    contains(r.out, "stop");
 
     run(&r, NULL, NULL, NULL); /* no command: usage too */
     assert_int_equal(r.status, 0);
@@ -109,12 +112,16 @@ static void test_unknown_command(void **state)
     assert_string_equal(r.out, "");
 }
 
-static void test_cluster_commands_not_yet(void **state)
+static void test_cluster_commands_bad_usage(void **state)
 {
     result r;
-    run(&r, "status", NULL, NULL);
+    run(&r, "status", "--session-dir", "/nonexistent/weft-session");
+    assert_int_equal(r.status, 1);
+    contains(r.err, "no head running");
+
+    run(&r, "start", "--frobnicate", NULL);
     assert_int_equal(r.status, 2);
-    contains(r.err, "not yet available");
+    contains(r.err, "unexpected argument '--frobnicate'");
 }
 
 static void test_worker_bad_library(void **state)
@@ -131,7 +138,7 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_help_lists_commands),
         cmocka_unit_test(test_unknown_command),
-        cmocka_unit_test(test_cluster_commands_not_yet),
+        cmocka_unit_test(test_cluster_commands_bad_usage),
         cmocka_unit_test(test_worker_bad_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

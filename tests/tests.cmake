@@ -14,9 +14,11 @@ foreach(src ${unit_tests})
   set_tests_properties(${n} PROPERTIES TIMEOUT 600
     ENVIRONMENT "WEFT_EXAMPLES_DIR=${CMAKE_BINARY_DIR}/examples;WEFT_BIN=${CMAKE_BINARY_DIR}/weft")
 endforeach()
-if(TARGET cli_test)
-  add_dependencies(cli_test weft)
-endif()
+foreach(t cli_test cluster_cli_test)
+  if(TARGET ${t})
+    add_dependencies(${t} weft)
+  endif()
+endforeach()
 
 # A library of task functions for worker processes started as
 # `weft worker --library` (worker_lib_test). Its weft symbols resolve

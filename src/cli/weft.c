@@ -1,22 +1,35 @@
-/* The weft command: version and help now; cluster commands later. The
- * hidden "weft worker" command is how the runtime starts worker processes
- * that run a user's shared library. */
+/* The weft command: version, help and the cluster verbs (start, status,
+ * stop: cli/cluster_cmds.h). The hidden "weft worker" command is how the
+ * runtime starts worker processes that run a user's shared library. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <weft/weft.h>
 
+#include "cli/cluster_cmds.h"
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: weft <command> [options]\n"
-                 "\n"
-                 "commands:\n"
-                 "  version   print the weft and wire protocol versions\n"
-                 "  help      print this help\n"
-                 "\n"
-                 "Cluster commands (start, stop, status) come in a later "
-                 "version.\n");
+    fprintf(out,
+            "usage: weft <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  start --head [--host H] [--port P] [--token-file F]\n"
+            "               [--session-dir D]\n"
+            "            start a head daemon on H:P (default 127.0.0.1:6380;\n"
+            "            port 0: any free port) with its own node joined\n"
+            "  status [--session-dir D] [--address HOST:PORT] "
+            "[--token-file F]\n"
+            "            list the nodes the head knows\n"
+            "  stop [--session-dir D]\n"
+            "            stop the session's head daemon\n"
+            "  version   print the weft and wire protocol versions\n"
+            "  help      print this help\n"
+            "\n"
+            "The session directory (default $WEFT_SESSION_DIR, else\n"
+            "/tmp/weft-<uid>) holds the cluster token (token, unless\n"
+            "--token-file), head.pid, head.addr and head.log.\n");
 }
 
 static int version(void)
@@ -24,12 +37,6 @@ static int version(void)
     printf("weft %s (wire protocol %d)\n", WEFT_VERSION_STRING,
            WEFT_WIRE_VERSION);
     return 0;
-}
-
-static int not_yet(const char *cmd)
-{
-    fprintf(stderr, "weft %s: not yet available\n", cmd);
-    return 2;
 }
 
 /* weft worker --library PATH: load the user's library, whose constructors
@@ -78,9 +85,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return version();
-    if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
-        strcmp(cmd, "status") == 0)
-        return not_yet(cmd);
+    if (strcmp(cmd, "start") == 0)
+        return wf_cli_start(argc - 2, argv + 2);
+    if (strcmp(cmd, "status") == 0)
+        return wf_cli_status(argc - 2, argv + 2);
+    if (strcmp(cmd, "stop") == 0)
+        return wf_cli_stop(argc - 2, argv + 2);
     if (strcmp(cmd, "worker") == 0)
         return worker(argc - 2, argv + 2);
 

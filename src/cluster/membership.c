@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "cluster/status.h"
 #include "net/conn.h"
 #include "wire/buf.h"
 #include "wire/frame.h"
@@ -205,7 +206,9 @@ static void wf_head_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
     wf_head *h = arg;
     wf_member_rec *r = wf_head_by_conn(h, c);
     weft_err e;
-    if (!r)
+    if (!r && f->type == WF_MSG_STATUS_REQ)
+        e = wf_status_answer(h, c, f); /* a client, not a node */
+    else if (!r)
         e = f->type == WF_MSG_NODE_JOIN
                 ? wf_head_join(h, c, f)
                 : wf_err(WEFT_EPROTO, "cluster: %s before NODE_JOIN",

@@ -10,13 +10,17 @@
  *   head -> node  JOINED     u64 node id, u32 heartbeat period (ms)
  *   node -> head  HEARTBEAT  u32 load (tasks running), every period
  *
+ * A connection that has not joined may instead ask for the node snapshot
+ * (STATUS_REQ, answered with STATUS; see cluster/status.h), as often as it
+ * likes; it is not a node and never appears in the snapshot.
+ *
  * Names (node and resource) are 1..WF_NODE_NAME_MAX bytes of printable
  * ASCII without spaces; resource names are unique within a join. Every
  * body is checked strictly (lengths, counts, trailing bytes); a malformed
- * or out-of-turn frame (anything before NODE_JOIN but NODE_JOIN, a second
- * NODE_JOIN, an unknown type) is logged at warn and closes that connection
- * only. A join whose name belongs to a node that is ALIVE on another
- * connection is refused the same way.
+ * or out-of-turn frame (anything before NODE_JOIN but NODE_JOIN or
+ * STATUS_REQ, a second NODE_JOIN, an unknown type) is logged at warn and
+ * closes that connection only. A join whose name belongs to a node that is
+ * ALIVE on another connection is refused the same way.
  *
  * The head marks a node DEAD when its connection closes (at once) or when
  * nothing was heard from it for dead_after_ms (its connection is then

@@ -30,6 +30,10 @@ const char *wf_msg_type_name(unsigned type)
         return "JOINED";
     case WF_MSG_HEARTBEAT:
         return "HEARTBEAT";
+    case WF_MSG_STATUS_REQ:
+        return "STATUS_REQ";
+    case WF_MSG_STATUS:
+        return "STATUS";
     }
     return "?";
 }

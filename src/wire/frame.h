@@ -39,6 +39,8 @@ typedef enum wf_msg_type {
     WF_MSG_NODE_JOIN = 8,  /* node -> head: name and resources (membership.h) */
     WF_MSG_JOINED = 9,     /* head -> node: the node's id, heartbeat period */
     WF_MSG_HEARTBEAT = 10, /* node -> head: alive, with its load */
+    WF_MSG_STATUS_REQ = 11, /* client -> head: send the node snapshot */
+    WF_MSG_STATUS = 12,     /* head -> client: the nodes (cluster/status.h) */
     WF_MSG__END
 } wf_msg_type;
 
