@@ -15,67 +15,12 @@
 
 #include <weft/version.h>
 
-extern char **environ;
+#include "weftcli.h"
 
-typedef struct result {
-    int status; /* exit status, or 128 + signal */
-    char out[8192];
-    char err[8192];
-} result;
-
-static void slurp(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    ssize_t k;
-    lseek(fd, 0, SEEK_SET);
-    while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0)
-        n += (size_t)k;
-    buf[n] = '\0';
-    close(fd);
-}
-
-static int temp_file(void)
-{
-    char path[] = "/tmp/weft_cli_test_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    return fd;
-}
-
-/* Run WEFT_BIN with up to three arguments (NULL ends them). Output goes to
- * files, so no pipe can fill up while we wait. */
+/* Up to three arguments (NULL ends them). */
 static void run(result *r, const char *arg1, const char *arg2, const char *arg3)
 {
-    const char *bin = getenv("WEFT_BIN");
-    if (!bin || !*bin)
-        fail_msg("WEFT_BIN is not set (ctest sets it to the weft binary)");
-
-    char *argv[] = {(char *)bin, (char *)arg1, (char *)arg2, (char *)arg3,
-                    NULL};
-    int out = temp_file(), err = temp_file();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
-
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        fail_msg("cannot run %s: %s", bin, strerror(rc));
-
-    int ws;
-    assert_int_equal(waitpid(pid, &ws, 0), pid);
-    r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-static void contains(const char *haystack, const char *needle)
-{
-    if (!strstr(haystack, needle))
-        fail_msg("expected \"%s\" in:\n%s", needle, haystack);
+    runv(r, (const char *[]){"weft", arg1, arg2, arg3, NULL});
 }
 
 static void test_version(void **state)
