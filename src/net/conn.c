@@ -522,14 +522,22 @@ static void wf_net_listener_closed(uv_handle_t *h)
     wf_net_server_maybe_free(s);
 }
 
+/* What server and client check before they start: callbacks, token and
+ * a numeric host:port resolved into *ss. */
+static weft_err wf_net_check_start(const wf_net_opts *opts,
+                                   const wf_token *token, const char *host,
+                                   int port, struct sockaddr_storage *ss)
+{
+    weft_err e = wf_net_check_opts(opts, token);
+    return e ? e : wf_net_addr(host, port, ss);
+}
+
 weft_err wf_net_server_start(uv_loop_t *loop, const char *host, int port,
                              const wf_token *token, const wf_net_opts *opts,
                              wf_net_server **out)
 {
     struct sockaddr_storage ss;
-    weft_err e = wf_net_check_opts(opts, token);
-    if (!e)
-        e = wf_net_addr(host, port, &ss);
+    weft_err e = wf_net_check_start(opts, token, host, port, &ss);
     if (e)
         return e;
     wf_net_server *s = wf_calloc(1, sizeof *s);
@@ -605,9 +613,7 @@ weft_err wf_net_connect(uv_loop_t *loop, const char *host, int port,
                         wf_net_conn **out)
 {
     struct sockaddr_storage ss;
-    weft_err e = wf_net_check_opts(opts, token);
-    if (!e)
-        e = wf_net_addr(host, port, &ss);
+    weft_err e = wf_net_check_start(opts, token, host, port, &ss);
     if (e)
         return e;
     wf_net_conn *c = wf_net_conn_new(loop, opts);
