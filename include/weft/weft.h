@@ -135,7 +135,9 @@ typedef enum weft_executor {
 } weft_executor;
 
 typedef struct weft_options {
-    const char *address;    /* NULL: embedded runtime in this program */
+    const char *address;    /* "host:port" of a cluster's head: run as its
+                               driver; NULL: $WEFT_ADDRESS, and if that is
+                               unset too, embedded in this program */
     int num_threads;        /* worker threads; 0: one per core */
     int num_procs;          /* worker processes; 0: one per core */
     weft_executor executor; /* default executor for tasks and actors */
@@ -146,6 +148,8 @@ typedef struct weft_options {
     const char *trace_path; /* write a Chrome trace here at shutdown */
     const char *worker_library; /* worker processes load this .so instead of
                                    running this executable */
+    const char *token_file;     /* cluster token; NULL: $WEFT_TOKEN_FILE, else
+                                   the token `weft start` left on this machine */
 } weft_options;
 
 /* Fill *o with defaults (all zero/NULL). Does not block. */

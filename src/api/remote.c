@@ -42,7 +42,7 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
         vals[i] = a->obj ? a->obj->u.val : a->v;
         int fd;
         uint64_t off;
-        if (a->obj && vals[i].type >= WEFT_T_STR &&
+        if (!rt->driver && a->obj && vals[i].type >= WEFT_T_STR &&
             vals[i].type <= WEFT_T_ARRAY &&
             wf_value_in_shm(a->obj, &fd, &off)) {
             int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);

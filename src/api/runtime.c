@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "cluster/driver.h"
 
 weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
                             uint64_t *amounts, const char *what);
@@ -35,12 +36,6 @@ static weft_err wf_check_options(const weft_options *o)
     if ((unsigned)o->executor > WEFT_EXEC_PROCESS)
         return wf_err(WEFT_EINVAL, "weft_init: unknown executor %d",
                       (int)o->executor);
-    const char *addr = o->address ? o->address : getenv("WEFT_ADDRESS");
-    if (addr && *addr)
-        return wf_err(WEFT_EINVAL,
-                      "weft_init: address '%s' given, but cluster mode is not "
-                      "available yet; pass NULL to run embedded",
-                      addr);
     return 0;
 }
 
@@ -57,10 +52,13 @@ WF_EXPORT weft_err weft_init(weft_runtime **out, const weft_options *opts)
 {
     weft_worker_check();
     wf_log_init();
-    return wf_runtime_start(out, opts);
+    const char *addr =
+        opts && opts->address ? opts->address : getenv("WEFT_ADDRESS");
+    return wf_runtime_start(out, opts, addr && *addr ? addr : NULL);
 }
 
-weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
+weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts,
+                          const char *address)
 {
     if (!out)
         return wf_err(WEFT_EINVAL, "weft_init: NULL out");
@@ -134,8 +132,11 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts)
         e = wf_err(WEFT_ESYS, "weft_init: cannot start %d threads", threads);
         goto fail;
     }
-    WF_LOG_INFO("event=init threads=%d cpus=%g store_cap=%llu", threads, cpus,
-                (unsigned long long)cap);
+    if (address && (e = wf_cluster_connect(rt, opts, address)))
+        goto fail;
+    WF_LOG_INFO("event=init threads=%d cpus=%g store_cap=%llu cluster=%s",
+                threads, cpus, (unsigned long long)cap,
+                address ? address : "none");
     *out = rt;
     return 0;
 fail:
@@ -184,6 +185,8 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     /* Then the processes (their I/O thread may still publish), then the
      * threads: a thread can still be finishing an actor's turn after its
      * last task is counted done, so actors go only once it is joined. */
+    wf_driver_stop(rt->driver);
+    rt->driver = NULL;
     wf_procs_free(rt->procs);
     rt->procs = NULL;
     if (rt->trace && rt->trace_path &&

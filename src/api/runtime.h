@@ -26,7 +26,8 @@ struct weft_runtime {
     wf_store *store;
     wf_pool *pool;
     wf_actors *actors;
-    struct wf_procs *procs; /* worker processes, set up on first use */
+    struct wf_procs *procs;   /* worker processes, set up on first use */
+    struct wf_driver *driver; /* driver mode: tasks run on the cluster */
     int nprocs;
     char *worker_library;
     wf_trace *trace;
@@ -70,8 +71,16 @@ static inline wf_tcount *wf_counts(weft_runtime *rt)
 #define WF_COUNT(rt, field)                                                    \
     atomic_fetch_add_explicit(&wf_counts(rt)->field, 1, memory_order_relaxed)
 
-/* runtime.c: start a runtime without the worker-mode check. */
-weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts);
+/* runtime.c: start a runtime without the worker-mode check; address (NULL:
+ * embedded) makes it a driver of the cluster there. */
+weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts,
+                          const char *address);
+
+/* cluster.c: driver mode. Connect rt to the cluster at address and take
+ * its resources as rt's; then run a ready task there. */
+weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,
+                            const char *address);
+void wf_cluster_dispatch(weft_runtime *rt, wf_task *t);
 
 /* submit.c */
 weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,

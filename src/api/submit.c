@@ -430,6 +430,10 @@ void wf_task_ready(weft_runtime *rt, wf_task *t)
         wf_actor_ready(rt, t);
         return;
     }
+    if (rt->driver) {
+        wf_cluster_dispatch(rt, t);
+        return;
+    }
     if (t->needs_admit) {
         wf_admit_enqueue(rt, t);
         return;

@@ -291,7 +291,7 @@ _Noreturn void wf_worker_serve(int fd)
     o.num_threads = 1;
     w.args = wf_alloc(WF_RUN_MAX_ARGS * sizeof *w.args);
     w.page = wf_worker_page_map();
-    if (!w.args || wf_runtime_start(&w.rt, &o) != 0)
+    if (!w.args || wf_runtime_start(&w.rt, &o, NULL) != 0)
         wf_wk_exit(&w, 3, "cannot start the worker's runtime");
     wf_msg_hello h = {(uint32_t)getpid(), WEFT_WIRE_VERSION};
     wf_msg_put_hello(&w.out, 0, &h);

@@ -1,15 +1,20 @@
 #include "cli/cluster_cmds.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +27,7 @@
 #include "base/log.h"
 #include "base/platform.h"
 #include "cluster/membership.h"
+#include "cluster/noded.h"
 #include "cluster/status.h"
 #include "net/auth.h"
 #include "net/conn.h"
@@ -33,13 +39,15 @@
 /* ------------------------------------------------------------ helpers */
 
 typedef struct wf_cli_args {
-    const char *session, *host, *token_file, *address;
+    const char *session, *host, *token_file, *address, *resources, *name;
+    const char *num_cpus;
     int port;
     bool head;
 } wf_cli_args;
 
 /* Parse the options verb accepts (a string of letters: h head, H host,
- * p port, t token-file, s session-dir, a address) into *a. Returns 0 or 2
+ * p port, t token-file, s session-dir, a address, r resources, n name,
+ * c num-cpus) into *a. Returns 0 or 2
  * after printing why. */
 static int wf_cli_parse(const char *verb, const char *accepts, int argc,
                         char **argv, wf_cli_args *a)
@@ -47,9 +55,10 @@ static int wf_cli_parse(const char *verb, const char *accepts, int argc,
     static const struct {
         char key;
         const char *name;
-    } opts[] = {{'h', "--head"},        {'H', "--host"},
-                {'p', "--port"},        {'t', "--token-file"},
-                {'s', "--session-dir"}, {'a', "--address"}};
+    } opts[] = {
+        {'h', "--head"},       {'H', "--host"},        {'p', "--port"},
+        {'t', "--token-file"}, {'s', "--session-dir"}, {'a', "--address"},
+        {'r', "--resources"},  {'n', "--name"},        {'c', "--num-cpus"}};
     for (int i = 0; i < argc; i++) {
         char key = 0;
         const char *val = NULL;
@@ -88,6 +97,15 @@ static int wf_cli_parse(const char *verb, const char *accepts, int argc,
             break;
         case 'a':
             a->address = val;
+            break;
+        case 'r':
+            a->resources = val;
+            break;
+        case 'n':
+            a->name = val;
+            break;
+        case 'c':
+            a->num_cpus = val;
             break;
         case 'p': {
             char *end;
@@ -192,42 +210,31 @@ static int wf_cli_write_atomic(const char *path, const char *text)
     return 0;
 }
 
-/* Split "HOST:PORT" (or "[V6]:PORT") into host and *port. */
-static bool wf_cli_split_addr(const char *addr, char *host, size_t cap,
-                              int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr)
-        return false;
-    const char *h = addr;
-    size_t n = (size_t)(colon - addr);
-    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
-        h++;
-        n -= 2;
-    }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (n == 0 || n >= cap || *end || end == colon + 1 || p < 1 || p > 65535)
-        return false;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    *port = (int)p;
-    return true;
-}
-
 /* ------------------------------------------------------------ daemon */
 
+/* A daemon is a head (which also runs a node of its own) or a node. Both
+ * run the node's task service (cluster/noded.h) and join the head. */
 typedef struct wf_daemon {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     uv_timer_t poll;
+    bool is_head;
+    const char *role; /* "head" or "node", for messages */
     wf_head *head;
     wf_node *node;
-    int report_fd; /* pipe to the waiting `weft start`; -1 once told */
-    uint64_t started;
-    char pidfile[PATH_MAX], addrfile[PATH_MAX];
-    char host[64];
-    int port;
+    wf_noded *noded;
+    wf_token token; /* kept to rejoin */
+    int report_fd;  /* pipe to the waiting `weft start`; -1 once told */
+    int lock_fd;    /* held for the daemon's life */
+    uint64_t started, rejoin_at, backoff_ms;
+    bool joined_once;
+    char pidfile[PATH_MAX], addrfile[PATH_MAX], cachedir[PATH_MAX];
+    char host[64];    /* head: where it listens; node: its task service */
+    int port;         /* head: its port; node: its task port (0 any) */
+    char to_host[64]; /* the head to join */
+    int to_port;
+    char name[WF_NODE_NAME_MAX + 1];
+    wf_node_resources res;
 } wf_daemon;
 
 /* Tell the waiting parent how start-up went ("ok" or an error line). */
@@ -238,7 +245,7 @@ static void wf_daemon_report(wf_daemon *d, const char *line)
     char buf[PATH_MAX + 300];
     int n = snprintf(buf, sizeof buf, "%s\n", line);
     if (n > 0 && write(d->report_fd, buf, (size_t)n) < 0)
-        WF_LOG_WARN("weft head: cannot report to weft start: %s",
+        WF_LOG_WARN("weft %s: cannot report to weft start: %s", d->role,
                     strerror(errno));
     close(d->report_fd);
     d->report_fd = -1;
@@ -249,142 +256,227 @@ static void wf_daemon_shutdown(wf_daemon *d)
 {
     if (d->node)
         wf_node_stop(d->node);
+    if (d->noded)
+        wf_noded_stop(d->noded);
     if (d->head)
         wf_head_stop(d->head);
     d->node = NULL;
+    d->noded = NULL;
     d->head = NULL;
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
+    if (!uv_is_closing((uv_handle_t *)&d->sigterm)) {
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+    }
     if (!uv_is_closing((uv_handle_t *)&d->poll))
         uv_close((uv_handle_t *)&d->poll, NULL);
-    unlink(d->addrfile);
+    if (d->is_head)
+        unlink(d->addrfile);
     unlink(d->pidfile);
 }
 
 static void wf_daemon_on_signal(uv_signal_t *s, int signum)
 {
     wf_daemon *d = s->data;
-    WF_LOG_WARN("weft head: stopping on signal %d", signum);
+    WF_LOG_WARN("weft %s: stopping on signal %d", d->role, signum);
     wf_daemon_shutdown(d);
 }
 
-/* Until the head's own node has joined: then publish head.addr and tell
- * the parent; if it cannot join, give up. */
+/* Join (or rejoin) the head. */
+static weft_err wf_daemon_join(wf_daemon *d)
+{
+    return wf_node_join(&d->loop, d->to_host, d->to_port, &d->token, d->name,
+                        &d->res, NULL, &d->node);
+}
+
+/* Every few ms: until the node has joined, then publish and report; after
+ * that, report the load and rejoin (with backoff) when the head is lost. */
 static void wf_daemon_poll(uv_timer_t *t)
 {
     wf_daemon *d = t->data;
-    wf_node_state st = wf_node_get_state(d->node);
     char line[PATH_MAX + 256];
-    if (st == WF_NODE_JOINED) {
-        uv_timer_stop(t);
-        char addr[128];
-        snprintf(addr, sizeof addr, "%s:%d\n", d->host, d->port);
-        if (wf_cli_write_atomic(d->addrfile, addr) != 0) {
-            snprintf(line, sizeof line, "cannot write %s: %s", d->addrfile,
-                     strerror(errno));
-            goto fail;
+    uint64_t now = uv_now(&d->loop);
+    wf_node_state st = d->node ? wf_node_get_state(d->node) : WF_NODE_CLOSED;
+    if (d->joined_once) {
+        if (st == WF_NODE_JOINED) {
+            wf_node_set_load(d->node, wf_noded_load(d->noded));
+            d->backoff_ms = 0;
+        } else if (st == WF_NODE_CLOSED && now >= d->rejoin_at) {
+            if (d->node) {
+                WF_LOG_WARN("weft %s: lost the head at %s:%d (%s); rejoining",
+                            d->role, d->to_host, d->to_port,
+                            weft_err_name(wf_node_close_reason(d->node)));
+                wf_node_stop(d->node);
+                d->node = NULL;
+            }
+            d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : 250;
+            if (d->backoff_ms > 5000)
+                d->backoff_ms = 5000;
+            d->rejoin_at = now + d->backoff_ms;
+            if (wf_daemon_join(d))
+                WF_LOG_WARN("weft %s: rejoin: %s", d->role, weft_last_error());
         }
-        WF_LOG_WARN("weft head: listening on %s:%d", d->host, d->port);
+        return;
+    }
+    if (st == WF_NODE_JOINED) {
+        d->joined_once = true;
+        uv_timer_set_repeat(t, 200);
+        if (d->is_head) {
+            char addr[128];
+            snprintf(addr, sizeof addr, "%s:%d\n", d->host, d->port);
+            if (wf_cli_write_atomic(d->addrfile, addr) != 0) {
+                snprintf(line, sizeof line, "cannot write %s: %s", d->addrfile,
+                         strerror(errno));
+                goto fail;
+            }
+            WF_LOG_WARN("weft head: listening on %s:%d", d->host, d->port);
+        }
+        WF_LOG_WARN("weft %s: node %s joined; tasks on %s", d->role, d->name,
+                    d->res.addr);
         wf_daemon_report(d, "ok");
         return;
     }
     if (st == WF_NODE_CLOSED) {
-        snprintf(line, sizeof line, "the head's own node could not join: %s",
-                 weft_err_name(wf_node_close_reason(d->node)));
+        weft_err why = wf_node_close_reason(d->node);
+        if (d->is_head)
+            snprintf(line, sizeof line,
+                     "the head's own node could not join: %s",
+                     weft_err_name(why));
+        else if (why == WEFT_EPROTO)
+            snprintf(line, sizeof line,
+                     "the head at %s:%d refused this node (wrong token, or a "
+                     "node named %s is already alive)",
+                     d->to_host, d->to_port, d->name);
+        else
+            snprintf(line, sizeof line, "cannot reach the head at %s:%d (%s)",
+                     d->to_host, d->to_port, weft_err_name(why));
         goto fail;
     }
-    if (uv_now(&d->loop) - d->started < WF_CLI_WAIT_MS)
+    if (now - d->started < WF_CLI_WAIT_MS)
         return;
-    snprintf(line, sizeof line, "the head's own node did not join in time");
+    snprintf(line, sizeof line, "the head at %s:%d did not answer in time",
+             d->to_host, d->to_port);
 fail:
-    WF_LOG_ERROR("weft head: %s", line);
+    WF_LOG_ERROR("weft %s: %s", d->role, line);
     wf_daemon_report(d, line);
     wf_daemon_shutdown(d);
 }
 
-/* This node's name: "head-" and the host name up to its first character
- * that a node name cannot hold. */
-static void wf_daemon_node_name(char *name, size_t cap)
+/* The address drivers use for this node's task service: the host it binds
+ * to, or for a wildcard the first non-loopback IPv4 address. */
+static void wf_daemon_advertise(const char *host, int port, char *out,
+                                size_t cap)
 {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    size_t n = strlen(host);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)host[i] < 0x21 || (unsigned char)host[i] > 0x7e) {
-            host[i] = '\0';
-            break;
+    char ip[INET6_ADDRSTRLEN] = "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL;
+    if (strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
+        snprintf(ip, sizeof ip, "%s", host);
+    } else {
+        struct ifaddrs *ifs = NULL;
+        if (getifaddrs(&ifs) == 0) {
+            for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+                if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+                    (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+                    continue;
+                inet_ntop(AF_INET,
+                          &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
+                          sizeof ip);
+                break;
+            }
+            freeifaddrs(ifs);
         }
-    snprintf(name, cap, "head-%s", host[0] ? host : "local");
-    if (strlen(name) > WF_NODE_NAME_MAX)
-        name[WF_NODE_NAME_MAX] = '\0';
+        v6 = false;
+    }
+    snprintf(out, cap, v6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
 /* The daemon's life after fork; returns its exit status. */
-static int wf_daemon_run(wf_daemon *d, const wf_token *token)
+static int wf_daemon_run(wf_daemon *d)
 {
     char line[PATH_MAX + 256];
     int rc = 1;
+    weft_err e;
     uv_loop_init(&d->loop);
-    weft_err e =
-        wf_head_start(&d->loop, d->host, d->port, token, NULL, &d->head);
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_timer_init(&d->loop, &d->poll);
+    if (d->is_head) {
+        e = wf_head_start(&d->loop, d->host, d->port, &d->token, NULL,
+                          &d->head);
+        if (e) {
+            const char *detail = weft_last_error();
+            const char *why = strrchr(detail, ':');
+            snprintf(line, sizeof line, "cannot listen on %s:%d: %s", d->host,
+                     d->port, e == WEFT_ESYS && why ? why + 2 : detail);
+            goto out;
+        }
+        d->port = wf_head_port(d->head);
+        /* The head's own node joins over the network like any other. */
+        const char *to = strcmp(d->host, "0.0.0.0") == 0 ? "127.0.0.1"
+                         : strcmp(d->host, "::") == 0    ? "::1"
+                                                         : d->host;
+        snprintf(d->to_host, sizeof d->to_host, "%s", to);
+        d->to_port = d->port;
+    }
+    /* The node's task service: beside the head on its host, any port; a
+     * node on --host (or the head's address) at --port. */
+    wf_noded_opts no = {.cache_dir = d->cachedir,
+                        .nprocs = (int)(d->res.cpus_milli / 1000)};
+    if (no.nprocs < 1)
+        no.nprocs = 1;
+    int task_port = d->is_head ? 0 : d->port;
+    e = wf_noded_start(&d->loop, d->host, task_port, &d->token, &no, &d->noded);
     if (e) {
         const char *detail = weft_last_error();
         const char *why = strrchr(detail, ':');
-        snprintf(line, sizeof line, "cannot listen on %s:%d: %s", d->host,
-                 d->port, e == WEFT_ESYS && why ? why + 2 : detail);
-        goto out;
+        snprintf(line, sizeof line, "cannot listen for tasks on %s:%d: %s",
+                 d->host, task_port, e == WEFT_ESYS && why ? why + 2 : detail);
+        goto stop;
     }
-    d->port = wf_head_port(d->head);
+    wf_daemon_advertise(d->host, wf_noded_port(d->noded), d->res.addr,
+                        sizeof d->res.addr);
+    if (!d->name[0]) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        for (char *p = host; *p; p++)
+            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+                *p = '\0';
+        int n = snprintf(d->name, sizeof d->name, "%s-%s-%d", d->role,
+                         host[0] ? host : "local", wf_noded_port(d->noded));
+        (void)n;
+    }
     char pid[32];
     snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (wf_cli_write_atomic(d->pidfile, pid) != 0) {
         snprintf(line, sizeof line, "cannot write %s: %s", d->pidfile,
                  strerror(errno));
-        wf_head_stop(d->head);
-        goto out;
-    }
-
-    /* The head's own node joins over the network like any other. */
-    const char *to = strcmp(d->host, "0.0.0.0") == 0 ? "127.0.0.1"
-                     : strcmp(d->host, "::") == 0    ? "::1"
-                                                     : d->host;
-    char name[WF_NODE_NAME_MAX + 1];
-    wf_daemon_node_name(name, sizeof name);
-    wf_node_resources *res = wf_calloc(1, sizeof *res);
-    if (!res) {
-        snprintf(line, sizeof line, "out of memory");
         goto stop;
     }
-    res->cpus_milli = (uint64_t)wf_ncpus() * 1000;
-    res->memory_bytes = wf_phys_mem();
-    e = wf_node_join(&d->loop, to, d->port, token, name, res, NULL, &d->node);
-    wf_free(res);
-    if (e) {
-        snprintf(line, sizeof line, "the head's own node cannot join: %s",
-                 weft_last_error());
+    if ((e = wf_daemon_join(d))) {
+        snprintf(line, sizeof line, "cannot join the head at %s:%d: %s",
+                 d->to_host, d->to_port, weft_last_error());
+        unlink(d->pidfile);
         goto stop;
     }
-
-    uv_signal_init(&d->loop, &d->sigterm);
-    uv_signal_init(&d->loop, &d->sigint);
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, wf_daemon_on_signal, SIGTERM);
     uv_signal_start(&d->sigint, wf_daemon_on_signal, SIGINT);
-    uv_timer_init(&d->loop, &d->poll);
     d->poll.data = d;
     d->started = uv_now(&d->loop);
     uv_timer_start(&d->poll, wf_daemon_poll, 10, 10);
     uv_run(&d->loop, UV_RUN_DEFAULT);
-    WF_LOG_WARN("weft head: stopped");
+    WF_LOG_WARN("weft %s: stopped", d->role);
     rc = 0;
     goto close;
 
 stop:
-    wf_head_stop(d->head);
-    unlink(d->pidfile);
-out:
-    WF_LOG_ERROR("weft head: %s", line);
+    WF_LOG_ERROR("weft %s: %s", d->role, line);
     wf_daemon_report(d, line);
+    wf_daemon_shutdown(d);
+    goto close;
+out:
+    WF_LOG_ERROR("weft %s: %s", d->role, line);
+    wf_daemon_report(d, line);
+    wf_daemon_shutdown(d);
 close:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
@@ -392,8 +484,7 @@ close:
 }
 
 /* In the forked child: detach, redirect, run. Never returns. */
-static _Noreturn void wf_daemon_main(wf_daemon *d, const wf_token *token,
-                                     const char *logfile)
+static _Noreturn void wf_daemon_main(wf_daemon *d, const char *logfile)
 {
     setsid();
     signal(SIGPIPE, SIG_IGN);
@@ -412,15 +503,64 @@ static _Noreturn void wf_daemon_main(wf_daemon *d, const wf_token *token,
     close(null);
     close(log);
     for (int fd = 3; fd < 1024; fd++)
-        if (fd != d->report_fd)
+        if (fd != d->report_fd && fd != d->lock_fd)
             close(fd);
+    /* Worker processes for drivers' libraries run `weft worker`: this
+     * very binary. */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0 && !getenv("WEFT_BIN")) {
+        self[n] = '\0';
+        setenv("WEFT_BIN", self, 1);
+    }
     wf_log_init();
     if (!getenv("WEFT_LOG"))
         wf_log_level = WF_LOG_LVL_INFO;
-    int rc = wf_daemon_run(d, token);
+    int rc = wf_daemon_run(d);
     if (d->report_fd >= 0)
         close(d->report_fd);
+    wf_token_clear(&d->token);
     exit(rc);
+}
+
+/* Parse --resources "gpu=1,fpga=0.5" into res (names as node names). */
+static bool wf_cli_resources(const char *spec, wf_node_resources *res)
+{
+    res->ncustom = 0;
+    const char *p = spec;
+    while (*p) {
+        const char *eq = strchr(p, '=');
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        if (!eq || eq > end || eq == p || eq - p > WF_NODE_NAME_MAX ||
+            res->ncustom == WF_NODE_MAX_CUSTOM)
+            return false;
+        char num[64];
+        size_t nl = (size_t)(end - eq - 1);
+        if (nl == 0 || nl >= sizeof num)
+            return false;
+        memcpy(num, eq + 1, nl);
+        num[nl] = '\0';
+        char *ne;
+        double v = strtod(num, &ne);
+        if (*ne || !(v >= 0) || v > 1e12)
+            return false;
+        wf_node_resource *r = &res->custom[res->ncustom];
+        memcpy(r->name, p, (size_t)(eq - p));
+        r->name[eq - p] = '\0';
+        for (uint32_t i = 0; i < res->ncustom; i++)
+            if (strcmp(res->custom[i].name, r->name) == 0)
+                return false;
+        for (const char *c = r->name; *c; c++)
+            if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e ||
+                *c == ',' || *c == '=')
+                return false;
+        r->milli = (uint64_t)(v * 1000 + 0.5);
+        res->ncustom++;
+        p = *end ? end + 1 : end;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------ start */
@@ -482,15 +622,61 @@ static bool wf_cli_wait_report(int fd, char *line, size_t cap)
 
 int wf_cli_start(int argc, char **argv)
 {
-    wf_cli_args a = {.port = WF_CLI_DEFAULT_PORT};
-    int rc = wf_cli_parse("start", "hHpts", argc, argv, &a);
+    wf_cli_args a = {.port = -1};
+    int rc = wf_cli_parse("start", "hHptsarnc", argc, argv, &a);
     if (rc)
         return rc;
-    if (!a.head) {
-        fprintf(stderr, "weft start: only 'weft start --head' is available "
-                        "so far\n");
+    if (a.head == (a.address != NULL)) {
+        fprintf(stderr, "weft start: give either --head (start a cluster) or "
+                        "--address HOST:PORT (join one)\n");
         return 2;
     }
+    static wf_daemon d; /* large; static keeps it off the stack */
+    memset(&d, 0, sizeof d);
+    d.is_head = a.head;
+    d.role = a.head ? "head" : "node";
+    d.report_fd = d.lock_fd = -1;
+    if (a.address && !wf_net_split_addr(a.address, d.to_host, sizeof d.to_host,
+                                        &d.to_port)) {
+        fprintf(stderr, "weft start: bad address '%s' (want HOST:PORT)\n",
+                a.address);
+        return 2;
+    }
+    d.res.cpus_milli = (uint64_t)wf_ncpus() * 1000;
+    d.res.memory_bytes = wf_phys_mem();
+    if (a.num_cpus) {
+        char *end;
+        long v = strtol(a.num_cpus, &end, 10);
+        if (*end || end == a.num_cpus || v < 1 || v > 1024) {
+            fprintf(stderr, "weft start: bad --num-cpus '%s' (1..1024)\n",
+                    a.num_cpus);
+            return 2;
+        }
+        d.res.cpus_milli = (uint64_t)v * 1000;
+    }
+    if (a.resources && !wf_cli_resources(a.resources, &d.res)) {
+        fprintf(stderr,
+                "weft start: bad --resources '%s' (want NAME=AMOUNT,... with "
+                "distinct names)\n",
+                a.resources);
+        return 2;
+    }
+    if (a.name) {
+        size_t n = strlen(a.name);
+        bool ok = n >= 1 && n <= WF_NODE_NAME_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)a.name[i] > 0x20 &&
+                 (unsigned char)a.name[i] < 0x7f;
+        if (!ok) {
+            fprintf(stderr,
+                    "weft start: bad --name '%s' (1..%d printable characters, "
+                    "no spaces)\n",
+                    a.name, WF_NODE_NAME_MAX);
+            return 2;
+        }
+        snprintf(d.name, sizeof d.name, "%s", a.name);
+    }
+
     char session[PATH_MAX];
     wf_cli_session(&a, session, sizeof session);
     if (mkdir(session, 0700) != 0 && errno != EEXIST) {
@@ -507,38 +693,92 @@ int wf_cli_start(int argc, char **argv)
                 session);
         return 1;
     }
-
-    static wf_daemon d; /* large; static keeps it off the stack */
-    memset(&d, 0, sizeof d);
-    char logfile[PATH_MAX];
-    if (!wf_cli_path("start", d.pidfile, sizeof d.pidfile, session,
-                     "head.pid") ||
+    char logfile[PATH_MAX], lockfile[PATH_MAX], fname[32];
+    snprintf(fname, sizeof fname, "%s.pid", d.role);
+    if (!wf_cli_path("start", d.pidfile, sizeof d.pidfile, session, fname))
+        return 1;
+    snprintf(fname, sizeof fname, "%s.log", d.role);
+    if (!wf_cli_path("start", logfile, sizeof logfile, session, fname))
+        return 1;
+    snprintf(fname, sizeof fname, "%s.lock", d.role);
+    if (!wf_cli_path("start", lockfile, sizeof lockfile, session, fname) ||
         !wf_cli_path("start", d.addrfile, sizeof d.addrfile, session,
                      "head.addr") ||
-        !wf_cli_path("start", logfile, sizeof logfile, session, "head.log"))
+        !wf_cli_path("start", d.cachedir, sizeof d.cachedir, session, "cache"))
         return 1;
-    pid_t old = wf_cli_head_pid(d.pidfile);
-    if (old && wf_cli_alive(old)) {
-        fprintf(stderr,
-                "weft start: a head is already running in %s (pid %ld); "
-                "'weft stop' it first\n",
-                session, (long)old);
+    if (mkdir(d.cachedir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "weft start: cannot create %s: %s\n", d.cachedir,
+                strerror(errno));
         return 1;
     }
-    unlink(d.pidfile); /* stale, from a head that died */
-    unlink(d.addrfile);
+    /* One daemon of each role per session: the lock is held for the
+     * daemon's life, so two starts at once cannot both win. */
+    d.lock_fd = open(lockfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d.lock_fd < 0) {
+        fprintf(stderr, "weft start: cannot open %s: %s\n", lockfile,
+                strerror(errno));
+        return 1;
+    }
+    if (flock(d.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        pid_t old = wf_cli_head_pid(d.pidfile);
+        fprintf(stderr,
+                "weft start: a %s is already running in %s (pid %ld); 'weft "
+                "stop' it first\n",
+                d.role, session, (long)old);
+        close(d.lock_fd);
+        return 1;
+    }
+    unlink(d.pidfile); /* stale, from a daemon that died */
+    if (d.is_head)
+        unlink(d.addrfile);
 
     const char *host = a.host ? a.host : WF_CLI_DEFAULT_HOST;
+    if (!a.host && !d.is_head) {
+        /* A node serves tasks on the address it reaches the head from. */
+        host = strcmp(d.to_host, "localhost") == 0 ? "127.0.0.1" : d.to_host;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_DGRAM,
+                                 .ai_flags = AI_NUMERICHOST};
+        struct addrinfo *ai = NULL;
+        static char local[INET6_ADDRSTRLEN];
+        char port[16];
+        snprintf(port, sizeof port, "%d", d.to_port);
+        if (getaddrinfo(d.to_host, port, &hints, &ai) == 0) {
+            int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+                getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+                void *ad =
+                    ss.ss_family == AF_INET
+                        ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                        : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+                if (inet_ntop(ss.ss_family, ad, local, sizeof local))
+                    host = local;
+            }
+            if (fd >= 0)
+                close(fd);
+            freeaddrinfo(ai);
+        }
+    }
     if (strlen(host) >= sizeof d.host) {
         fprintf(stderr, "weft start: bad host '%s'\n", host);
         return 2;
     }
     snprintf(d.host, sizeof d.host, "%s", host);
-    d.port = a.port;
+    d.port = a.port >= 0 ? a.port : d.is_head ? WF_CLI_DEFAULT_PORT : 0;
 
-    static wf_token token;
     char token_path[PATH_MAX];
-    if (wf_cli_token("start", &a, session, true, &token, token_path,
+    if (!d.is_head && !a.token_file) {
+        char path[PATH_MAX];
+        if (wf_cli_path("start", path, sizeof path, session, "token") &&
+            access(path, R_OK) != 0) {
+            fprintf(stderr, "weft start: joining a cluster needs its token: "
+                            "give --token-file F\n");
+            return 2;
+        }
+    }
+    if (wf_cli_token("start", &a, session, d.is_head, &d.token, token_path,
                      sizeof token_path))
         return 1;
 
@@ -556,20 +796,32 @@ int wf_cli_start(int argc, char **argv)
     if (child == 0) {
         close(fds[0]);
         d.report_fd = fds[1];
-        wf_daemon_main(&d, &token, logfile);
+        wf_daemon_main(&d, logfile);
     }
-    wf_token_clear(&token);
+    wf_token_clear(&d.token);
     close(fds[1]);
+    close(d.lock_fd); /* the daemon holds it now */
 
     char line[PATH_MAX + 256];
     bool got = wf_cli_wait_report(fds[0], line, sizeof line);
     close(fds[0]);
     if (got && strcmp(line, "ok") == 0) {
-        char addr[128];
-        if (!wf_cli_read_line(d.addrfile, addr, sizeof addr))
-            snprintf(addr, sizeof addr, "%s:?", d.host);
-        printf("weft: head listening on %s\n", addr);
-        printf("weft: token file: %s\n", token_path);
+        if (d.is_head) {
+            char addr[128];
+            if (!wf_cli_read_line(d.addrfile, addr, sizeof addr))
+                snprintf(addr, sizeof addr, "%s:?", d.host);
+            printf("weft: head listening on %s\n", addr);
+            printf("weft: token file: %s\n", token_path);
+            printf("weft: join nodes with: weft start --address %s "
+                   "--token-file %s\n",
+                   addr, token_path);
+            printf("weft: run programs with: WEFT_ADDRESS=%s "
+                   "WEFT_TOKEN_FILE=%s ./program\n",
+                   addr, token_path);
+        } else {
+            printf("weft: node joined the head at %s:%d\n", d.to_host,
+                   d.to_port);
+        }
         return 0;
     }
     if (got) {
@@ -580,13 +832,11 @@ int wf_cli_start(int argc, char **argv)
     if (waitpid(child, NULL, WNOHANG) == 0) {
         kill(child, SIGTERM);
         fprintf(stderr,
-                "weft start: the head did not come up within %d s (see "
-                "%s)\n",
-                WF_CLI_WAIT_MS / 1000, logfile);
+                "weft start: the %s did not come up within %d s (see %s)\n",
+                d.role, WF_CLI_WAIT_MS / 1000, logfile);
     } else {
-        fprintf(stderr,
-                "weft start: the head exited during start-up (see %s)\n",
-                logfile);
+        fprintf(stderr, "weft start: the %s exited during start-up (see %s)\n",
+                d.role, logfile);
     }
     return 1;
 }
@@ -708,7 +958,7 @@ int wf_cli_status(int argc, char **argv)
             return 1;
         }
     }
-    if (!wf_cli_split_addr(addr, host, sizeof host, &port)) {
+    if (!wf_net_split_addr(addr, host, sizeof host, &port)) {
         fprintf(stderr, "weft status: bad address '%s' (want HOST:PORT)\n",
                 addr);
         return a.address ? 2 : 1;
@@ -770,23 +1020,21 @@ int wf_cli_status(int argc, char **argv)
 
 /* ------------------------------------------------------------ stop */
 
-int wf_cli_stop(int argc, char **argv)
+/* SIGTERM the daemon of role in session and wait for it; 0 when it is
+ * gone (or was not running: *found false), 1 on failure. */
+static int wf_cli_stop_role(const char *session, const char *role, bool *found)
 {
-    wf_cli_args a = {0};
-    int rc = wf_cli_parse("stop", "s", argc, argv, &a);
-    if (rc)
-        return rc;
-    char session[PATH_MAX], pidfile[PATH_MAX];
-    wf_cli_session(&a, session, sizeof session);
-    if (!wf_cli_path("stop", pidfile, sizeof pidfile, session, "head.pid"))
+    char pidfile[PATH_MAX], fname[32];
+    snprintf(fname, sizeof fname, "%s.pid", role);
+    *found = false;
+    if (!wf_cli_path("stop", pidfile, sizeof pidfile, session, fname))
         return 1;
     pid_t pid = wf_cli_head_pid(pidfile);
-    if (!pid || !wf_cli_alive(pid)) {
-        printf("weft stop: nothing running in %s\n", session);
+    if (!pid || !wf_cli_alive(pid))
         return 0;
-    }
+    *found = true;
     if (kill(pid, SIGTERM) != 0) {
-        fprintf(stderr, "weft stop: cannot signal head (pid %ld): %s\n",
+        fprintf(stderr, "weft stop: cannot signal the %s (pid %ld): %s\n", role,
                 (long)pid, strerror(errno));
         return 1;
     }
@@ -794,13 +1042,29 @@ int wf_cli_stop(int argc, char **argv)
     while (wf_cli_alive(pid)) {
         if (wf_now_ns() >= deadline) {
             fprintf(stderr,
-                    "weft stop: head (pid %ld) did not exit within %d s\n",
-                    (long)pid, WF_CLI_WAIT_MS / 1000);
+                    "weft stop: the %s (pid %ld) did not exit within %d s\n",
+                    role, (long)pid, WF_CLI_WAIT_MS / 1000);
             return 1;
         }
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    printf("weft: stopped head (pid %ld)\n", (long)pid);
+    printf("weft: stopped %s (pid %ld)\n", role, (long)pid);
     return 0;
+}
+
+int wf_cli_stop(int argc, char **argv)
+{
+    wf_cli_args a = {0};
+    int rc = wf_cli_parse("stop", "s", argc, argv, &a);
+    if (rc)
+        return rc;
+    char session[PATH_MAX];
+    wf_cli_session(&a, session, sizeof session);
+    bool node, head;
+    rc = wf_cli_stop_role(session, "node", &node);
+    rc |= wf_cli_stop_role(session, "head", &head);
+    if (!rc && !node && !head)
+        printf("weft stop: nothing running in %s\n", session);
+    return rc;
 }

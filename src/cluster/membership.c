@@ -40,6 +40,30 @@ static weft_err wf_member_get_name(wf_rbuf *r, char *dst, const char *what)
     return 0;
 }
 
+bool wf_member_addr_ok(const char *s, size_t n)
+{
+    if (n > WF_NODE_ADDR_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+weft_err wf_member_get_addr(wf_rbuf *r, char *dst)
+{
+    const char *s;
+    size_t n, at = r->off;
+    weft_err e = wf_rbuf_get_str(r, WF_NODE_ADDR_MAX, &s, &n, "task address");
+    if (e)
+        return e;
+    if (!wf_member_addr_ok(s, n))
+        return wf_rbuf_bad(r, at, "bad task address");
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
 /* Decode a NODE_JOIN body into name and *res. */
 static weft_err wf_member_decode_join(const uint8_t *p, size_t len, char *name,
                                       wf_node_resources *res)
@@ -71,6 +95,8 @@ static weft_err wf_member_decode_join(const uint8_t *p, size_t len, char *name,
             e = wf_rbuf_get_u64(&r, &c->milli, "resource amount");
         res->ncustom = i + 1;
     }
+    if (!e)
+        e = wf_member_get_addr(&r, res->addr);
     if (!e)
         e = wf_rbuf_end(&r, "NODE_JOIN");
     return e;
@@ -385,6 +411,7 @@ static void wf_node_on_ready(wf_net_conn *c, void *arg)
         wf_wbuf_put_str(&w, r->name, strlen(r->name));
         wf_wbuf_put_u64(&w, r->milli);
     }
+    wf_wbuf_put_str(&w, n->res.addr, strlen(n->res.addr));
     weft_err e = wf_member_send(c, WF_MSG_NODE_JOIN, &w);
     if (e)
         wf_member_drop(c, "node", e);
@@ -475,6 +502,8 @@ weft_err wf_node_join(uv_loop_t *loop, const char *host, int port,
             if (strcmp(res->custom[j].name, s) == 0)
                 return wf_err(WEFT_EINVAL, "cluster: duplicate resource %s", s);
     }
+    if (!wf_member_addr_ok(res->addr, strnlen(res->addr, sizeof res->addr)))
+        return wf_err(WEFT_EINVAL, "cluster: bad task address");
     if (opts && opts->heartbeat_ms > WF_HB_MAX_MS)
         return wf_err(WEFT_EINVAL, "cluster: heartbeat over an hour");
     wf_node *n = wf_calloc(1, sizeof *n);

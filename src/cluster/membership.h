@@ -6,7 +6,8 @@
  *
  *   node -> head  NODE_JOIN  str name, u64 cpus (milli), u64 memory bytes,
  *                            u32 n (<= WF_NODE_MAX_CUSTOM), then n times
- *                            str resource name, u64 amount (milli)
+ *                            str resource name, u64 amount (milli),
+ *                            str task address ("host:port" or empty)
  *   head -> node  JOINED     u64 node id, u32 heartbeat period (ms)
  *   node -> head  HEARTBEAT  u32 load (tasks running), every period
  *
@@ -47,6 +48,7 @@
 
 #define WF_NODE_NAME_MAX 64    /* bytes of a node or resource name */
 #define WF_NODE_MAX_CUSTOM 64  /* custom resources per node */
+#define WF_NODE_ADDR_MAX 80    /* bytes of a node's task address */
 #define WF_HEAD_MAX_NODES 4096 /* distinct node names a head accepts */
 #define WF_HEAD_HEARTBEAT_MS 500
 #define WF_HEAD_DEAD_AFTER_MS 3000
@@ -63,6 +65,9 @@ typedef struct wf_node_resources {
     uint64_t memory_bytes;
     uint32_t ncustom; /* <= WF_NODE_MAX_CUSTOM */
     wf_node_resource custom[WF_NODE_MAX_CUSTOM];
+    /* "host:port" where the node runs drivers' tasks (cluster/noded.h);
+     * empty when it runs none. Printable ASCII, no spaces. */
+    char addr[WF_NODE_ADDR_MAX + 1];
 } wf_node_resources;
 
 typedef enum wf_member_state {
@@ -149,5 +154,11 @@ void wf_node_set_heartbeats(wf_node *n, bool on);
 /* Close the connection and stop heartbeating. The node is freed once the
  * loop has run the close callbacks; n must not be used after this call. */
 void wf_node_stop(wf_node *n);
+
+/* Task addresses ("host:port" or empty): the check, and the decoder of one
+ * (a str) into dst (WF_NODE_ADDR_MAX + 1 bytes), shared with status.c. */
+bool wf_member_addr_ok(const char *s, size_t n);
+struct wf_rbuf;
+weft_err wf_member_get_addr(struct wf_rbuf *r, char *dst);
 
 #endif

@@ -312,7 +312,8 @@ static void expect_refused(ctx *x, wf_msg_type type, wf_wbuf *w)
 }
 
 /* A NODE_JOIN body: name, cpus, memory, then count custom resources
- * named r0, r1, ... (count written as declared). */
+ * named r0, r1, ... (count written as declared); without the task address
+ * that ends a whole one (put_addr). */
 static void put_join(wf_wbuf *w, const char *name, size_t name_len,
                      uint32_t declared, uint32_t count)
 {
@@ -327,6 +328,11 @@ static void put_join(wf_wbuf *w, const char *name, size_t name_len,
         wf_wbuf_put_str(w, rn, (size_t)len);
         wf_wbuf_put_u64(w, 1000);
     }
+}
+
+static void put_addr(wf_wbuf *w, const char *addr)
+{
+    wf_wbuf_put_str(w, addr, strlen(addr));
 }
 
 static void test_malformed(void **state)
@@ -362,6 +368,17 @@ static void test_malformed(void **state)
     wf_wbuf_put_str(&w, "r0", 2);
     wf_wbuf_put_u64(&w, 1);
     expect_refused(&x, WF_MSG_NODE_JOIN, &w);
+    put_join(&w, "x", 1, 0, 0); /* no task address */
+    expect_refused(&x, WF_MSG_NODE_JOIN, &w);
+    put_join(&w, "x", 1, 0, 0); /* a task address with a space */
+    put_addr(&w, "1.2.3.4: 5");
+    expect_refused(&x, WF_MSG_NODE_JOIN, &w);
+    put_join(&w, "x", 1, 0, 0); /* a task address too long */
+    char longaddr[WF_NODE_ADDR_MAX + 2];
+    memset(longaddr, '1', sizeof longaddr - 1);
+    longaddr[sizeof longaddr - 1] = '\0';
+    put_addr(&w, longaddr);
+    expect_refused(&x, WF_MSG_NODE_JOIN, &w);
     wf_wbuf_init(&w); /* a heartbeat before joining */
     wf_wbuf_put_u32(&w, 0);
     expect_refused(&x, WF_MSG_HEARTBEAT, &w);
@@ -373,6 +390,7 @@ static void test_malformed(void **state)
     rawc k;
     raw_connect(&x, &k);
     put_join(&w, "raw", 3, 1, 1);
+    put_addr(&w, "127.0.0.1:9");
     OK(wf_net_send(k.c, WF_MSG_NODE_JOIN, 0, w.data, w.len));
     wf_wbuf_free(&w);
     RUN_UNTIL(&x, k.id != 0 || k.closed);
@@ -383,6 +401,7 @@ static void test_malformed(void **state)
     /* A second NODE_JOIN on a joined connection is refused too. */
     raw_connect(&x, &k);
     put_join(&w, "raw", 3, 0, 0);
+    put_addr(&w, "");
     OK(wf_net_send(k.c, WF_MSG_NODE_JOIN, 0, w.data, w.len));
     OK(wf_net_send(k.c, WF_MSG_NODE_JOIN, 0, w.data, w.len));
     wf_wbuf_free(&w);

@@ -6,8 +6,8 @@
 #include "base/err.h"
 
 /* Smallest encoded member: id, empty-name length, state, cpus, memory,
- * load, last heard. */
-#define WF_STATUS_MIN_MEMBER (8 + 4 + 1 + 8 + 8 + 4 + 8)
+ * load, last heard, empty address, no custom resources. */
+#define WF_STATUS_MIN_MEMBER (8 + 4 + 1 + 8 + 8 + 4 + 8 + 4 + 4)
 
 void wf_status_encode(wf_wbuf *w, const wf_member *m, size_t n)
 {
@@ -20,6 +20,13 @@ void wf_status_encode(wf_wbuf *w, const wf_member *m, size_t n)
         wf_wbuf_put_u64(w, m[i].res.memory_bytes);
         wf_wbuf_put_u32(w, m[i].load);
         wf_wbuf_put_u64(w, m[i].last_heard_ms);
+        wf_wbuf_put_str(w, m[i].res.addr, strlen(m[i].res.addr));
+        wf_wbuf_put_u32(w, m[i].res.ncustom);
+        for (uint32_t k = 0; k < m[i].res.ncustom; k++) {
+            const wf_node_resource *c = &m[i].res.custom[k];
+            wf_wbuf_put_str(w, c->name, strlen(c->name));
+            wf_wbuf_put_u64(w, c->milli);
+        }
     }
 }
 
@@ -59,6 +66,30 @@ static weft_err wf_status_get_member(wf_rbuf *r, wf_member *m)
         e = wf_rbuf_get_u32(r, &m->load, "load");
     if (!e)
         e = wf_rbuf_get_u64(r, &m->last_heard_ms, "last heard");
+    if (!e)
+        e = wf_member_get_addr(r, m->res.addr);
+    uint32_t nc = 0;
+    at = r->off;
+    if (!e)
+        e = wf_rbuf_get_u32(r, &nc, "custom resource count");
+    if (!e && nc > WF_NODE_MAX_CUSTOM)
+        return wf_rbuf_bad(r, at, "%u custom resources (at most %d)", nc,
+                           WF_NODE_MAX_CUSTOM);
+    for (uint32_t k = 0; !e && k < nc; k++) {
+        wf_node_resource *c = &m->res.custom[k];
+        const char *cs;
+        size_t cn;
+        at = r->off;
+        e = wf_rbuf_get_str(r, WF_NODE_NAME_MAX, &cs, &cn, "resource name");
+        if (!e && (cn == 0 || !wf_member_addr_ok(cs, cn)))
+            return wf_rbuf_bad(r, at, "bad resource name");
+        if (!e) {
+            memcpy(c->name, cs, cn);
+            c->name[cn] = '\0';
+            e = wf_rbuf_get_u64(r, &c->milli, "resource amount");
+        }
+        m->res.ncustom = k + 1;
+    }
     return e;
 }
 

@@ -5,9 +5,11 @@
  *   head -> client  STATUS      u32 count (<= WF_HEAD_MAX_NODES), then
  *                               count times: u64 id, str name, u8 state,
  *                               u64 cpus (milli), u64 memory bytes,
- *                               u32 load, u64 ms since last heard
+ *                               u32 load, u64 ms since last heard,
+ *                               str task address, u32 ncustom, then
+ *                               ncustom times: str name, u64 amount (milli)
  *
- * The reply carries the request's seq. Custom resources are not sent yet.
+ * The reply carries the request's seq.
  * Decoding checks every field (names as in membership.h, state ALIVE or
  * DEAD, no trailing bytes). Threads: wf_status_answer runs on the head's
  * loop thread; the codec functions are pure. */
@@ -27,8 +29,8 @@
 void wf_status_encode(wf_wbuf *w, const wf_member *m, size_t n);
 
 /* Decode a STATUS body: on success *out is a wf_alloc'ed array of *n
- * members (free it with wf_free; NULL when *n is 0) whose custom resources
- * are empty. WEFT_EPROTO for a malformed body, WEFT_ENOMEM. */
+ * members (free it with wf_free; NULL when *n is 0). WEFT_EPROTO for a
+ * malformed body, WEFT_ENOMEM. */
 weft_err wf_status_decode(const uint8_t *p, size_t len, wf_member **out,
                           size_t *n);
 

@@ -68,6 +68,7 @@ struct wf_procs {
     _Atomic uint64_t kicks;  /* bumped by every submit */
     char **argv;             /* how to start a worker */
     bool host; /* argv is `weft worker --library X`, each string owned */
+    char *exe; /* run this file instead of /proc/self/exe (owned) */
     wf_procs_cb cb;
     void *ctx;
 };
@@ -106,6 +107,7 @@ void wf_job_free(wf_job *job)
         close(job->fds[i]);
     wf_free(job->fds);
     wf_free(job->bytes);
+    wf_free(job->res);
     wf_free(job);
 }
 
@@ -244,6 +246,7 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
     const char *path = p->argv[0];
     char self[] = "/proc/self/exe";
     bool host = p->host;
+    const char *exe = p->exe;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -256,7 +259,7 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
         if (host)
             execvpe(path, p->argv, envp);
         else
-            execve(self, p->argv, envp);
+            execve(exe ? exe : self, p->argv, envp);
         _exit(127);
     }
     int e = errno;
@@ -721,6 +724,13 @@ static void *wf_io_main(void *arg)
 wf_procs *wf_procs_new(int nprocs, const char *host_library,
                        const wf_procs_cb *cb, void *ctx)
 {
+    return wf_procs_new_exe(nprocs, NULL, host_library, cb, ctx);
+}
+
+wf_procs *wf_procs_new_exe(int nprocs, const char *exe,
+                           const char *host_library, const wf_procs_cb *cb,
+                           void *ctx)
+{
     wf_procs *p = wf_calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -731,7 +741,17 @@ wf_procs *wf_procs_new(int nprocs, const char *host_library,
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->host = host_library != NULL;
-    p->argv = p->host ? wf_host_argv(host_library) : wf_self_argv();
+    if (exe && !host_library) {
+        /* A program shipped by a driver: argv is its own path. */
+        p->exe = wf_strdup(exe);
+        p->argv = wf_calloc(2, sizeof *p->argv);
+        if (p->argv)
+            p->argv[0] = wf_strdup(exe);
+        if (!p->exe || !p->argv || !p->argv[0])
+            goto fail;
+    } else {
+        p->argv = p->host ? wf_host_argv(host_library) : wf_self_argv();
+    }
     if (p->epfd < 0 || p->evfd < 0 || !p->argv)
         goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -902,6 +922,7 @@ void wf_procs_free(wf_procs *p)
             wf_free(p->argv[i]);
         wf_free(p->argv);
     }
+    wf_free(p->exe);
     if (p->epfd >= 0)
         close(p->epfd);
     if (p->evfd >= 0)

@@ -29,7 +29,9 @@ typedef struct wf_job {
     uint32_t attempts; /* times sent to a process */
     uint64_t sent_ns;  /* when last handed to a process */
     uint64_t seq;      /* its number in that process's stream */
-    int pid;           /* the process it was last handed to */
+    int pid;           /* the process it was last handed to (cluster
+                          driver: the node's id) */
+    void *res;         /* cluster driver: what it reserves, or NULL */
 } wf_job;
 
 typedef struct wf_proc wf_proc;
@@ -54,6 +56,11 @@ typedef struct wf_procs_cb {
  * it. */
 wf_procs *wf_procs_new(int nprocs, const char *host_library,
                        const wf_procs_cb *cb, void *ctx);
+/* The same, but the worker processes run the executable at exe (in worker
+ * mode) when host_library is NULL: a node runs a driver's shipped program. */
+wf_procs *wf_procs_new_exe(int nprocs, const char *exe,
+                           const char *host_library, const wf_procs_cb *cb,
+                           void *ctx);
 /* Stop every process and the I/O thread; jobs still queued are given to
  * cb->lost. */
 void wf_procs_free(wf_procs *p);

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -41,6 +42,7 @@ struct wf_net_conn {
     size_t rx_need; /* bytes the frame in progress needs in all */
     char peer[64];
     wf_token own_token;
+    void *user; /* the caller's, see wf_net_conn_set_user */
 };
 
 struct wf_net_server {
@@ -179,6 +181,37 @@ void wf_net_conn_close(wf_net_conn *c)
     wf_net_conn_end(c, 0);
 }
 
+bool wf_net_split_addr(const char *addr, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return false;
+    const char *h = addr;
+    size_t n = (size_t)(colon - addr);
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (n == 0 || n >= cap || *end || end == colon + 1 || p < 1 || p > 65535)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (int)p;
+    return true;
+}
+
+void wf_net_conn_set_user(wf_net_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *wf_net_conn_user(const wf_net_conn *c)
+{
+    return c->user;
+}
+
 const char *wf_net_conn_peer(const wf_net_conn *c)
 {
     return c->peer;
@@ -241,6 +274,46 @@ weft_err wf_net_send(wf_net_conn *c, wf_msg_type type, uint64_t seq,
         return wf_err(WEFT_EINVAL, "net: send: message type %u not allowed",
                       (unsigned)type);
     return wf_net_write_frame(c, type, seq, body, len);
+}
+
+weft_err wf_net_send_frames(wf_net_conn *c, wf_wbuf *frames)
+{
+    weft_err e = wf_wbuf_status(frames);
+    if (!e && (c->closing || c->state != WF_NET_AUTHED))
+        e = wf_err(WEFT_EINVAL, "net: send to %s: connection is %s", c->peer,
+                   c->closing ? "closed" : "not authenticated yet");
+    if (!e && frames->len > UINT32_MAX)
+        e = wf_err(WEFT_ERANGE, "net: %zu bytes in one write", frames->len);
+    if (e) {
+        wf_wbuf_free(frames);
+        return e;
+    }
+    if (frames->len == 0) {
+        wf_wbuf_free(frames);
+        return 0;
+    }
+    wf_net_write *w = wf_alloc(sizeof *w);
+    if (!w) {
+        wf_wbuf_free(frames);
+        return wf_err(WEFT_ENOMEM, "net: no memory for a write");
+    }
+    w->w = *frames;
+    wf_wbuf_init(frames);
+    uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
+    int r =
+        uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wf_net_write_done);
+    if (r < 0) {
+        wf_wbuf_free(&w->w);
+        wf_free(w);
+        return wf_err(WEFT_EIO, "net: write to %s: %s", c->peer,
+                      uv_strerror(r));
+    }
+    return 0;
+}
+
+size_t wf_net_queued(const wf_net_conn *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
 }
 
 /* ------------------------------------------------------------ handshake */

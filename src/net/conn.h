@@ -17,6 +17,7 @@
 #ifndef WF_NET_CONN_H
 #define WF_NET_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,8 +99,26 @@ weft_err wf_net_connect(uv_loop_t *loop, const char *host, int port,
 weft_err wf_net_send(wf_net_conn *c, wf_msg_type type, uint64_t seq,
                      const void *body, size_t len);
 
+/* Queue the whole frames the caller wrote into frames (wf_frame_begin /
+ * wf_frame_finish; not handshake types) as one write, taking the buffer:
+ * frames is empty afterwards, whatever the result. Errors as
+ * wf_net_send, plus the wbuf's own sticky error. */
+weft_err wf_net_send_frames(wf_net_conn *c, wf_wbuf *frames);
+
+/* Bytes queued on c and not yet handed to the kernel (for backpressure). */
+size_t wf_net_queued(const wf_net_conn *c);
+
 /* Close c (idempotent). Its on_close comes later, from the loop. */
 void wf_net_conn_close(wf_net_conn *c);
+
+/* A pointer the caller keeps with c (NULL until set), e.g. the session a
+ * server's connection belongs to. */
+void wf_net_conn_set_user(wf_net_conn *c, void *user);
+void *wf_net_conn_user(const wf_net_conn *c);
+
+/* Split "HOST:PORT" or "[V6]:PORT" into host (NUL-terminated, at most
+ * cap - 1 bytes) and *port (1..65535). False when it is not that shape. */
+bool wf_net_split_addr(const char *addr, char *host, size_t cap, int *port);
 
 /* "ip:port" of the peer, for logs; valid until on_close returns. */
 const char *wf_net_conn_peer(const wf_net_conn *c);

@@ -34,6 +34,14 @@ const char *wf_msg_type_name(unsigned type)
         return "STATUS_REQ";
     case WF_MSG_STATUS:
         return "STATUS";
+    case WF_MSG_DRIVER_HELLO:
+        return "DRIVER_HELLO";
+    case WF_MSG_EXE_WANT:
+        return "EXE_WANT";
+    case WF_MSG_EXE_CHUNK:
+        return "EXE_CHUNK";
+    case WF_MSG_READY:
+        return "READY";
     }
     return "?";
 }

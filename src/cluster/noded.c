@@ -1,0 +1,575 @@
+#include "cluster/noded.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/platform.h"
+#include "cluster/proto.h"
+#include "exec/procs.h"
+#include "net/conn.h"
+#include "wire/msg.h"
+
+typedef enum wf_nsess_state {
+    WF_NSESS_HELLO,     /* waiting for DRIVER_HELLO */
+    WF_NSESS_RECEIVING, /* EXE_WANT sent, chunks arriving */
+    WF_NSESS_READY,     /* workers set up, RUN frames flow */
+} wf_nsess_state;
+
+/* One driver connected to this node. */
+typedef struct wf_nsess {
+    wf_noded *d;
+    wf_net_conn *conn;
+    struct wf_nsess *prev, *next;
+    wf_nsess_state state;
+    wf_prog_kind kind;
+    uint8_t hash[WF_PROG_HASH];
+    uint64_t size, got;
+    int fd; /* the program being received, or -1 */
+    EVP_MD_CTX *md;
+    char tmp[PATH_MAX], path[PATH_MAX];
+    char name[WF_PROG_NAME_MAX + 1];
+    uint32_t pid;
+    wf_procs *procs;
+    wf_wire_value *args; /* scratch for checking RUN frames */
+    uint32_t inflight;   /* RUN frames not answered (loop thread) */
+
+    /* Completions from the worker I/O thread, sent by the loop. */
+    uv_async_t async;
+    bool async_init;
+    pthread_mutex_t lock;
+    wf_wbuf out;    /* whole DONE frames */
+    uint32_t ndone; /* frames in out */
+    bool closing;   /* no more completions wanted */
+} wf_nsess;
+
+struct wf_noded {
+    uv_loop_t *loop;
+    wf_net_server *srv;
+    char *cache_dir;
+    int nprocs;
+    int port;
+    wf_nsess *sessions;
+    uint32_t nsessions;
+    _Atomic uint32_t load;
+    bool stopping;
+};
+
+static _Atomic uint64_t wf_noded_tmp_seq;
+
+/* ------------------------------------------------------------ sessions */
+
+static void wf_nsess_async_closed(uv_handle_t *h)
+{
+    wf_nsess *s = h->data;
+    pthread_mutex_destroy(&s->lock);
+    wf_free(s);
+}
+
+/* The driver's connection is gone: stop its workers (cancelling what
+ * they run) and forget it. */
+static void wf_nsess_end(wf_nsess *s)
+{
+    wf_noded *d = s->d;
+    pthread_mutex_lock(&s->lock);
+    s->closing = true;
+    pthread_mutex_unlock(&s->lock);
+    if (s->procs)
+        wf_procs_free(s->procs); /* joins the I/O thread: no more callbacks */
+    s->procs = NULL;
+    atomic_fetch_sub(&d->load, s->inflight);
+    if (s->fd >= 0) {
+        close(s->fd);
+        unlink(s->tmp);
+    }
+    EVP_MD_CTX_free(s->md);
+    wf_wbuf_free(&s->out);
+    wf_free(s->args);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    d->nsessions--;
+    WF_LOG_INFO("noded: driver left name=%s pid=%u cancelled=%u", s->name,
+                s->pid, s->inflight);
+    if (s->async_init) {
+        uv_close((uv_handle_t *)&s->async, wf_nsess_async_closed);
+    } else {
+        pthread_mutex_destroy(&s->lock);
+        wf_free(s);
+    }
+}
+
+/* Send the completions the worker I/O thread queued. */
+static void wf_nsess_flush(uv_async_t *a)
+{
+    wf_nsess *s = a->data;
+    pthread_mutex_lock(&s->lock);
+    wf_wbuf out = s->out;
+    uint32_t n = s->ndone;
+    wf_wbuf_init(&s->out);
+    s->ndone = 0;
+    pthread_mutex_unlock(&s->lock);
+    s->inflight -= n;
+    atomic_fetch_sub(&s->d->load, n);
+    if (!s->conn) {
+        wf_wbuf_free(&out);
+        return;
+    }
+    weft_err e = wf_net_send_frames(s->conn, &out);
+    if (e) {
+        WF_LOG_WARN("noded: driver %s: %s", wf_net_conn_peer(s->conn),
+                    weft_last_error());
+        wf_net_conn_close(s->conn);
+    }
+}
+
+/* Queue a whole frame for the driver (any thread). */
+static void wf_nsess_post(wf_nsess *s, wf_wbuf *frame)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->closing) {
+        wf_wbuf_put_bytes(&s->out, frame->data, frame->len);
+        s->ndone++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    uv_async_send(&s->async);
+}
+
+/* A DONE frame with an error status for the driver's seq. */
+static void wf_nsess_fail(wf_nsess *s, uint64_t seq, weft_err code,
+                          const char *msg)
+{
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    wf_msg_done m = {.status = code, .message = msg, .message_len = strlen(msg)};
+    if (wf_msg_put_done(&w, seq, &m, NULL, NULL) == 0)
+        wf_nsess_post(s, &w);
+    wf_wbuf_free(&w);
+}
+
+/* Re-encode a worker's DONE whose values sit in fds with every value
+ * inline, for the network. Returns how many fds it used. */
+static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
+                              const int *fds, size_t nfds, wf_wbuf *w)
+{
+    wf_msg_done m;
+    wf_wire_value *vals = wf_alloc(WF_RUN_MAX_RETURNS * sizeof *vals);
+    weft_value *out = wf_alloc(WF_RUN_MAX_RETURNS * sizeof *out);
+    void *maps[WF_RUN_MAX_RETURNS];
+    size_t lens[WF_RUN_MAX_RETURNS], nmaps = 0, used = 0;
+    char why[256] = "";
+    weft_err e = !vals || !out ? wf_err(WEFT_ENOMEM, "out of memory")
+                               : wf_msg_get_done(f, &m, vals,
+                                                 WF_RUN_MAX_RETURNS);
+    for (uint32_t i = 0; !e && m.status == 0 && i < m.nvalues; i++) {
+        if (vals[i].in_fd) {
+            if (vals[i].fd_index >= nfds) {
+                e = wf_err(WEFT_EPROTO, "result names fd %u, %zu received",
+                           vals[i].fd_index, nfds);
+                break;
+            }
+            if (vals[i].fd_index + 1 > used)
+                used = vals[i].fd_index + 1;
+            size_t len = (size_t)(vals[i].fd_offset + vals[i].fd_len);
+            void *p = mmap(NULL, len ? len : 1, PROT_READ, MAP_SHARED,
+                           fds[vals[i].fd_index], 0);
+            if (p == MAP_FAILED) {
+                e = wf_err(WEFT_ESYS, "cannot map a result: %s",
+                           strerror(errno));
+                break;
+            }
+            maps[nmaps] = p;
+            lens[nmaps++] = len ? len : 1;
+            e = wf_wire_value_bind(&vals[i], p, len);
+        }
+        out[i] = vals[i].v;
+    }
+    if (!e && m.status == 0)
+        e = wf_msg_put_done(w, seq, &m, out, NULL);
+    else if (!e)
+        e = wf_msg_put_done(w, seq, &m, NULL, NULL);
+    if (e) {
+        snprintf(why, sizeof why, "node cannot send the result: %s",
+                 weft_last_error());
+        wf_wbuf_reset(w);
+        wf_msg_done fm = {.status = e, .message = why,
+                          .message_len = strlen(why)};
+        wf_msg_put_done(w, seq, &fm, NULL, NULL);
+    }
+    for (size_t i = 0; i < nmaps; i++)
+        munmap(maps[i], lens[i]);
+    wf_free(vals);
+    wf_free(out);
+    (void)s;
+    return used;
+}
+
+static size_t wf_nsess_on_done(void *ctx, wf_job *job, const wf_frame *f,
+                               const int *fds, size_t nfds)
+{
+    wf_nsess *s = ctx;
+    uint64_t seq = (uint64_t)(uintptr_t)job->owner;
+    wf_job_free(job);
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    size_t used = 0;
+    if (nfds == 0) {
+        size_t start = wf_frame_begin(&w, WF_MSG_DONE, seq);
+        wf_wbuf_put_bytes(&w, f->body, f->body_len);
+        wf_frame_finish(&w, start);
+    } else {
+        used = wf_nsess_inline(s, seq, f, fds, nfds, &w);
+    }
+    if (wf_wbuf_status(&w) == 0 && w.len)
+        wf_nsess_post(s, &w);
+    else
+        wf_nsess_fail(s, seq, WEFT_ENOMEM, "node out of memory for a result");
+    wf_wbuf_free(&w);
+    return used;
+}
+
+static void wf_nsess_on_lost(void *ctx, wf_job *job, bool running,
+                             const char *why)
+{
+    wf_nsess *s = ctx;
+    uint64_t seq = (uint64_t)(uintptr_t)job->owner;
+    pthread_mutex_lock(&s->lock);
+    bool closing = s->closing;
+    pthread_mutex_unlock(&s->lock);
+    if (closing) {
+        wf_job_free(job);
+        return;
+    }
+    if (!running && wf_procs_submit(s->procs, job) == 0)
+        return; /* it never started: send it to another process here */
+    wf_job_free(job);
+    char msg[512];
+    snprintf(msg, sizeof msg, "worker process died: %s", why);
+    wf_nsess_fail(s, seq, WEFT_ECRASHED, msg);
+}
+
+static bool wf_nsess_on_actor_died(void *ctx, void *actor, const char *why)
+{
+    (void)ctx;
+    (void)actor;
+    (void)why;
+    return false;
+}
+
+/* Send READY (status 0: workers are set up) and move on. */
+static weft_err wf_nsess_ready(wf_nsess *s)
+{
+    static const wf_procs_cb cb = {wf_nsess_on_done, wf_nsess_on_lost,
+                                   wf_nsess_on_actor_died};
+    s->args = wf_alloc(WF_RUN_MAX_ARGS * sizeof *s->args);
+    if (!s->args)
+        return wf_err(WEFT_ENOMEM, "noded: out of memory");
+    int r = uv_async_init(s->d->loop, &s->async, wf_nsess_flush);
+    if (r < 0)
+        return wf_err(WEFT_ESYS, "noded: uv_async_init: %s", uv_strerror(r));
+    s->async.data = s;
+    s->async_init = true;
+    s->procs = wf_procs_new_exe(s->d->nprocs,
+                                s->kind == WF_PROG_EXE ? s->path : NULL,
+                                s->kind == WF_PROG_LIB ? s->path : NULL, &cb, s);
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    char msg[PATH_MAX + 64] = "";
+    wf_msg_ready m = {.slots = (uint32_t)s->d->nprocs};
+    if (!s->procs) {
+        snprintf(msg, sizeof msg, "node cannot set up worker processes");
+        m.status = WEFT_ESYS;
+        m.slots = 0;
+    }
+    m.message = msg;
+    m.message_len = strlen(msg);
+    wf_proto_put_ready(&w, &m);
+    weft_err e = wf_wbuf_status(&w);
+    if (!e)
+        e = wf_net_send(s->conn, WF_MSG_READY, 0, w.data, w.len);
+    wf_wbuf_free(&w);
+    if (!e && !s->procs)
+        e = wf_err(WEFT_ESYS, "noded: %s", msg);
+    if (!e) {
+        s->state = WF_NSESS_READY;
+        WF_LOG_INFO("noded: driver ready name=%s pid=%u peer=%s workers=%d",
+                    s->name, s->pid, wf_net_conn_peer(s->conn),
+                    s->d->nprocs);
+    }
+    return e;
+}
+
+static weft_err wf_nsess_hello(wf_nsess *s, const wf_frame *f)
+{
+    wf_msg_driver_hello h;
+    weft_err e = wf_proto_get_driver_hello(f->body, f->body_len, &h);
+    if (e)
+        return e;
+    s->kind = h.kind;
+    memcpy(s->hash, h.hash, sizeof s->hash);
+    s->size = h.size;
+    s->pid = h.pid;
+    memcpy(s->name, h.name, h.name_len);
+    s->name[h.name_len] = '\0';
+    char hex[65];
+    wf_proto_hash_hex(h.hash, hex);
+    const char *dir = s->d->cache_dir;
+    const char *ext = h.kind == WF_PROG_LIB ? ".so" : "";
+    if ((size_t)snprintf(s->path, sizeof s->path, "%s/%s%s", dir, hex, ext) >=
+        sizeof s->path)
+        return wf_err(WEFT_EINVAL, "noded: cache path too long");
+    struct stat st;
+    if (stat(s->path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size == h.size) {
+        WF_LOG_INFO("noded: program %s from cache for %s", hex, s->name);
+        return wf_nsess_ready(s);
+    }
+    unsigned long long n = atomic_fetch_add(&wf_noded_tmp_seq, 1);
+    if ((size_t)snprintf(s->tmp, sizeof s->tmp, "%s/.%s.%ld.%llu.tmp", dir, hex,
+                         (long)getpid(), n) >= sizeof s->tmp)
+        return wf_err(WEFT_EINVAL, "noded: cache path too long");
+    s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (s->fd < 0)
+        return wf_err(WEFT_ESYS, "noded: cannot create %s: %s", s->tmp,
+                      strerror(errno));
+    s->md = EVP_MD_CTX_new();
+    if (!s->md || !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL))
+        return wf_err(WEFT_ENOMEM, "noded: cannot start sha256");
+    s->state = WF_NSESS_RECEIVING;
+    WF_LOG_INFO("noded: fetching program %s (%llu bytes) from %s", hex,
+                (unsigned long long)h.size, s->name);
+    return wf_net_send(s->conn, WF_MSG_EXE_WANT, 0, NULL, 0);
+}
+
+static weft_err wf_nsess_chunk(wf_nsess *s, const wf_frame *f)
+{
+    wf_msg_exe_chunk c;
+    weft_err e = wf_proto_get_exe_chunk(f->body, f->body_len, &c);
+    if (e)
+        return e;
+    if (c.offset != s->got || c.len > s->size - s->got)
+        return wf_err(WEFT_EPROTO,
+                      "noded: program chunk at %llu+%zu, expected offset %llu "
+                      "of %llu",
+                      (unsigned long long)c.offset, c.len,
+                      (unsigned long long)s->got, (unsigned long long)s->size);
+    for (size_t off = 0; off < c.len;) {
+        ssize_t k = write(s->fd, c.data + off, c.len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return wf_err(WEFT_ESYS, "noded: writing %s: %s", s->tmp,
+                          strerror(errno));
+        off += (size_t)k;
+    }
+    EVP_DigestUpdate(s->md, c.data, c.len);
+    s->got += c.len;
+    if (s->got < s->size)
+        return 0;
+    uint8_t hash[WF_PROG_HASH];
+    unsigned int hl = 0;
+    EVP_DigestFinal_ex(s->md, hash, &hl);
+    int rc = close(s->fd);
+    s->fd = -1;
+    if (rc != 0) {
+        unlink(s->tmp);
+        return wf_err(WEFT_ESYS, "noded: writing %s: %s", s->tmp,
+                      strerror(errno));
+    }
+    if (hl != WF_PROG_HASH || memcmp(hash, s->hash, sizeof hash) != 0) {
+        unlink(s->tmp);
+        return wf_err(WEFT_EPROTO, "noded: program from %s does not match "
+                                   "its hash",
+                      s->name);
+    }
+    if (rename(s->tmp, s->path) != 0) {
+        int err = errno;
+        unlink(s->tmp);
+        return wf_err(WEFT_ESYS, "noded: caching %s: %s", s->path,
+                      strerror(err));
+    }
+    return wf_nsess_ready(s);
+}
+
+/* Check a RUN from the driver and hand it to a worker process. */
+static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
+{
+    wf_msg_run m;
+    weft_err e = wf_msg_get_run(f, &m, s->args, WF_RUN_MAX_ARGS);
+    if (e)
+        return e;
+    if (m.kind != WF_RUN_TASK)
+        return wf_err(WEFT_EPROTO, "noded: RUN of kind %d (only tasks here)",
+                      (int)m.kind);
+    for (uint32_t i = 0; i < m.nargs; i++)
+        if (s->args[i].in_fd)
+            return wf_err(WEFT_EPROTO, "noded: RUN argument %u names an fd", i);
+    if (f->seq == 0)
+        return wf_err(WEFT_EPROTO, "noded: RUN with seq 0");
+    wf_job *job = wf_calloc(1, sizeof *job);
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    size_t start = wf_frame_begin(&w, WF_MSG_RUN, 0);
+    wf_wbuf_put_bytes(&w, f->body, f->body_len);
+    if (!job || wf_frame_finish(&w, start)) {
+        wf_free(job);
+        wf_wbuf_free(&w);
+        return wf_err(WEFT_ENOMEM, "noded: out of memory for a task");
+    }
+    job->bytes = w.data;
+    job->len = w.len;
+    job->owner = (void *)(uintptr_t)f->seq;
+    s->inflight++;
+    atomic_fetch_add(&s->d->load, 1);
+    e = wf_procs_submit(s->procs, job);
+    if (e) {
+        /* Answered like a crash, so the driver may place it elsewhere. */
+        wf_job_free(job);
+        char msg[512];
+        snprintf(msg, sizeof msg, "node cannot start workers: %s",
+                 weft_last_error());
+        wf_nsess_fail(s, f->seq, WEFT_ECRASHED, msg);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ server */
+
+static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
+{
+    wf_noded *d = arg;
+    wf_nsess *s = wf_net_conn_user(c);
+    weft_err e;
+    if (!s) {
+        s = wf_calloc(1, sizeof *s);
+        if (!s) {
+            wf_err(WEFT_ENOMEM, "noded: out of memory for a driver");
+            WF_LOG_WARN("noded: %s", weft_last_error());
+            wf_net_conn_close(c);
+            return;
+        }
+        s->d = d;
+        s->conn = c;
+        s->fd = -1;
+        snprintf(s->name, sizeof s->name, "?");
+        pthread_mutex_init(&s->lock, NULL);
+        wf_wbuf_init(&s->out);
+        s->next = d->sessions;
+        if (d->sessions)
+            d->sessions->prev = s;
+        d->sessions = s;
+        d->nsessions++;
+        wf_net_conn_set_user(c, s);
+    }
+    if (f->type == WF_MSG_RUN && s->state == WF_NSESS_READY)
+        e = wf_nsess_run(s, f);
+    else if (f->type == WF_MSG_DRIVER_HELLO && s->state == WF_NSESS_HELLO)
+        e = wf_nsess_hello(s, f);
+    else if (f->type == WF_MSG_EXE_CHUNK && s->state == WF_NSESS_RECEIVING)
+        e = wf_nsess_chunk(s, f);
+    else
+        e = wf_err(WEFT_EPROTO, "noded: unexpected %s",
+                   wf_msg_type_name(f->type));
+    if (e) {
+        WF_LOG_WARN("noded: closing driver %s (%s): %s", wf_net_conn_peer(c),
+                    s->name, weft_last_error());
+        if (s->state != WF_NSESS_READY) {
+            /* Tell the driver why, when it is still setting up. */
+            wf_wbuf w;
+            wf_wbuf_init(&w);
+            const char *why = weft_last_error();
+            wf_msg_ready m = {.status = e, .message = why,
+                              .message_len = strlen(why)};
+            wf_proto_put_ready(&w, &m);
+            if (!wf_wbuf_status(&w))
+                wf_net_send(c, WF_MSG_READY, 0, w.data, w.len);
+            wf_wbuf_free(&w);
+        }
+        wf_net_conn_close(c);
+    }
+}
+
+static void wf_noded_on_close(wf_net_conn *c, weft_err why, void *arg)
+{
+    (void)why;
+    (void)arg;
+    wf_nsess *s = wf_net_conn_user(c);
+    if (!s)
+        return;
+    s->conn = NULL;
+    wf_nsess_end(s);
+}
+
+static void wf_noded_stopped(void *arg)
+{
+    wf_noded *d = arg;
+    wf_free(d->cache_dir);
+    wf_free(d);
+}
+
+weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
+                        const wf_token *token, const wf_noded_opts *opts,
+                        wf_noded **out)
+{
+    if (!loop || !opts || !opts->cache_dir || !out || opts->nprocs < 0 ||
+        opts->nprocs > 1024)
+        return wf_err(WEFT_EINVAL, "noded: bad options");
+    wf_noded *d = wf_calloc(1, sizeof *d);
+    if (!d || !(d->cache_dir = wf_strdup(opts->cache_dir))) {
+        wf_free(d);
+        return wf_err(WEFT_ENOMEM, "noded: out of memory");
+    }
+    d->loop = loop;
+    d->nprocs = opts->nprocs ? opts->nprocs : wf_ncpus();
+    wf_net_opts no = {.on_frame = wf_noded_on_frame,
+                      .on_close = wf_noded_on_close,
+                      .on_stopped = wf_noded_stopped,
+                      .arg = d};
+    weft_err e = wf_net_server_start(loop, host, port, token, &no, &d->srv);
+    if (e) {
+        wf_free(d->cache_dir);
+        wf_free(d);
+        return e;
+    }
+    d->port = wf_net_server_port(d->srv);
+    *out = d;
+    return 0;
+}
+
+int wf_noded_port(const wf_noded *d)
+{
+    return d->port;
+}
+
+uint32_t wf_noded_load(const wf_noded *d)
+{
+    return atomic_load(&d->load);
+}
+
+uint32_t wf_noded_drivers(const wf_noded *d)
+{
+    return d->nsessions;
+}
+
+void wf_noded_stop(wf_noded *d)
+{
+    if (!d || d->stopping)
+        return;
+    d->stopping = true;
+    wf_net_server_stop(d->srv); /* each session ends in its on_close */
+}

@@ -1,0 +1,174 @@
+#include "cluster/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "base/err.h"
+
+void wf_proto_put_driver_hello(wf_wbuf *w, const wf_msg_driver_hello *m)
+{
+    wf_wbuf_put_u8(w, (uint8_t)m->kind);
+    wf_wbuf_put_bytes(w, m->hash, WF_PROG_HASH);
+    wf_wbuf_put_u64(w, m->size);
+    wf_wbuf_put_u32(w, m->pid);
+    wf_wbuf_put_str(w, m->name, m->name_len);
+}
+
+void wf_proto_put_exe_chunk(wf_wbuf *w, const wf_msg_exe_chunk *m)
+{
+    wf_wbuf_put_u64(w, m->offset);
+    wf_wbuf_put_bytes(w, m->data, m->len);
+}
+
+void wf_proto_put_ready(wf_wbuf *w, const wf_msg_ready *m)
+{
+    wf_wbuf_put_i32(w, m->status);
+    wf_wbuf_put_u32(w, m->slots);
+    size_t n = m->message_len;
+    if (n > WF_READY_MAX_MESSAGE)
+        n = WF_READY_MAX_MESSAGE;
+    wf_wbuf_put_str(w, m->message, n);
+}
+
+weft_err wf_proto_get_driver_hello(const uint8_t *p, size_t len,
+                                   wf_msg_driver_hello *m)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    uint8_t kind;
+    const void *hash;
+    size_t at = 0;
+    weft_err e = wf_rbuf_get_u8(&r, &kind, "program kind");
+    if (!e && kind > WF_PROG_LIB)
+        return wf_rbuf_bad(&r, at, "unknown program kind %u", kind);
+    if (!e)
+        e = wf_rbuf_get_span(&r, WF_PROG_HASH, &hash, "program hash");
+    at = r.off;
+    if (!e)
+        e = wf_rbuf_get_u64(&r, &m->size, "program size");
+    if (!e && (m->size == 0 || m->size > WF_PROG_MAX))
+        return wf_rbuf_bad(&r, at, "program size %llu out of 1..%llu",
+                           (unsigned long long)m->size,
+                           (unsigned long long)WF_PROG_MAX);
+    if (!e)
+        e = wf_rbuf_get_u32(&r, &m->pid, "driver pid");
+    at = r.off;
+    if (!e)
+        e = wf_rbuf_get_str(&r, WF_PROG_NAME_MAX, &m->name, &m->name_len,
+                            "driver name");
+    if (e)
+        return e;
+    if (m->name_len == 0)
+        return wf_rbuf_bad(&r, at, "empty driver name");
+    for (size_t i = 0; i < m->name_len; i++)
+        if ((unsigned char)m->name[i] < 0x20 ||
+            (unsigned char)m->name[i] > 0x7e)
+            return wf_rbuf_bad(&r, at, "driver name has a byte 0x%02x",
+                               (unsigned char)m->name[i]);
+    m->kind = (wf_prog_kind)kind;
+    memcpy(m->hash, hash, WF_PROG_HASH);
+    return wf_rbuf_end(&r, "DRIVER_HELLO");
+}
+
+weft_err wf_proto_get_exe_want(const uint8_t *p, size_t len)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    return wf_rbuf_end(&r, "EXE_WANT");
+}
+
+weft_err wf_proto_get_exe_chunk(const uint8_t *p, size_t len,
+                                wf_msg_exe_chunk *m)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u64(&r, &m->offset, "chunk offset");
+    if (e)
+        return e;
+    size_t n = wf_rbuf_left(&r);
+    if (n == 0 || n > WF_PROG_CHUNK)
+        return wf_rbuf_bad(&r, r.off, "chunk of %zu bytes (1..%u)", n,
+                           WF_PROG_CHUNK);
+    const void *data;
+    e = wf_rbuf_get_span(&r, n, &data, "chunk bytes");
+    m->data = data;
+    m->len = n;
+    return e;
+}
+
+weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    int32_t st;
+    size_t at = 0;
+    weft_err e = wf_rbuf_get_i32(&r, &st, "status");
+    if (!e && st > 0)
+        return wf_rbuf_bad(&r, at, "positive status %d", st);
+    at = r.off;
+    if (!e)
+        e = wf_rbuf_get_u32(&r, &m->slots, "worker slots");
+    if (!e && st == 0 && m->slots == 0)
+        return wf_rbuf_bad(&r, at, "ready with no worker slots");
+    if (!e)
+        e = wf_rbuf_get_str(&r, WF_READY_MAX_MESSAGE, &m->message,
+                            &m->message_len, "message");
+    if (e)
+        return e;
+    m->status = st;
+    return wf_rbuf_end(&r, "READY");
+}
+
+weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],
+                            uint64_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return wf_err(WEFT_ESYS, "cannot open %s: %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(ctx);
+        close(fd);
+        return wf_err(WEFT_ENOMEM, "sha256 of %s: cannot start", path);
+    }
+    static _Thread_local uint8_t buf[1 << 16];
+    uint64_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            EVP_MD_CTX_free(ctx);
+            close(fd);
+            return wf_err(WEFT_ESYS, "cannot read %s: %s", path,
+                          strerror(err));
+        }
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    close(fd);
+    unsigned int outlen = 0;
+    int ok = EVP_DigestFinal_ex(ctx, hash, &outlen);
+    EVP_MD_CTX_free(ctx);
+    if (!ok || outlen != WF_PROG_HASH)
+        return wf_err(WEFT_ESYS, "sha256 of %s failed", path);
+    *size = total;
+    return 0;
+}
+
+void wf_proto_hash_hex(const uint8_t hash[WF_PROG_HASH], char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < WF_PROG_HASH; i++) {
+        out[2 * i] = hex[hash[i] >> 4];
+        out[2 * i + 1] = hex[hash[i] & 15];
+    }
+    out[64] = '\0';
+}

@@ -1,0 +1,87 @@
+/* What a driver (a program run with an address) and a node say to each
+ * other before tasks flow: the driver names its program by content hash,
+ * the node fetches it once (then caches it) and starts worker processes
+ * from it.
+ *
+ *   driver -> node  DRIVER_HELLO  u8 kind (0 executable, 1 shared library),
+ *                                 32 bytes SHA-256 of the program,
+ *                                 u64 size (1..WF_PROG_MAX), u32 pid,
+ *                                 str name (1..WF_PROG_NAME_MAX printable
+ *                                 ASCII bytes, for logs)
+ *   node -> driver  EXE_WANT      empty: the node does not have it, send it
+ *   driver -> node  EXE_CHUNK     u64 offset, then 1..WF_PROG_CHUNK bytes
+ *                                 (the rest of the body); chunks come in
+ *                                 order, without gaps, up to size
+ *   node -> driver  READY         i32 status (0 or a negative weft_err),
+ *                                 u32 worker slots (status 0: >= 1),
+ *                                 str message (<= WF_READY_MAX_MESSAGE)
+ *
+ * After READY with status 0 the driver sends RUN frames (wire/msg.h, all
+ * values inline) whose seq it chooses; the node answers each with a DONE
+ * carrying the same seq, in any order. Decoders check every field and
+ * refuse trailing bytes (WEFT_EPROTO with the byte offset). */
+#ifndef WF_CLUSTER_PROTO_H
+#define WF_CLUSTER_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weft/errors.h>
+
+#include "wire/buf.h"
+
+#define WF_PROG_HASH 32
+#define WF_PROG_MAX (1ull << 31)   /* bytes of a shipped program */
+#define WF_PROG_CHUNK (4u << 20)   /* bytes of program per EXE_CHUNK */
+#define WF_PROG_NAME_MAX 255       /* bytes of a driver's name */
+#define WF_READY_MAX_MESSAGE 1024  /* bytes of READY's message */
+
+typedef enum wf_prog_kind {
+    WF_PROG_EXE = 0, /* run it in worker mode */
+    WF_PROG_LIB = 1, /* `weft worker --library` it */
+} wf_prog_kind;
+
+typedef struct wf_msg_driver_hello {
+    wf_prog_kind kind;
+    uint8_t hash[WF_PROG_HASH];
+    uint64_t size;
+    uint32_t pid;
+    const char *name; /* decoded: points into the body, no NUL */
+    size_t name_len;
+} wf_msg_driver_hello;
+
+typedef struct wf_msg_exe_chunk {
+    uint64_t offset;
+    const uint8_t *data; /* decoded: points into the body */
+    size_t len;
+} wf_msg_exe_chunk;
+
+typedef struct wf_msg_ready {
+    weft_err status;
+    uint32_t slots;
+    const char *message; /* decoded: points into the body, no NUL */
+    size_t message_len;
+} wf_msg_ready;
+
+/* Bodies only (frame them with wf_frame_begin/finish or wf_net_send);
+ * check the wbuf's status afterwards. */
+void wf_proto_put_driver_hello(wf_wbuf *w, const wf_msg_driver_hello *m);
+void wf_proto_put_exe_chunk(wf_wbuf *w, const wf_msg_exe_chunk *m);
+void wf_proto_put_ready(wf_wbuf *w, const wf_msg_ready *m);
+
+weft_err wf_proto_get_driver_hello(const uint8_t *p, size_t len,
+                                   wf_msg_driver_hello *m);
+weft_err wf_proto_get_exe_want(const uint8_t *p, size_t len);
+weft_err wf_proto_get_exe_chunk(const uint8_t *p, size_t len,
+                                wf_msg_exe_chunk *m);
+weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m);
+
+/* SHA-256 of the file at path, and its size. WEFT_ESYS naming the path
+ * when it cannot be read. */
+weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],
+                            uint64_t *size);
+
+/* The 64 lowercase hex digits of hash, NUL-terminated. */
+void wf_proto_hash_hex(const uint8_t hash[WF_PROG_HASH], char out[65]);
+
+#endif
