@@ -379,6 +379,7 @@ typedef struct weft_stats {
     uint64_t store_cap;
     uint64_t worker_crashes;
     uint32_t threads, procs;
+    uint32_t nodes; /* driver mode: cluster nodes ready to run tasks */
 } weft_stats;
 
 /* Snapshot of the runtime's counters. Does not block. */

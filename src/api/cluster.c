@@ -34,8 +34,8 @@ static size_t wf_cl_done(void *ctx, wf_job *job, const wf_frame *f,
     return used;
 }
 
-static void wf_cl_fail(weft_runtime *rt, wf_task *t, wf_job *job,
-                       weft_err code, char *msg)
+static void wf_cl_fail(weft_runtime *rt, wf_task *t, wf_job *job, weft_err code,
+                       char *msg)
 {
     wf_task_fail(rt, t, code, msg);
     wf_job_free(job);
@@ -108,16 +108,16 @@ void wf_cluster_dispatch(weft_runtime *rt, wf_task *t)
     if (!e)
         e = wf_driver_submit(rt->driver, job, resv ? &req : NULL);
     if (e)
-        wf_cl_fail(rt, t, job, e,
-                   wf_strfmt("task '%s' not run: %s", t->name,
-                             weft_last_error()));
+        wf_cl_fail(
+            rt, t, job, e,
+            wf_strfmt("task '%s' not run: %s", t->name, weft_last_error()));
 }
 
 /* The token file: opts, $WEFT_TOKEN_FILE, or the session's. */
 static void wf_cl_token_path(const weft_options *opts, char *buf, size_t cap)
 {
-    const char *p = opts && opts->token_file ? opts->token_file
-                                             : getenv("WEFT_TOKEN_FILE");
+    const char *p =
+        opts && opts->token_file ? opts->token_file : getenv("WEFT_TOKEN_FILE");
     const char *session = getenv("WEFT_SESSION_DIR");
     if (p && *p)
         snprintf(buf, cap, "%s", p);
@@ -187,8 +187,8 @@ weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,
             while (j < rt->ncustom && strcmp(rt->custom_name[j], c->name))
                 j++;
             if (j == rt->ncustom) {
-                if (j == WF_MAX_CUSTOM || !(rt->custom_name[j] =
-                                                wf_strdup(c->name)))
+                if (j == WF_MAX_CUSTOM ||
+                    !(rt->custom_name[j] = wf_strdup(c->name)))
                     continue;
                 rt->custom_total[j] = 0;
                 rt->ncustom++;

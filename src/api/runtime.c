@@ -227,6 +227,7 @@ WF_EXPORT void weft_get_stats(weft_runtime *rt, weft_stats *s)
     wf_store_counts(rt->store, &s->objects, &s->store_bytes, &s->store_cap);
     s->threads = (uint32_t)wf_pool_threads(rt->pool);
     s->procs = (uint32_t)wf_procs_count(rt->procs);
+    s->nodes = rt->driver ? (uint32_t)wf_driver_nodes(rt->driver) : 0;
 }
 
 WF_EXPORT weft_err weft__check(weft_err e, const char *expr, const char *file,

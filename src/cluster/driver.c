@@ -18,9 +18,10 @@
 #include "wire/msg.h"
 
 #define WF_DRIVER_UPLOAD_QUEUE (16u << 20) /* program bytes queued at once */
-#define WF_DRIVER_SEND_QUEUE (64u << 20)   /* bytes queued before a node is
-                                              treated as full */
-#define WF_DRIVER_RETRY_MS 1000            /* before reconnecting a node */
+#define WF_DRIVER_SEND_QUEUE                                                   \
+    (64u << 20)                 /* bytes queued before a node is               \
+                                   treated as full */
+#define WF_DRIVER_RETRY_MS 1000 /* before reconnecting a node */
 
 typedef enum wf_dnode_state {
     WF_DN_IDLE,       /* not connected (see retry_at) */
@@ -33,12 +34,12 @@ typedef struct wf_dnode {
     struct wf_driver *d;
     uint64_t id;
     char name[WF_NODE_NAME_MAX + 1];
-    wf_node_resources res;         /* as the head reported them */
-    uint64_t cpus_free;            /* milli, for reserving jobs */
+    wf_node_resources res; /* as the head reported them */
+    uint64_t cpus_free;    /* milli, for reserving jobs */
     uint64_t custom_free[WF_NODE_MAX_CUSTOM];
     wf_dnode_state state;
-    bool alive;     /* per the head's last answer */
-    bool failed;    /* its last attempt failed (counts as resolved) */
+    bool alive;  /* per the head's last answer */
+    bool failed; /* its last attempt failed (counts as resolved) */
     wf_net_conn *conn;
     uint32_t slots;
     uint64_t inflight;
@@ -64,6 +65,7 @@ struct wf_driver {
     wf_net_conn *head;
     bool head_busy; /* a STATUS_REQ is out */
     bool quitting;  /* loop thread's copy of stopping */
+    uint8_t *chunk; /* program upload buffer */
     uint64_t head_retry_at;
 
     wf_dnode **nodes; /* by id - 1; NULL for ids never seen */
@@ -159,8 +161,8 @@ static bool wf_req_fits_now(const wf_dnode *n, const wf_driver_req *req)
 
 static void wf_req_take(wf_dnode *n, const wf_driver_req *req, bool give)
 {
-    n->cpus_free = give ? n->cpus_free + req->cpus_milli
-                        : n->cpus_free - req->cpus_milli;
+    n->cpus_free =
+        give ? n->cpus_free + req->cpus_milli : n->cpus_free - req->cpus_milli;
     for (uint32_t k = 0; k < req->ncustom; k++) {
         int i = wf_dnode_custom(n, req->custom[k].name);
         if (i < 0)
@@ -387,8 +389,8 @@ static void wf_driver_check_started(wf_driver *d)
     if (!ready && !d->start_err) {
         d->start_err = WEFT_ERESOURCE;
         snprintf(d->start_msg, sizeof d->start_msg,
-                 "the cluster at %s:%d has no node ready to run tasks",
-                 d->host, d->o.port);
+                 "the cluster at %s:%d has no node ready to run tasks", d->host,
+                 d->o.port);
     }
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
@@ -448,9 +450,9 @@ static void wf_dnode_on_ready(wf_net_conn *c, void *arg)
 /* Queue more of the program while the connection's queue is short. */
 static void wf_dnode_upload(wf_driver *d, wf_dnode *n)
 {
-    static _Thread_local uint8_t *chunk;
-    if (!chunk && !(chunk = wf_alloc(WF_PROG_CHUNK + 16)))
+    if (!d->chunk && !(d->chunk = wf_alloc(WF_PROG_CHUNK)))
         return;
+    uint8_t *chunk = d->chunk;
     while (n->prog_fd >= 0 && n->conn &&
            wf_net_queued(n->conn) < WF_DRIVER_UPLOAD_QUEUE) {
         uint64_t left = d->prog_size - n->prog_sent;
@@ -518,8 +520,8 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
         if (!e) {
             n->prog_fd = open(d->program, O_RDONLY | O_CLOEXEC);
             if (n->prog_fd < 0)
-                e = wf_err(WEFT_ESYS, "driver: cannot open %s: %s",
-                           d->program, strerror(errno));
+                e = wf_err(WEFT_ESYS, "driver: cannot open %s: %s", d->program,
+                           strerror(errno));
             else
                 WF_LOG_INFO("driver: sending %s (%llu bytes) to node %s",
                             d->program, (unsigned long long)d->prog_size,
@@ -568,8 +570,7 @@ static void wf_dnode_connect(wf_driver *d, wf_dnode *n)
                       .arg = n};
     n->prog_sent = 0;
     n->state = WF_DN_CONNECTING;
-    weft_err e = wf_net_connect(&d->loop, host, port, &d->token, &no,
-                                &n->conn);
+    weft_err e = wf_net_connect(&d->loop, host, port, &d->token, &no, &n->conn);
     if (e) {
         WF_LOG_WARN("driver: node %s: %s", n->name, weft_last_error());
         n->state = WF_DN_IDLE;
@@ -591,8 +592,7 @@ static void wf_driver_status(wf_driver *d, const wf_member *m, size_t count)
         if (m[i].id > WF_HEAD_MAX_NODES)
             continue;
         if (m[i].id > d->nnodes) {
-            wf_dnode **p =
-                wf_realloc(d->nodes, (size_t)m[i].id * sizeof *p);
+            wf_dnode **p = wf_realloc(d->nodes, (size_t)m[i].id * sizeof *p);
             if (!p)
                 continue;
             for (size_t k = d->nnodes; k < m[i].id; k++)
@@ -712,8 +712,8 @@ static void wf_head_conn_start(wf_driver *d)
                       .on_ready = wf_head_on_ready,
                       .on_close = wf_head_on_close,
                       .arg = d};
-    weft_err e = wf_net_connect(&d->loop, d->host, d->o.port, &d->token, &no,
-                                &d->head);
+    weft_err e =
+        wf_net_connect(&d->loop, d->host, d->o.port, &d->token, &no, &d->head);
     if (e) {
         d->head = NULL;
         d->head_retry_at = uv_now(&d->loop) + WF_DRIVER_RETRY_MS;
@@ -752,10 +752,13 @@ static void wf_driver_on_poll(uv_timer_t *t)
     }
 }
 
-/* After each loop turn: send what was placed, feed uploads. */
+/* After each loop turn: place what now fits (answers free room), send
+ * what was placed, feed uploads. */
 static void wf_driver_on_check(uv_check_t *h)
 {
     wf_driver *d = h->data;
+    if (d->plain_head || d->resv_head)
+        wf_pump(d);
     for (size_t i = 0; i < d->nnodes; i++) {
         wf_dnode *n = d->nodes[i];
         if (!n || !n->conn)
@@ -1009,6 +1012,7 @@ void wf_driver_stop(wf_driver *d)
     wf_free(d->nodes);
     wf_free(d->table);
     wf_free(d->caps);
+    wf_free(d->chunk);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
     wf_token_clear(&d->token);

@@ -51,7 +51,7 @@
 #define WF_NODE_ADDR_MAX 80    /* bytes of a node's task address */
 #define WF_HEAD_MAX_NODES 4096 /* distinct node names a head accepts */
 #define WF_HEAD_HEARTBEAT_MS 500
-#define WF_HEAD_DEAD_AFTER_MS 3000
+#define WF_HEAD_DEAD_AFTER_MS 2000
 
 /* One custom resource, e.g. {"gpu", 2000} for two GPUs. */
 typedef struct wf_node_resource {

@@ -156,7 +156,8 @@ static void wf_nsess_fail(wf_nsess *s, uint64_t seq, weft_err code,
 {
     wf_wbuf w;
     wf_wbuf_init(&w);
-    wf_msg_done m = {.status = code, .message = msg, .message_len = strlen(msg)};
+    wf_msg_done m = {
+        .status = code, .message = msg, .message_len = strlen(msg)};
     if (wf_msg_put_done(&w, seq, &m, NULL, NULL) == 0)
         wf_nsess_post(s, &w);
     wf_wbuf_free(&w);
@@ -173,9 +174,9 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
     void *maps[WF_RUN_MAX_RETURNS];
     size_t lens[WF_RUN_MAX_RETURNS], nmaps = 0, used = 0;
     char why[256] = "";
-    weft_err e = !vals || !out ? wf_err(WEFT_ENOMEM, "out of memory")
-                               : wf_msg_get_done(f, &m, vals,
-                                                 WF_RUN_MAX_RETURNS);
+    weft_err e = !vals || !out
+                     ? wf_err(WEFT_ENOMEM, "out of memory")
+                     : wf_msg_get_done(f, &m, vals, WF_RUN_MAX_RETURNS);
     for (uint32_t i = 0; !e && m.status == 0 && i < m.nvalues; i++) {
         if (vals[i].in_fd) {
             if (vals[i].fd_index >= nfds) {
@@ -207,8 +208,8 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
         snprintf(why, sizeof why, "node cannot send the result: %s",
                  weft_last_error());
         wf_wbuf_reset(w);
-        wf_msg_done fm = {.status = e, .message = why,
-                          .message_len = strlen(why)};
+        wf_msg_done fm = {
+            .status = e, .message = why, .message_len = strlen(why)};
         wf_msg_put_done(w, seq, &fm, NULL, NULL);
     }
     for (size_t i = 0; i < nmaps; i++)
@@ -284,9 +285,9 @@ static weft_err wf_nsess_ready(wf_nsess *s)
         return wf_err(WEFT_ESYS, "noded: uv_async_init: %s", uv_strerror(r));
     s->async.data = s;
     s->async_init = true;
-    s->procs = wf_procs_new_exe(s->d->nprocs,
-                                s->kind == WF_PROG_EXE ? s->path : NULL,
-                                s->kind == WF_PROG_LIB ? s->path : NULL, &cb, s);
+    s->procs =
+        wf_procs_new_exe(s->d->nprocs, s->kind == WF_PROG_EXE ? s->path : NULL,
+                         s->kind == WF_PROG_LIB ? s->path : NULL, &cb, s);
     wf_wbuf w;
     wf_wbuf_init(&w);
     char msg[PATH_MAX + 64] = "";
@@ -308,8 +309,7 @@ static weft_err wf_nsess_ready(wf_nsess *s)
     if (!e) {
         s->state = WF_NSESS_READY;
         WF_LOG_INFO("noded: driver ready name=%s pid=%u peer=%s workers=%d",
-                    s->name, s->pid, wf_net_conn_peer(s->conn),
-                    s->d->nprocs);
+                    s->name, s->pid, wf_net_conn_peer(s->conn), s->d->nprocs);
     }
     return e;
 }
@@ -393,8 +393,9 @@ static weft_err wf_nsess_chunk(wf_nsess *s, const wf_frame *f)
     }
     if (hl != WF_PROG_HASH || memcmp(hash, s->hash, sizeof hash) != 0) {
         unlink(s->tmp);
-        return wf_err(WEFT_EPROTO, "noded: program from %s does not match "
-                                   "its hash",
+        return wf_err(WEFT_EPROTO,
+                      "noded: program from %s does not match "
+                      "its hash",
                       s->name);
     }
     if (rename(s->tmp, s->path) != 0) {
@@ -493,8 +494,8 @@ static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
             wf_wbuf w;
             wf_wbuf_init(&w);
             const char *why = weft_last_error();
-            wf_msg_ready m = {.status = e, .message = why,
-                              .message_len = strlen(why)};
+            wf_msg_ready m = {
+                .status = e, .message = why, .message_len = strlen(why)};
             wf_proto_put_ready(&w, &m);
             if (!wf_wbuf_status(&w))
                 wf_net_send(c, WF_MSG_READY, 0, w.data, w.len);

@@ -145,8 +145,7 @@ weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],
             int err = errno;
             EVP_MD_CTX_free(ctx);
             close(fd);
-            return wf_err(WEFT_ESYS, "cannot read %s: %s", path,
-                          strerror(err));
+            return wf_err(WEFT_ESYS, "cannot read %s: %s", path, strerror(err));
         }
         if (n == 0)
             break;

@@ -31,10 +31,10 @@
 #include "wire/buf.h"
 
 #define WF_PROG_HASH 32
-#define WF_PROG_MAX (1ull << 31)   /* bytes of a shipped program */
-#define WF_PROG_CHUNK (4u << 20)   /* bytes of program per EXE_CHUNK */
-#define WF_PROG_NAME_MAX 255       /* bytes of a driver's name */
-#define WF_READY_MAX_MESSAGE 1024  /* bytes of READY's message */
+#define WF_PROG_MAX (1ull << 31)  /* bytes of a shipped program */
+#define WF_PROG_CHUNK (4u << 20)  /* bytes of program per EXE_CHUNK */
+#define WF_PROG_NAME_MAX 255      /* bytes of a driver's name */
+#define WF_READY_MAX_MESSAGE 1024 /* bytes of READY's message */
 
 typedef enum wf_prog_kind {
     WF_PROG_EXE = 0, /* run it in worker mode */

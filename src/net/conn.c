@@ -482,6 +482,16 @@ static void wf_net_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         wf_net_conn_end(c, 0);
         return;
     }
+    if (nread == UV_EOF && c->state == WF_NET_AWAIT_WELCOME) {
+        /* Our proof was sent and the server hung up: it did not accept
+         * it. */
+        wf_err(WEFT_EPROTO,
+               "net: %s closed the connection after our proof (wrong "
+               "cluster token?)",
+               c->peer);
+        wf_net_conn_fail(c, WEFT_EPROTO);
+        return;
+    }
     if (nread < 0) {
         wf_err(WEFT_EIO, "net: read%s: %s",
                c->state == WF_NET_AUTHED ? "" : " during handshake",

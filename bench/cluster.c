@@ -1,0 +1,211 @@
+/* Cluster benchmarks: a head and three nodes on this machine
+ * (scripts/cluster-lab, loopback TCP), this program as their driver.
+ *
+ *   cluster.start_ms              head + 3 nodes started and joined
+ *   cluster.driver_connect_ms     weft_init to 4 ready nodes (program
+ *                                 shipped to each the first time)
+ *   cluster.tiny_throughput       N tiny tasks submitted, then all gotten
+ *   cluster.round_trip_us         one task at a time: submit, run on a node,
+ *                                 get (median)
+ *   cluster.result_48mib_gbps     a 48 MiB array result from a node to the
+ *                                 driver (results travel inline for now)
+ *   cluster.failure_resubmit_ms   a node SIGKILLed under 40 running tasks:
+ *                                 kill to its tasks being resubmitted
+ *   cluster.failure_job_s         wall time of that 40 x 300 ms job
+ *
+ * Needs WEFT_BIN (the weft binary) and the scripts directory: run through
+ * scripts/run-bench, which sets both. */
+#include <errno.h>
+#include <limits.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+extern char **environ;
+
+static weft_err b_inc(weft_task *t)
+{
+    return weft_return_i64(t, weft_arg_i64(t, 0) + 1);
+}
+WEFT_REGISTER(b_inc);
+
+static weft_err b_sleep(weft_task *t)
+{
+    int64_t ms = weft_arg_i64(t, 0);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return weft_return_i64(t, ms);
+}
+WEFT_REGISTER(b_sleep);
+
+/* An n-byte u8 array, written in place. */
+static weft_err b_blob(weft_task *t)
+{
+    size_t n = (size_t)weft_arg_i64(t, 0);
+    void *p;
+    weft_err e = weft_return_alloc(t, 0, n, &p);
+    if (!e)
+        memset(p, 7, n);
+    return e;
+}
+WEFT_REGISTER(b_blob);
+
+static char lab[64], script[PATH_MAX];
+
+static int lab_cmd(char **argv)
+{
+    pid_t pid;
+    if (posix_spawn(&pid, script, NULL, NULL, argv, environ) != 0)
+        return -1;
+    int ws;
+    waitpid(pid, &ws, 0);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}
+
+static void read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f) {
+        if (fgets(buf, (int)cap, f))
+            buf[strcspn(buf, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+static double tiny(weft_runtime *rt, int n)
+{
+    weft_ref *refs = malloc((size_t)n * sizeof *refs);
+    double t0 = bench_now();
+    for (int i = 0; i < n; i++)
+        WEFT_CHECK(weft_submit(rt, "b_inc", WEFT_ARGS(weft_i64(i)), NULL,
+                               &refs[i]));
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+        WEFT_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
+        if (v != i + 1) {
+            fprintf(stderr, "cluster bench: wrong result\n");
+            exit(1);
+        }
+        weft_release(rt, refs[i]);
+    }
+    double dt = bench_now() - t0;
+    free(refs);
+    return n / dt;
+}
+
+int main(void)
+{
+    weft_worker_check(); /* the nodes run this program as their workers */
+    const char *dir = getenv("WEFT_SCRIPTS_DIR");
+    if (!getenv("WEFT_BIN") || !dir) {
+        fprintf(stderr, "cluster bench: set WEFT_BIN and WEFT_SCRIPTS_DIR "
+                        "(scripts/run-bench does)\n");
+        return 1;
+    }
+    snprintf(script, sizeof script, "%s/cluster-lab", dir);
+    snprintf(lab, sizeof lab, "/tmp/weft_bench_lab_XXXXXX");
+    if (!mkdtemp(lab))
+        return 1;
+    char *up[] = {script, "up", lab, "loopback", "3", NULL};
+    char *down[] = {script, "down", lab, NULL};
+    double t0 = bench_now();
+    if (lab_cmd(up) != 0) {
+        fprintf(stderr, "cluster bench: cluster-lab up failed\n");
+        lab_cmd(down);
+        return 1;
+    }
+    bench_emit("cluster.start_ms", (bench_now() - t0) * 1e3, "ms");
+
+    char path[PATH_MAX], addr[128], token[PATH_MAX];
+    snprintf(path, sizeof path, "%s/addr", lab);
+    read_line(path, addr, sizeof addr);
+    snprintf(token, sizeof token, "%s/token", lab);
+    weft_options o;
+    weft_options_init(&o);
+    o.address = addr;
+    o.token_file = token;
+    weft_runtime *rt;
+    t0 = bench_now();
+    WEFT_CHECK(weft_init(&rt, &o));
+    bench_emit("cluster.driver_connect_ms", (bench_now() - t0) * 1e3, "ms");
+    weft_stats s;
+    weft_get_stats(rt, &s);
+    bench_note("cluster: head + 3 nodes on loopback, 2 worker processes "
+               "each; %u nodes ready",
+               s.nodes);
+
+    int n = 200000;
+    tiny(rt, 20000); /* warm: workers started everywhere */
+    double runs[3];
+    for (int r = 0; r < 3; r++)
+        runs[r] = tiny(rt, n);
+    bench_note("tiny tasks: %d per run, runs %.0f %.0f %.0f tasks/s", n,
+               runs[0], runs[1], runs[2]);
+    bench_emit("cluster.tiny_throughput", bench_median(runs, 3), "tasks/s");
+
+    double rtt[2000];
+    for (int i = 0; i < 2020; i++) {
+        double a = bench_now();
+        weft_ref r;
+        WEFT_CHECK(weft_submit(rt, "b_inc", WEFT_ARGS(weft_i64(i)), NULL, &r));
+        int64_t v;
+        WEFT_CHECK(weft_get_i64(rt, r, &v, WEFT_FOREVER));
+        weft_release(rt, r);
+        if (i >= 20)
+            rtt[i - 20] = (bench_now() - a) * 1e6;
+    }
+    qsort(rtt, 2000, sizeof *rtt, bench_cmp_double);
+    bench_note("round trip: 2000 calls, p10 %.1f p90 %.1f p99 %.1f us",
+               rtt[200], rtt[1800], rtt[1980]);
+    bench_emit("cluster.round_trip_us", (rtt[999] + rtt[1000]) / 2, "us");
+
+    double gb[3];
+    size_t big = 48u << 20;
+    for (int r = 0; r < 3; r++) {
+        weft_ref ref;
+        double a = bench_now();
+        WEFT_CHECK(weft_submit(rt, "b_blob", WEFT_ARGS(weft_i64((int64_t)big)),
+                               NULL, &ref));
+        weft_value v;
+        WEFT_CHECK(weft_get(rt, ref, &v, WEFT_FOREVER));
+        gb[r] = (double)big / (bench_now() - a) / 1e9;
+        weft_release(rt, ref);
+    }
+    bench_emit("cluster.result_48mib_gbps", bench_median(gb, 3), "GB/s");
+
+    /* A node killed under running tasks. */
+    weft_ref refs[40];
+    for (int i = 0; i < 40; i++)
+        WEFT_CHECK(weft_submit(rt, "b_sleep", WEFT_ARGS(weft_i64(300)), NULL,
+                               &refs[i]));
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+    char *kill2[] = {script, "kill", lab, "2", NULL};
+    double job0 = bench_now() - 0.1;
+    double k0 = bench_now();
+    lab_cmd(kill2);
+    double resubmit = -1;
+    while (resubmit < 0 && bench_now() - k0 < 30) {
+        weft_get_stats(rt, &s);
+        if (s.tasks_retried > 0)
+            resubmit = bench_now() - k0;
+    }
+    for (int i = 0; i < 40; i++) {
+        int64_t v;
+        WEFT_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));
+        weft_release(rt, refs[i]);
+    }
+    bench_emit("cluster.failure_resubmit_ms", resubmit * 1e3, "ms");
+    bench_emit("cluster.failure_job_s", bench_now() - job0, "s");
+    weft_shutdown(rt);
+    lab_cmd(down);
+    char rm[PATH_MAX + 16];
+    snprintf(rm, sizeof rm, "rm -rf %s", lab);
+    if (system(rm) != 0)
+        fprintf(stderr, "cluster bench: cannot remove %s\n", lab);
+    return 0;
+}
