@@ -81,8 +81,8 @@ static double tiny(weft_runtime *rt, int n)
     weft_ref *refs = malloc((size_t)n * sizeof *refs);
     double t0 = bench_now();
     for (int i = 0; i < n; i++)
-        WEFT_CHECK(weft_submit(rt, "b_inc", WEFT_ARGS(weft_i64(i)), NULL,
-                               &refs[i]));
+        WEFT_CHECK(
+            weft_submit(rt, "b_inc", WEFT_ARGS(weft_i64(i)), NULL, &refs[i]));
     for (int i = 0; i < n; i++) {
         int64_t v;
         WEFT_CHECK(weft_get_i64(rt, refs[i], &v, WEFT_FOREVER));

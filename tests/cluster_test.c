@@ -103,7 +103,7 @@ static int lab_cmd(const char *a1, const char *a2)
     char script[PATH_MAX];
     snprintf(script, sizeof script, "%s/cluster-lab", dir ? dir : "scripts");
     char *argv[] = {script, (char *)a1, lab, (char *)a2, NULL};
-    char *argv_up[] = {script, "up", lab, netns ? "netns" : "loopback",
+    char *argv_up[] = {script, "up",    lab, netns ? "netns" : "loopback",
                        "3",    "gpu=1", NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, script, NULL, NULL,
@@ -175,8 +175,7 @@ static int group_teardown(void **state)
     /* Leave the driver's namespace before it is removed (with whatever
      * still runs in it). */
     if (home_ns >= 0 && setns(home_ns, CLONE_NEWNET) != 0)
-        fprintf(stderr, "cluster_test: cannot go home: %s\n",
-                strerror(errno));
+        fprintf(stderr, "cluster_test: cannot go home: %s\n", strerror(errno));
     lab_cmd("down", NULL);
     char cmd[PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -rf %s", lab);
@@ -284,8 +283,7 @@ static void test_examples(void **state)
         posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
         char *argv[] = {path, NULL};
         pid_t pid;
-        assert_int_equal(posix_spawn(&pid, path, &fa, NULL, argv, environ),
-                         0);
+        assert_int_equal(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0);
         posix_spawn_file_actions_destroy(&fa);
         int ws;
         assert_int_equal(waitpid(pid, &ws, 0), pid);
@@ -321,9 +319,9 @@ static void test_random_dags(void **state)
                 int64_t s = (int64_t)xorshift_below(&rng, 1000);
                 int64_t len = xorshift_below(&rng, 4) == 0 ? 100000 : 10;
                 weft_ref v;
-                OK(weft_submit(rt, "t_vec", WEFT_ARGS(weft_i64(s),
-                                                      weft_i64(len)),
-                               NULL, &v));
+                OK(weft_submit(rt, "t_vec",
+                               WEFT_ARGS(weft_i64(s), weft_i64(len)), NULL,
+                               &v));
                 OK(weft_submit(rt, "t_vsum", WEFT_ARGS(weft_refv(v)), NULL,
                                &refs[i]));
                 weft_release(rt, v);
@@ -337,13 +335,13 @@ static void test_random_dags(void **state)
             int b = (int)xorshift_below(&rng, (uint64_t)i);
             int op = kind % 3;
             int64_t x = want[a], y = want[b];
-            want[i] = op == 0 ? (x + y) % P
+            want[i] = op == 0   ? (x + y) % P
                       : op == 1 ? (x * y) % P
                                 : (x + P - y) % P;
-            OK(weft_submit(rt, "t_op",
-                           WEFT_ARGS(weft_i64(op), weft_refv(refs[a]),
-                                     weft_refv(refs[b])),
-                           NULL, &refs[i]));
+            OK(weft_submit(
+                rt, "t_op",
+                WEFT_ARGS(weft_i64(op), weft_refv(refs[a]), weft_refv(refs[b])),
+                NULL, &refs[i]));
         }
         for (int i = n - 1; i >= 0; i--) {
             int64_t v;

@@ -8,7 +8,9 @@
 #define WEFT_VERSION_STRING "0.1.0"
 
 /* Version of the byte format spoken between a program and its worker
- * processes (and later between machines). Bumped on any incompatible change. */
-#define WEFT_WIRE_VERSION 1
+ * processes and between the machines of a cluster (docs/protocol.md).
+ * Bumped on any incompatible change; peers must match exactly. 2: node task
+ * addresses, custom resources and drivers in membership and status. */
+#define WEFT_WIRE_VERSION 2
 
 #endif

@@ -298,7 +298,8 @@ static void wf_daemon_poll(uv_timer_t *t)
     wf_node_state st = d->node ? wf_node_get_state(d->node) : WF_NODE_CLOSED;
     if (d->joined_once) {
         if (st == WF_NODE_JOINED) {
-            wf_node_set_load(d->node, wf_noded_load(d->noded));
+            wf_node_set_load(d->node, wf_noded_load(d->noded),
+                             wf_noded_drivers(d->noded));
             d->backoff_ms = 0;
         } else if (st == WF_NODE_CLOSED && now >= d->rejoin_at) {
             if (d->node) {
@@ -917,10 +918,11 @@ static void wf_status_bytes(uint64_t v, char *buf, size_t cap)
 /* Print the node table. */
 static void wf_status_print(const wf_member *m, size_t n)
 {
-    printf("%-4s  %-24s  %-5s  %8s  %10s  %5s  %s\n", "ID", "NAME", "STATE",
-           "CPUS", "MEMORY", "LOAD", "LAST HEARD");
+    printf("%-4s  %-20s  %-5s  %6s  %10s  %5s  %7s  %10s  %-21s  %s\n", "ID",
+           "NAME", "STATE", "CPUS", "MEMORY", "LOAD", "DRIVERS", "LAST HEARD",
+           "TASK ADDRESS", "RESOURCES");
     for (size_t i = 0; i < n; i++) {
-        char cpus[32], mem[32];
+        char cpus[32], mem[32], heard[32], res[512] = "-";
         uint64_t c = m[i].res.cpus_milli;
         if (c % 1000)
             snprintf(cpus, sizeof cpus, "%" PRIu64 ".%03" PRIu64, c / 1000,
@@ -928,10 +930,19 @@ static void wf_status_print(const wf_member *m, size_t n)
         else
             snprintf(cpus, sizeof cpus, "%" PRIu64, c / 1000);
         wf_status_bytes(m[i].res.memory_bytes, mem, sizeof mem);
-        printf("%-4" PRIu64 "  %-24s  %-5s  %8s  %10s  %5u  %.1fs ago\n",
+        snprintf(heard, sizeof heard, "%.1fs ago",
+                 (double)m[i].last_heard_ms / 1000.0);
+        size_t used = 0;
+        for (uint32_t k = 0; k < m[i].res.ncustom && used < sizeof res; k++)
+            used += (size_t)snprintf(res + used, sizeof res - used, "%s%s=%g",
+                                     k ? "," : "", m[i].res.custom[k].name,
+                                     (double)m[i].res.custom[k].milli / 1000);
+        printf("%-4" PRIu64 "  %-20s  %-5s  %6s  %10s  %5u  %7u  %10s  %-21s  "
+               "%s\n",
                m[i].id, m[i].name,
                m[i].state == WF_MEMBER_ALIVE ? "ALIVE" : "DEAD", cpus, mem,
-               m[i].load, (double)m[i].last_heard_ms / 1000.0);
+               m[i].load, m[i].drivers, heard,
+               m[i].res.addr[0] ? m[i].res.addr : "-", res);
     }
 }
 

@@ -11,25 +11,35 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: weft <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  start --head [--host H] [--port P] [--token-file F]\n"
-            "               [--session-dir D]\n"
-            "            start a head daemon on H:P (default 127.0.0.1:6380;\n"
-            "            port 0: any free port) with its own node joined\n"
-            "  status [--session-dir D] [--address HOST:PORT] "
-            "[--token-file F]\n"
-            "            list the nodes the head knows\n"
-            "  stop [--session-dir D]\n"
-            "            stop the session's head daemon\n"
-            "  version   print the weft and wire protocol versions\n"
-            "  help      print this help\n"
-            "\n"
-            "The session directory (default $WEFT_SESSION_DIR, else\n"
-            "/tmp/weft-<uid>) holds the cluster token (token, unless\n"
-            "--token-file), head.pid, head.addr and head.log.\n");
+    fprintf(
+        out,
+        "usage: weft <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  start --head [--host H] [--port P] [--token-file F]\n"
+        "               [--num-cpus N] [--resources R] [--session-dir D]\n"
+        "            start a head daemon on H:P (default 127.0.0.1:6380;\n"
+        "            port 0: any free port) with a node of its own\n"
+        "  start --address HOST:PORT --token-file F [--host H] [--port P]\n"
+        "               [--name N] [--num-cpus N] [--resources R]\n"
+        "               [--session-dir D]\n"
+        "            start a node that joins the head at HOST:PORT; it runs\n"
+        "            tasks on H:P (default: the address it reaches the\n"
+        "            head from, any port). R: custom resources, gpu=1,fpga=2\n"
+        "  status [--session-dir D] [--address HOST:PORT] "
+        "[--token-file F]\n"
+        "            list the nodes: resources, load, drivers connected\n"
+        "  stop [--session-dir D]\n"
+        "            stop the session's daemons (node, then head)\n"
+        "  version   print the weft and wire protocol versions\n"
+        "  help      print this help\n"
+        "\n"
+        "The session directory (default $WEFT_SESSION_DIR, else\n"
+        "/tmp/weft-<uid>) holds the cluster token (token, unless\n"
+        "--token-file), head.pid, head.addr, head.log, node.pid,\n"
+        "node.log and cache/ (programs shipped by drivers).\n\n"
+        "A program runs on the cluster when given its address:\n"
+        "  WEFT_ADDRESS=HOST:PORT WEFT_TOKEN_FILE=F ./program\n");
 }
 
 static int version(void)

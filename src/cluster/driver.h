@@ -69,9 +69,10 @@ typedef struct wf_driver_opts {
 weft_err wf_driver_start(const wf_driver_opts *o, wf_driver **out);
 
 /* Queue job (a whole RUN frame; its header seq is overwritten) with what
- * it reserves (req may be NULL: plain). Any thread. A job no node can
- * ever take is failed through cb.lost-free path: returns WEFT_ERESOURCE
- * without taking it. */
+ * it reserves (req may be NULL: plain). Any thread. Returns 0 (the job is
+ * the driver's until a callback hands it back), WEFT_ERESOURCE when no
+ * alive node offers what req asks for, or WEFT_ESHUTDOWN while stopping
+ * (the job stays the caller's on error). */
 weft_err wf_driver_submit(wf_driver *d, wf_job *job, const wf_driver_req *req);
 
 /* Nodes ready now. */

@@ -47,7 +47,13 @@ bool wf_member_addr_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
             return false;
-    return true;
+    if (n == 0)
+        return true;
+    char addr[WF_NODE_ADDR_MAX + 1], host[WF_NODE_ADDR_MAX + 1];
+    int port;
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    return wf_net_split_addr(addr, host, sizeof host, &port);
 }
 
 weft_err wf_member_get_addr(wf_rbuf *r, char *dst)
@@ -197,6 +203,7 @@ static weft_err wf_head_join(wf_head *h, wf_net_conn *c, const wf_frame *f)
     r->m.state = WF_MEMBER_ALIVE;
     r->m.res = res;
     r->m.load = 0;
+    r->m.drivers = 0;
     r->conn = c;
     r->last_heard = uv_now(h->loop);
     WF_LOG_INFO("cluster: node joined id=%llu name=%s peer=%s cpus_milli=%llu "
@@ -216,13 +223,16 @@ static weft_err wf_head_heartbeat(wf_head *h, wf_member_rec *r,
 {
     wf_rbuf rb;
     wf_rbuf_init(&rb, f->body, f->body_len);
-    uint32_t load;
+    uint32_t load, drivers;
     weft_err e = wf_rbuf_get_u32(&rb, &load, "load");
+    if (!e)
+        e = wf_rbuf_get_u32(&rb, &drivers, "drivers");
     if (!e)
         e = wf_rbuf_end(&rb, "HEARTBEAT");
     if (e)
         return e;
     r->m.load = load;
+    r->m.drivers = drivers;
     r->last_heard = uv_now(h->loop);
     return 0;
 }
@@ -380,7 +390,7 @@ struct wf_node {
     weft_err why;
     uint64_t hb_opt; /* from opts; 0: the head's */
     uint64_t hb_ms;
-    uint32_t load;
+    uint32_t load, drivers;
     bool hb_on, stopping, timer_closed;
 };
 
@@ -392,6 +402,7 @@ static void wf_node_beat(uv_timer_t *t)
     wf_wbuf w;
     wf_wbuf_init(&w);
     wf_wbuf_put_u32(&w, n->load);
+    wf_wbuf_put_u32(&w, n->drivers);
     weft_err e = wf_member_send(n->conn, WF_MSG_HEARTBEAT, &w);
     if (e)
         wf_member_drop(n->conn, "node", e);
@@ -546,9 +557,10 @@ weft_err wf_node_close_reason(const wf_node *n)
     return n->why;
 }
 
-void wf_node_set_load(wf_node *n, uint32_t load)
+void wf_node_set_load(wf_node *n, uint32_t load, uint32_t drivers)
 {
     n->load = load;
+    n->drivers = drivers;
 }
 
 void wf_node_set_heartbeats(wf_node *n, bool on)

@@ -9,7 +9,8 @@
  *                            str resource name, u64 amount (milli),
  *                            str task address ("host:port" or empty)
  *   head -> node  JOINED     u64 node id, u32 heartbeat period (ms)
- *   node -> head  HEARTBEAT  u32 load (tasks running), every period
+ *   node -> head  HEARTBEAT  u32 load (tasks sent to it and not answered),
+ *                            u32 drivers (connected now), every period
  *
  * A connection that has not joined may instead ask for the node snapshot
  * (STATUS_REQ, answered with STATUS; see cluster/status.h), as often as it
@@ -82,6 +83,7 @@ typedef struct wf_member {
     wf_member_state state;
     wf_node_resources res;
     uint32_t load;          /* from the last heartbeat */
+    uint32_t drivers;       /* from the last heartbeat */
     uint64_t last_heard_ms; /* ms since the head last heard from it */
 } wf_member;
 
@@ -144,8 +146,8 @@ uint64_t wf_node_id(const wf_node *n);
 /* Why the connection ended (see wf_net_close_cb); 0 while open. */
 weft_err wf_node_close_reason(const wf_node *n);
 
-/* The load the next heartbeats report. */
-void wf_node_set_load(wf_node *n, uint32_t load);
+/* The load and driver count the next heartbeats report. */
+void wf_node_set_load(wf_node *n, uint32_t load, uint32_t drivers);
 
 /* Stop (false) or resume (true) heartbeats without closing the connection:
  * simulates a hung node in tests. */

@@ -161,9 +161,9 @@ static void test_three_join(void **state)
     assert_true(all[0].id != all[1].id && all[1].id != all[2].id &&
                 all[0].id != all[2].id);
     /* Heartbeats carry the load. */
-    wf_node_set_load(n[1], 7);
+    wf_node_set_load(n[1], 7, 2);
     wf_member m;
-    RUN_UNTIL(&x, member(&x, "beta", &m) && m.load == 7);
+    RUN_UNTIL(&x, member(&x, "beta", &m) && m.load == 7 && m.drivers == 2);
     for (int i = 0; i < 3; i++)
         stop_node(&x, n[i]);
     teardown(&x);

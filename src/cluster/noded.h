@@ -3,8 +3,10 @@
  * The service listens (net/conn.h: every connection proves the cluster
  * token first). A driver connects, names its program by SHA-256
  * (DRIVER_HELLO, cluster/proto.h); the node takes it from its cache
- * (<cache_dir>/<hex>) or asks for the bytes (EXE_WANT, EXE_CHUNK), checks
- * the hash, caches the file (mode 0700) and answers READY. Each driver gets
+ * (<cache_dir>/<hex>, or <hex>.so for a library: a file of that name and
+ * size is trusted, as only this user can write the cache) or asks for the
+ * bytes (EXE_WANT, EXE_CHUNK), checks their hash, caches the file (mode
+ * 0700) and answers READY. Each driver gets
  * its own worker processes (exec/procs.h) running its program in worker
  * mode (or `weft worker --library` for a library), one per cpu of the
  * node. RUN frames from the driver go to those processes; their DONE

@@ -31,7 +31,13 @@ void wf_proto_put_ready(wf_wbuf *w, const wf_msg_ready *m)
     size_t n = m->message_len;
     if (n > WF_READY_MAX_MESSAGE)
         n = WF_READY_MAX_MESSAGE;
-    wf_wbuf_put_str(w, m->message, n);
+    char clean[WF_READY_MAX_MESSAGE];
+    for (size_t i = 0; i < n; i++) /* the decoder wants printable bytes */
+        clean[i] = (unsigned char)m->message[i] < 0x20 ||
+                           (unsigned char)m->message[i] > 0x7e
+                       ? '?'
+                       : m->message[i];
+    wf_wbuf_put_str(w, clean, n);
 }
 
 weft_err wf_proto_get_driver_hello(const uint8_t *p, size_t len,
@@ -107,8 +113,8 @@ weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m)
     int32_t st;
     size_t at = 0;
     weft_err e = wf_rbuf_get_i32(&r, &st, "status");
-    if (!e && st > 0)
-        return wf_rbuf_bad(&r, at, "positive status %d", st);
+    if (!e && (st > 0 || st < WEFT_EIO))
+        return wf_rbuf_bad(&r, at, "status %d is no weft error", st);
     at = r.off;
     if (!e)
         e = wf_rbuf_get_u32(&r, &m->slots, "worker slots");
@@ -119,6 +125,12 @@ weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m)
                             &m->message_len, "message");
     if (e)
         return e;
+    for (size_t i = 0; i < m->message_len; i++)
+        if ((unsigned char)m->message[i] < 0x20 ||
+            (unsigned char)m->message[i] > 0x7e)
+            return wf_rbuf_bad(&r, r.off - m->message_len + i,
+                               "message has a byte 0x%02x",
+                               (unsigned char)m->message[i]);
     m->status = st;
     return wf_rbuf_end(&r, "READY");
 }

@@ -14,7 +14,8 @@
  *                                 order, without gaps, up to size
  *   node -> driver  READY         i32 status (0 or a negative weft_err),
  *                                 u32 worker slots (status 0: >= 1),
- *                                 str message (<= WF_READY_MAX_MESSAGE)
+ *                                 str message (<= WF_READY_MAX_MESSAGE
+ *                                 printable ASCII bytes)
  *
  * After READY with status 0 the driver sends RUN frames (wire/msg.h, all
  * values inline) whose seq it chooses; the node answers each with a DONE
@@ -64,7 +65,8 @@ typedef struct wf_msg_ready {
 } wf_msg_ready;
 
 /* Bodies only (frame them with wf_frame_begin/finish or wf_net_send);
- * check the wbuf's status afterwards. */
+ * check the wbuf's status afterwards. put_ready cuts the message to
+ * WF_READY_MAX_MESSAGE bytes and writes '?' for unprintable ones. */
 void wf_proto_put_driver_hello(wf_wbuf *w, const wf_msg_driver_hello *m);
 void wf_proto_put_exe_chunk(wf_wbuf *w, const wf_msg_exe_chunk *m);
 void wf_proto_put_ready(wf_wbuf *w, const wf_msg_ready *m);

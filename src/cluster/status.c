@@ -6,8 +6,8 @@
 #include "base/err.h"
 
 /* Smallest encoded member: id, empty-name length, state, cpus, memory,
- * load, last heard, empty address, no custom resources. */
-#define WF_STATUS_MIN_MEMBER (8 + 4 + 1 + 8 + 8 + 4 + 8 + 4 + 4)
+ * load, drivers, last heard, empty address, no custom resources. */
+#define WF_STATUS_MIN_MEMBER (8 + 4 + 1 + 8 + 8 + 4 + 4 + 8 + 4 + 4)
 
 void wf_status_encode(wf_wbuf *w, const wf_member *m, size_t n)
 {
@@ -19,6 +19,7 @@ void wf_status_encode(wf_wbuf *w, const wf_member *m, size_t n)
         wf_wbuf_put_u64(w, m[i].res.cpus_milli);
         wf_wbuf_put_u64(w, m[i].res.memory_bytes);
         wf_wbuf_put_u32(w, m[i].load);
+        wf_wbuf_put_u32(w, m[i].drivers);
         wf_wbuf_put_u64(w, m[i].last_heard_ms);
         wf_wbuf_put_str(w, m[i].res.addr, strlen(m[i].res.addr));
         wf_wbuf_put_u32(w, m[i].res.ncustom);
@@ -65,6 +66,8 @@ static weft_err wf_status_get_member(wf_rbuf *r, wf_member *m)
     if (!e)
         e = wf_rbuf_get_u32(r, &m->load, "load");
     if (!e)
+        e = wf_rbuf_get_u32(r, &m->drivers, "drivers");
+    if (!e)
         e = wf_rbuf_get_u64(r, &m->last_heard_ms, "last heard");
     if (!e)
         e = wf_member_get_addr(r, m->res.addr);
@@ -81,11 +84,18 @@ static weft_err wf_status_get_member(wf_rbuf *r, wf_member *m)
         size_t cn;
         at = r->off;
         e = wf_rbuf_get_str(r, WF_NODE_NAME_MAX, &cs, &cn, "resource name");
-        if (!e && (cn == 0 || !wf_member_addr_ok(cs, cn)))
+        bool ok = !e && cn > 0;
+        for (size_t i = 0; ok && i < cn; i++)
+            ok = (unsigned char)cs[i] > 0x20 && (unsigned char)cs[i] < 0x7f;
+        if (!e && !ok)
             return wf_rbuf_bad(r, at, "bad resource name");
         if (!e) {
             memcpy(c->name, cs, cn);
             c->name[cn] = '\0';
+            for (uint32_t j = 0; j < k; j++)
+                if (strcmp(m->res.custom[j].name, c->name) == 0)
+                    return wf_rbuf_bad(r, at, "duplicate resource \"%s\"",
+                                       c->name);
             e = wf_rbuf_get_u64(r, &c->milli, "resource amount");
         }
         m->res.ncustom = k + 1;

@@ -5,7 +5,8 @@
  *   head -> client  STATUS      u32 count (<= WF_HEAD_MAX_NODES), then
  *                               count times: u64 id, str name, u8 state,
  *                               u64 cpus (milli), u64 memory bytes,
- *                               u32 load, u64 ms since last heard,
+ *                               u32 load, u32 drivers,
+ *                               u64 ms since last heard,
  *                               str task address, u32 ncustom, then
  *                               ncustom times: str name, u64 amount (milli)
  *

@@ -19,11 +19,20 @@ static void encode_two(wf_wbuf *w)
 {
     wf_member m[2];
     memset(m, 0, sizeof m);
-    m[0] = (wf_member){
-        .id = 1, .state = WF_MEMBER_ALIVE, .load = 3, .last_heard_ms = 250};
+    m[0] = (wf_member){.id = 1,
+                       .state = WF_MEMBER_ALIVE,
+                       .load = 3,
+                       .drivers = 2,
+                       .last_heard_ms = 250};
     strcpy(m[0].name, "head-a");
     m[0].res.cpus_milli = 8000;
     m[0].res.memory_bytes = 1ull << 34;
+    strcpy(m[0].res.addr, "10.0.0.1:4000");
+    m[0].res.ncustom = 2;
+    strcpy(m[0].res.custom[0].name, "gpu");
+    m[0].res.custom[0].milli = 2000;
+    strcpy(m[0].res.custom[1].name, "fpga");
+    m[0].res.custom[1].milli = 500;
     m[1] = (wf_member){.id = 2, .state = WF_MEMBER_DEAD};
     strcpy(m[1].name, "n2");
     wf_wbuf_init(w);
@@ -45,7 +54,16 @@ static void test_round_trip(void **state)
     assert_int_equal(m[0].res.cpus_milli, 8000);
     assert_int_equal(m[0].res.memory_bytes, 1ull << 34);
     assert_int_equal(m[0].load, 3);
+    assert_int_equal(m[0].drivers, 2);
     assert_int_equal(m[0].last_heard_ms, 250);
+    assert_string_equal(m[0].res.addr, "10.0.0.1:4000");
+    assert_int_equal(m[0].res.ncustom, 2);
+    assert_string_equal(m[0].res.custom[0].name, "gpu");
+    assert_int_equal(m[0].res.custom[0].milli, 2000);
+    assert_string_equal(m[0].res.custom[1].name, "fpga");
+    assert_int_equal(m[0].res.custom[1].milli, 500);
+    assert_string_equal(m[1].res.addr, "");
+    assert_int_equal(m[1].res.ncustom, 0);
     assert_string_equal(m[1].name, "n2");
     assert_int_equal(m[1].state, WF_MEMBER_DEAD);
     wf_free(m);
@@ -95,6 +113,20 @@ static void test_malformed(void **state)
 
     memcpy(p, w.data, w.len);
     memset(p + 4, 0, 8); /* id 0 */
+    refused(p, w.len);
+
+    /* The first member's address starts after count, id, name, state,
+     * cpus, memory, load, drivers and last heard, then its resources. */
+    size_t addr = 4 + 8 + 4 + 6 + 1 + 8 + 8 + 4 + 4 + 8;
+    assert_int_equal(wf_load_le32(w.data + addr), 13);
+    memcpy(p, w.data, w.len);
+    p[addr + 4 + 2] = ' '; /* a space in the address */
+    refused(p, w.len);
+    memcpy(p, w.data, w.len);
+    wf_store_le32(p + addr + 4 + 13, WF_NODE_MAX_CUSTOM + 1);
+    refused(p, w.len);
+    memcpy(p, w.data, w.len);
+    wf_store_le32(p + addr + 4 + 13 + 4, 0); /* an empty resource name */
     refused(p, w.len);
     wf_free(p);
     wf_wbuf_free(&w);

@@ -22,7 +22,8 @@
 
 #define WF_FRAME_MAGIC 0x5746
 #define WF_FRAME_HDR 16
-/* Larger payloads travel in an fd, not through the stream; the limit keeps
+/* Between a program and its worker processes larger payloads travel in an
+ * fd; over TCP this is, for now, the largest task or result. The limit keeps
  * a bad length from making a reader buffer gigabytes. */
 #define WF_FRAME_MAX_BODY (64u << 20)
 
