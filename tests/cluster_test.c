@@ -89,6 +89,36 @@ static weft_err t_daemon(weft_task *t)
 }
 WEFT_REGISTER(t_daemon);
 
+/* An actor holding a counter: Counter(start); add(x) -> new value;
+ * where() -> the node daemon's pid. */
+static weft_err counter_init(weft_task *t)
+{
+    int64_t *c = malloc(sizeof *c);
+    if (!c)
+        return weft_fail(t, "no memory");
+    *c = weft_arg_i64(t, 0);
+    weft_actor_set_state(t, c);
+    return 0;
+}
+
+static weft_err counter_add(weft_task *t)
+{
+    int64_t *c = weft_actor_state(t);
+    *c += weft_arg_i64(t, 0);
+    return weft_return_i64(t, *c);
+}
+
+static weft_err counter_where(weft_task *t)
+{
+    return weft_return_i64(t, (int64_t)getppid());
+}
+
+static const weft_method counter_methods[] = {
+    {"add", counter_add, "i"},
+    {"where", counter_where, ""},
+};
+WEFT_REGISTER_ACTOR(Counter, counter_init, free, counter_methods);
+
 /* ------------------------------------------------------------ the lab */
 
 static char lab[64];
@@ -103,8 +133,8 @@ static int lab_cmd(const char *a1, const char *a2)
     char script[PATH_MAX];
     snprintf(script, sizeof script, "%s/cluster-lab", dir ? dir : "scripts");
     char *argv[] = {script, (char *)a1, lab, (char *)a2, NULL};
-    char *argv_up[] = {script, "up",    lab, netns ? "netns" : "loopback",
-                       "3",    "gpu=1", NULL};
+    char *argv_up[] = {script, "up",    lab,       netns ? "netns" : "loopback",
+                       "3",    "gpu=1", "spare=1", NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, script, NULL, NULL,
                          strcmp(a1, "up") == 0 ? argv_up : argv, environ);
@@ -392,6 +422,106 @@ static void test_resources(void **state)
     weft_shutdown(rt);
 }
 
+static int64_t actor_where(weft_runtime *rt, weft_actor a)
+{
+    weft_ref r;
+    int64_t pid;
+    OK(weft_actor_call(rt, a, "where", NULL, 0, NULL, &r));
+    OK(weft_get_i64(rt, r, &pid, 30000));
+    weft_release(rt, r);
+    return pid;
+}
+
+/* The node (0..3) whose daemon has pid, or -1. */
+static int node_of(pid_t pid)
+{
+    for (int i = 0; i <= 3; i++)
+        if (node_pid(i) == pid)
+            return i;
+    return -1;
+}
+
+/* Actors live on nodes: placed by resources, calls in order, and started
+ * again elsewhere when their node dies. */
+static void test_actors(void **state)
+{
+    (void)state;
+    weft_runtime *rt = connect_rt();
+    wait_nodes(rt, 4);
+    weft_actor_opts ao;
+    weft_actor_opts_init(&ao);
+    ao.resources = "gpu=1";
+    weft_actor gpu;
+    OK(weft_actor_create(rt, "Counter", WEFT_ARGS(weft_i64(0)), &ao, &gpu));
+    assert_int_equal(actor_where(rt, gpu), node_pid(1));
+    /* Calls run in the order made: running sums come back in order. */
+    int n = scaled_by(2000, 4);
+    weft_ref *refs = calloc((size_t)n, sizeof *refs);
+    for (int i = 0; i < n; i++)
+        OK(weft_actor_call(rt, gpu, "add", WEFT_ARGS(weft_i64(i + 1)), NULL,
+                           &refs[i]));
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+        OK(weft_get_i64(rt, refs[i], &v, 30000));
+        assert_int_equal(v, (int64_t)(i + 1) * (i + 2) / 2);
+        weft_release(rt, refs[i]);
+    }
+    free(refs);
+    OK(weft_actor_kill(rt, gpu));
+
+    /* Nothing offers tpu: a clear error at once. */
+    weft_actor bad;
+    ao.resources = "tpu=1";
+    assert_int_equal(
+        weft_actor_create(rt, "Counter", WEFT_ARGS(weft_i64(0)), &ao, &bad),
+        WEFT_ERESOURCE);
+
+    /* On a spare node, allowed one restart: kill that node, and the next
+     * calls reach a fresh instance on the other spare node. */
+    ao.resources = "spare=1";
+    ao.max_restarts = 1;
+    weft_actor a;
+    OK(weft_actor_create(rt, "Counter", WEFT_ARGS(weft_i64(100)), &ao, &a));
+    int first = node_of((pid_t)actor_where(rt, a));
+    assert_true(first == 2 || first == 3);
+    weft_ref r;
+    int64_t v;
+    OK(weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(5)), NULL, &r));
+    OK(weft_get_i64(rt, r, &v, 30000));
+    assert_int_equal(v, 105);
+    weft_release(rt, r);
+    char which[16];
+    snprintf(which, sizeof which, "%d", first);
+    assert_int_equal(lab_cmd("kill", which), 0);
+    /* Calls made after the death go to the restarted instance (state
+     * from its constructor again); a call in flight may fail. */
+    int64_t pid = 0;
+    for (int i = 0; i < 200 && pid == 0; i++) {
+        weft_ref w;
+        OK(weft_actor_call(rt, a, "where", NULL, 0, NULL, &w));
+        weft_err e = weft_get_i64(rt, w, &pid, 30000);
+        weft_release(rt, w);
+        if (e) {
+            assert_int_equal(e, WEFT_EACTORDEAD);
+            pid = 0;
+            sleep_ms(50);
+        } else if (node_of((pid_t)pid) == first) {
+            pid = 0; /* the death is not known yet */
+            sleep_ms(20);
+        }
+    }
+    int second = node_of((pid_t)pid);
+    assert_true((second == 2 || second == 3) && second != first);
+    OK(weft_actor_call(rt, a, "add", WEFT_ARGS(weft_i64(1)), NULL, &r));
+    OK(weft_get_i64(rt, r, &v, 30000));
+    assert_int_equal(v, 101);
+    weft_release(rt, r);
+    weft_shutdown(rt);
+    assert_int_equal(lab_cmd("restart", which), 0);
+    snprintf(which, sizeof which, "node%d", first);
+    assert_true(wait_state(which, "ALIVE", 5000));
+}
+
 static void kill_node2(void)
 {
     sleep_ms(300);
@@ -606,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_random_dags),
         cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_actors),
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_driver_disconnect),
         cmocka_unit_test(test_node_killed),

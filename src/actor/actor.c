@@ -11,6 +11,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "cluster/driver.h"
 #include "wire/msg.h"
 
 #define WF_MAX_ACTORS 65536
@@ -36,6 +37,9 @@ typedef struct wf_actor {
     bool pumping, pump_again; /* one thread sends calls at a time */
     wf_proc *proc;
     int32_t restarts_left, restarts;
+    /* Driver mode: the actor lives on a node of the cluster. */
+    wf_dactor *dactor;
+    wf_driver_req *req; /* what it holds there (NULL: nothing) */
 } wf_actor;
 
 struct wf_actors {
@@ -88,6 +92,7 @@ void wf_actors_free(weft_runtime *rt, wf_actors *t)
         wf_actor_destroy_state(a);
         wf_free(a->death);
         wf_free(a->name);
+        wf_free(a->req);
         pthread_mutex_destroy(&a->lock);
         wf_free(a);
     }
@@ -130,6 +135,19 @@ static wf_task *wf_mail_take(wf_actor *a)
     return t;
 }
 
+/* Stop a process actor's process (or its instance on a node). */
+static void wf_actor_proc_stop(weft_runtime *rt, wf_actor *a)
+{
+    if (rt->driver) {
+        wf_dactor *da = a->dactor;
+        a->dactor = NULL;
+        if (da)
+            wf_driver_actor_stop(rt->driver, da);
+    } else if (a->proc) {
+        wf_procs_actor_stop(rt->procs, a->proc);
+    }
+}
+
 /* Send one ready call of a process actor to its process, or fail it. */
 static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
@@ -145,6 +163,29 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
         return;
     }
     bool ctor = t->kind == WF_TASK_ACTOR_NEW;
+    if (rt->driver) {
+        if (!(e = wf_job_encode(rt, t, ctor ? 1 : 2, a->handle,
+                                ctor ? a->cls->name : t->fn->name, &job))) {
+            job->actor = a;
+            if (!ctor) {
+                wf_driver_actor_call(rt->driver, a->dactor, job);
+                return;
+            }
+            e = wf_driver_actor_start(rt->driver, a, a->handle, job, a->req,
+                                      &a->dactor);
+            if (!e)
+                return;
+            job->owner = NULL;
+            wf_job_free(job);
+        }
+        pthread_mutex_lock(&a->lock);
+        wf_actor_die(a, WEFT_EACTORDEAD,
+                     wf_strfmt("actor '%s' could not be placed: %s",
+                               a->cls->name, weft_last_error()));
+        pthread_mutex_unlock(&a->lock);
+        wf_call_reject(rt, t, a->death_code, a->death ? a->death : "dead");
+        return;
+    }
     if (!(e = wf_remote_procs(rt)) &&
         !(e = wf_job_encode(rt, t, ctor ? 1 : 2, a->handle,
                             ctor ? a->cls->name : t->fn->name, &job))) {
@@ -228,7 +269,7 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
                      wf_strfmt("actor '%s' failed in its constructor: %s",
                                a->cls->name, why ? why : ""));
         pthread_mutex_unlock(&a->lock);
-        wf_procs_actor_stop(rt->procs, a->proc);
+        wf_actor_proc_stop(rt, a);
     }
     wf_free(why);
     wf_job_free(job);
@@ -398,8 +439,22 @@ WF_EXPORT weft_err weft_actor_create(weft_runtime *rt, const char *cls,
         return wf_err(WEFT_ENOMEM, "%s: out of memory", what);
     pthread_mutex_init(&a->lock, NULL);
     a->cls = c;
+    /* Driver mode: every actor lives on a node, like every task. */
     a->in_proc =
+        rt->driver ||
         (opts->executor ? opts->executor : rt->executor) == WEFT_EXEC_PROCESS;
+    if (rt->driver) {
+        wf_driver_req req;
+        if ((e = wf_cluster_actor_req(rt, opts->cpus, opts->resources, what,
+                                      &req))) {
+            pthread_mutex_destroy(&a->lock);
+            wf_free(a);
+            return e;
+        }
+        if ((req.cpus_milli || req.ncustom) &&
+            (a->req = wf_alloc(sizeof *a->req)))
+            *a->req = req;
+    }
     a->restarts_left = opts->max_restarts;
     if (opts->name && !(a->name = wf_strdup(opts->name))) {
         e = wf_err(WEFT_ENOMEM, "%s: out of memory", what);
@@ -452,6 +507,7 @@ fail_task:
     weft_release(rt, ctor_ref);
 fail:
     wf_free(a->name);
+    wf_free(a->req);
     pthread_mutex_destroy(&a->lock);
     wf_free(a);
     return e;
@@ -531,8 +587,7 @@ WF_EXPORT weft_err weft_actor_kill(weft_runtime *rt, weft_actor h)
     }
     if (a->in_proc) {
         pthread_mutex_unlock(&a->lock);
-        if (a->proc)
-            wf_procs_actor_stop(rt->procs, a->proc);
+        wf_actor_proc_stop(rt, a);
         wf_proc_pump(rt, a); /* calls not sent yet fail now */
         return 0;
     }

@@ -22,6 +22,8 @@ static size_t wf_cl_done(void *ctx, wf_job *job, const wf_frame *f,
                          const int *fds, size_t nfds)
 {
     weft_runtime *rt = ctx;
+    if (job->actor)
+        return wf_actor_proc_done(rt, job, f, fds, nfds);
     wf_task *t = job->owner;
     size_t used = wf_remote_complete(rt, t, f, fds, nfds);
     if (rt->trace)
@@ -61,6 +63,10 @@ static bool wf_cl_req(weft_runtime *rt, const wf_task *t, wf_driver_req *r)
 static void wf_cl_lost(void *ctx, wf_job *job, bool running, const char *why)
 {
     weft_runtime *rt = ctx;
+    if (job->actor) {
+        wf_actor_proc_lost(rt, job, why);
+        return;
+    }
     wf_task *t = job->owner;
     if (!running) {
         wf_cl_fail(rt, t, job, WEFT_ESHUTDOWN,
@@ -87,10 +93,28 @@ static void wf_cl_lost(void *ctx, wf_job *job, bool running, const char *why)
 
 static bool wf_cl_actor_died(void *ctx, void *actor, const char *why)
 {
-    (void)ctx;
-    (void)actor;
-    (void)why;
-    return false;
+    return wf_actor_proc_died(ctx, actor, why);
+}
+
+weft_err wf_cluster_actor_req(weft_runtime *rt, double cpus,
+                              const char *resources, const char *what,
+                              wf_driver_req *r)
+{
+    memset(r, 0, sizeof *r);
+    r->cpus_milli = cpus > 0 ? (uint64_t)(cpus * 1000 + 0.5) : 0;
+    if (!resources || !*resources)
+        return 0;
+    uint64_t amounts[WF_MAX_CUSTOM] = {0};
+    weft_err e = wf_parse_resources(rt, resources, false, amounts, what);
+    if (e)
+        return e;
+    for (int k = 0; k < rt->ncustom; k++) {
+        if (!amounts[k])
+            continue;
+        r->custom[r->ncustom].name = rt->custom_name[k];
+        r->custom[r->ncustom++].milli = amounts[k];
+    }
+    return 0;
 }
 
 void wf_cluster_dispatch(weft_runtime *rt, wf_task *t)

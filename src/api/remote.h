@@ -25,6 +25,13 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
 void wf_actor_proc_lost(weft_runtime *rt, wf_job *job, const char *why);
 bool wf_actor_proc_died(weft_runtime *rt, void *actor, const char *why);
 
+/* cluster.c: what an actor created with cpus and resources holds on its
+ * node (WEFT_ERESOURCE naming what for a resource the cluster lacks). */
+struct wf_driver_req;
+weft_err wf_cluster_actor_req(weft_runtime *rt, double cpus,
+                              const char *resources, const char *what,
+                              struct wf_driver_req *r);
+
 /* worker.c: serve the parent on fd until it goes away. Never returns. */
 _Noreturn void wf_worker_serve(int fd);
 

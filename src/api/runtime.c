@@ -12,9 +12,6 @@
 #include "base/platform.h"
 #include "cluster/driver.h"
 
-weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
-                            uint64_t *amounts, const char *what);
-
 static _Atomic uint32_t wf_next_tag;
 
 WF_EXPORT void weft_options_init(weft_options *o)

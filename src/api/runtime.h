@@ -76,6 +76,12 @@ static inline wf_tcount *wf_counts(weft_runtime *rt)
 weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts,
                           const char *address);
 
+/* submit.c: parse "gpu=1,fpga=2" into amounts (thousandths) indexed like
+ * rt->custom_name; define: add unknown names (weft_init), else an unknown
+ * name is WEFT_ERESOURCE. Errors start with what. */
+weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
+                            uint64_t *amounts, const char *what);
+
 /* cluster.c: driver mode. Connect rt to the cluster at address and take
  * its resources as rt's; then run a ready task there. */
 weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,

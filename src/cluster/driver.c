@@ -49,6 +49,18 @@ typedef struct wf_dnode {
     uint64_t retry_at; /* uv_now before which we do not reconnect */
 } wf_dnode;
 
+struct wf_dactor {
+    void *actor; /* the runtime's */
+    uint64_t id;
+    wf_job *ctor;       /* kept for restarts (owner NULL) */
+    wf_driver_req *req; /* held on its node for its life; NULL: nothing */
+    uint64_t node;      /* where it lives; 0 while unplaced */
+    wf_job *wait_head, *wait_tail; /* to send once placed, ctor first */
+    bool dead;                     /* no restart: calls fail */
+    bool linked;                   /* in the driver's list */
+    struct wf_dactor *next;
+};
+
 struct wf_driver {
     wf_driver_opts o;
     char host[64];
@@ -78,6 +90,8 @@ struct wf_driver {
 
     /* Jobs placed nowhere yet (loop thread). */
     wf_job *plain_head, *plain_tail, *resv_head, *resv_tail;
+    wf_dactor *actors; /* loop thread */
+    bool actors_unplaced;
 
     /* Shared with other threads, under lock. */
     pthread_mutex_t lock;
@@ -293,10 +307,14 @@ static void wf_place(wf_driver *d, wf_dnode *n, wf_job *j)
     wf_wbuf_put_bytes(&n->out, j->bytes, j->len);
 }
 
+static void wf_actors_place(wf_driver *d);
+
 /* Place what can be placed now. */
 static void wf_pump(wf_driver *d)
 {
     wf_dnode *n;
+    if (d->actors_unplaced)
+        wf_actors_place(d);
     while (d->plain_head && (n = wf_pick_plain(d)))
         wf_place(d, n, wf_q_pop(&d->plain_head, &d->plain_tail));
     wf_job *keep_head = NULL, *keep_tail = NULL, *j;
@@ -396,6 +414,8 @@ static void wf_driver_check_started(wf_driver *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+static void wf_actors_node_lost(wf_driver *d, wf_dnode *n, const char *why);
+
 static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
 {
     wf_dnode *n = arg;
@@ -419,6 +439,7 @@ static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
         WF_LOG_WARN("driver: node %s (%s) closed: %s", n->name, n->res.addr,
                     reason);
     wf_dnode_lose_jobs(d, n, reason);
+    wf_actors_node_lost(d, n, reason);
     wf_driver_note_ready(d);
     wf_driver_check_started(d);
     wf_pump(d);
@@ -507,6 +528,9 @@ static weft_err wf_dnode_done(wf_driver *d, wf_dnode *n, const wf_frame *f)
     return 0;
 }
 
+static void wf_actor_died_on(wf_driver *d, wf_dnode *n, uint64_t id,
+                             const char *why, size_t why_len);
+
 static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
 {
     wf_dnode *n = arg;
@@ -527,6 +551,11 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
                             d->program, (unsigned long long)d->prog_size,
                             n->name);
         }
+    } else if (f->type == WF_MSG_ACTOR_DIED && n->state == WF_DN_READY) {
+        wf_msg_actor_died m;
+        e = wf_proto_get_actor_died(f->body, f->body_len, &m);
+        if (!e)
+            wf_actor_died_on(d, n, m.actor_id, m.why, m.why_len);
     } else if (f->type == WF_MSG_READY && n->state == WF_DN_CONNECTING) {
         wf_msg_ready m;
         e = wf_proto_get_ready(f->body, f->body_len, &m);
@@ -784,6 +813,8 @@ static void wf_driver_shutdown_loop(wf_driver *d)
     uv_close((uv_handle_t *)&d->wake, NULL);
 }
 
+static void wf_actor_route(wf_driver *d, wf_job *j);
+
 static void wf_driver_on_wake(uv_async_t *a)
 {
     wf_driver *d = a->data;
@@ -795,7 +826,11 @@ static void wf_driver_on_wake(uv_async_t *a)
     while (in) {
         wf_job *j = in;
         in = j->next;
-        wf_enqueue(d, j);
+        j->next = NULL;
+        if (j->route)
+            wf_actor_route(d, j);
+        else
+            wf_enqueue(d, j);
     }
     if (d->quitting)
         return;
@@ -813,6 +848,266 @@ static void *wf_driver_main(void *arg)
     wf_head_conn_start(d);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return NULL;
+}
+
+/* ------------------------------------------------------------ actors */
+
+/* RUN's kind byte: the first of the body. */
+static wf_run_kind wf_job_kind(const wf_job *j)
+{
+    return j->len > WF_FRAME_HDR ? (wf_run_kind)j->bytes[WF_FRAME_HDR]
+                                 : WF_RUN_TASK;
+}
+
+/* The ready node for an actor: where req fits now, else (no req) the
+ * least loaded. */
+static wf_dnode *wf_pick_actor(wf_driver *d, const wf_dactor *a)
+{
+    if (a->req)
+        return wf_pick_reserved(d, a->req);
+    wf_dnode *best = NULL;
+    for (size_t i = 0; i < d->nnodes; i++) {
+        wf_dnode *n = d->nodes[i];
+        if (n && n->state == WF_DN_READY &&
+            (!best || n->inflight * best->slots < best->inflight * n->slots))
+            best = n;
+    }
+    return best;
+}
+
+/* Place an unplaced actor and send what waits for it. */
+static bool wf_actor_place(wf_driver *d, wf_dactor *a)
+{
+    if (a->node || a->dead || !a->wait_head)
+        return true;
+    if (wf_job_kind(a->wait_head) != WF_RUN_ACTOR_NEW)
+        return true; /* nothing to start it with yet */
+    wf_dnode *n = wf_pick_actor(d, a);
+    if (!n)
+        return false;
+    if (a->req)
+        wf_req_take(n, a->req, false);
+    a->node = n->id;
+    WF_LOG_INFO("driver: actor %llu placed on node %s",
+                (unsigned long long)a->id, n->name);
+    wf_job *j;
+    while ((j = wf_q_pop(&a->wait_head, &a->wait_tail)))
+        wf_place(d, n, j);
+    return true;
+}
+
+static void wf_actors_place(wf_driver *d)
+{
+    bool left = false;
+    for (wf_dactor *a = d->actors; a; a = a->next)
+        left |= !wf_actor_place(d, a);
+    d->actors_unplaced = left;
+}
+
+/* Every job waiting for a goes back to the runtime as lost. */
+static void wf_actor_drop_waiting(wf_driver *d, wf_dactor *a, const char *why)
+{
+    wf_job *j;
+    while ((j = wf_q_pop(&a->wait_head, &a->wait_tail)))
+        d->o.cb.lost(d->o.ctx, j, false, why);
+}
+
+/* a's process is gone (node: where it was, its hold already released or
+ * not). Ask whether to start it again; if so, queue its constructor. */
+static void wf_actor_lost(wf_driver *d, wf_dactor *a, const char *why)
+{
+    a->node = 0;
+    if (a->dead)
+        return;
+    if (!d->o.cb.actor_died(d->o.ctx, a->actor, why)) {
+        a->dead = true;
+        wf_actor_drop_waiting(d, a, why);
+        return;
+    }
+    wf_job *ctor = wf_job_clone(a->ctor);
+    if (!ctor) {
+        a->dead = true;
+        wf_actor_drop_waiting(d, a, "driver out of memory");
+        return;
+    }
+    ctor->next = a->wait_head; /* the constructor goes first */
+    a->wait_head = ctor;
+    if (!a->wait_tail)
+        a->wait_tail = ctor;
+    d->actors_unplaced = true;
+}
+
+static wf_dactor *wf_actor_by_id(wf_driver *d, uint64_t id)
+{
+    for (wf_dactor *a = d->actors; a; a = a->next)
+        if (a->id == id)
+            return a;
+    return NULL;
+}
+
+static void wf_actor_died_on(wf_driver *d, wf_dnode *n, uint64_t id,
+                             const char *why, size_t why_len)
+{
+    wf_dactor *a = wf_actor_by_id(d, id);
+    if (!a || a->node != n->id)
+        return; /* killed meanwhile, or already moved */
+    if (a->req)
+        wf_req_take(n, a->req, true);
+    char msg[WF_READY_MAX_MESSAGE + 64];
+    snprintf(msg, sizeof msg, "on node %s: %.*s", n->name, (int)why_len, why);
+    wf_actor_lost(d, a, msg);
+}
+
+/* Node n is gone: its actors died with it (its holds went with it). */
+static void wf_actors_node_lost(wf_driver *d, wf_dnode *n, const char *why)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "node %s lost: %s", n->name, why);
+    for (wf_dactor *a = d->actors; a; a = a->next)
+        if (a->node == n->id)
+            wf_actor_lost(d, a, msg);
+}
+
+/* Stop a on its node and forget it. */
+static void wf_actor_kill(wf_driver *d, wf_dactor *a)
+{
+    wf_dnode *n = wf_dnode_of(d, a->node);
+    if (n && n->state == WF_DN_READY) {
+        wf_msg_run m = {.kind = WF_RUN_ACTOR_KILL,
+                        .actor_id = a->id,
+                        .name = "",
+                        .num_returns = 1};
+        wf_msg_put_run(&n->out, ++d->next_seq, &m, NULL, NULL);
+        if (a->req)
+            wf_req_take(n, a->req, true);
+    }
+    wf_actor_drop_waiting(d, a, "the actor was stopped");
+    for (wf_dactor **p = &d->actors; *p; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    wf_job_free(a->ctor);
+    wf_free(a->req);
+    wf_free(a);
+}
+
+/* The loop thread learns of an actor with its first job. */
+static void wf_actor_link(wf_driver *d, wf_dactor *a)
+{
+    if (!a->linked) {
+        a->linked = true;
+        a->next = d->actors;
+        d->actors = a;
+    }
+}
+
+static void wf_actor_route(wf_driver *d, wf_job *j)
+{
+    wf_dactor *a = j->route;
+    wf_actor_link(d, a);
+    if (j->stop) {
+        wf_free(j);
+        wf_actor_kill(d, a);
+        return;
+    }
+    if (a->dead) {
+        d->o.cb.lost(d->o.ctx, j, false, "the actor is dead");
+        return;
+    }
+    wf_dnode *n = wf_dnode_of(d, a->node);
+    if (n && n->state == WF_DN_READY) {
+        wf_place(d, n, j);
+        return;
+    }
+    wf_q_push(&a->wait_head, &a->wait_tail, j);
+    if (!wf_actor_place(d, a))
+        d->actors_unplaced = true;
+}
+
+/* Queue j for the loop thread. */
+static weft_err wf_driver_inbox(wf_driver *d, wf_job *j)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->stopping) {
+        pthread_mutex_unlock(&d->lock);
+        return wf_err(WEFT_ESHUTDOWN, "the runtime is shutting down");
+    }
+    bool first = !d->in_head;
+    j->next = NULL;
+    if (d->in_tail)
+        d->in_tail->next = j;
+    else
+        d->in_head = j;
+    d->in_tail = j;
+    pthread_mutex_unlock(&d->lock);
+    if (first)
+        uv_async_send(&d->wake);
+    return 0;
+}
+
+weft_err wf_driver_actor_start(wf_driver *d, void *actor, uint64_t id,
+                               wf_job *ctor, const wf_driver_req *req,
+                               wf_dactor **out)
+{
+    bool plain = !req || (req->cpus_milli == 0 && req->ncustom == 0);
+    if (!plain) {
+        bool fits = false;
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; i < d->ncaps && !fits; i++)
+            fits = wf_req_fits_total(&d->caps[i], req);
+        pthread_mutex_unlock(&d->lock);
+        if (!fits)
+            return wf_err(WEFT_ERESOURCE,
+                          "no node of the cluster offers what it needs");
+    }
+    wf_dactor *a = wf_calloc(1, sizeof *a);
+    if (a && !plain && (a->req = wf_alloc(sizeof *a->req)))
+        *a->req = *req;
+    if (a)
+        a->ctor = wf_job_clone(ctor);
+    if (!a || !a->ctor || (!plain && !a->req)) {
+        if (a) {
+            wf_job_free(a->ctor);
+            wf_free(a->req);
+        }
+        wf_free(a);
+        return wf_err(WEFT_ENOMEM, "driver: out of memory for an actor");
+    }
+    a->actor = actor;
+    a->id = id;
+    a->ctor->owner = NULL;
+    a->ctor->route = a;
+    ctor->route = a;
+    /* Linked by the loop thread when its constructor arrives. */
+    weft_err e = wf_driver_inbox(d, ctor);
+    if (e) {
+        wf_job_free(a->ctor);
+        wf_free(a->req);
+        wf_free(a);
+        return e;
+    }
+    *out = a;
+    return 0;
+}
+
+void wf_driver_actor_call(wf_driver *d, wf_dactor *a, wf_job *job)
+{
+    job->route = a;
+    if (wf_driver_inbox(d, job))
+        d->o.cb.lost(d->o.ctx, job, false, "the runtime is shutting down");
+}
+
+void wf_driver_actor_stop(wf_driver *d, wf_dactor *a)
+{
+    wf_job *j = wf_calloc(1, sizeof *j);
+    if (!j)
+        return; /* leaks the record; the node stops it with the driver */
+    j->route = a;
+    j->stop = true;
+    if (wf_driver_inbox(d, j))
+        wf_free(j);
 }
 
 /* ------------------------------------------------------------ public */
@@ -999,8 +1294,22 @@ void wf_driver_stop(wf_driver *d)
         d->o.cb.lost(d->o.ctx, j, false, "the runtime is shutting down");
     while ((j = wf_q_pop(&d->resv_head, &d->resv_tail)))
         d->o.cb.lost(d->o.ctx, j, false, "the runtime is shutting down");
-    while ((j = wf_q_pop(&d->in_head, &d->in_tail)))
-        d->o.cb.lost(d->o.ctx, j, false, "the runtime is shutting down");
+    while ((j = wf_q_pop(&d->in_head, &d->in_tail))) {
+        if (j->route)
+            wf_actor_link(d, j->route);
+        if (j->stop)
+            wf_free(j);
+        else
+            d->o.cb.lost(d->o.ctx, j, false, "the runtime is shutting down");
+    }
+    while (d->actors) {
+        wf_dactor *a = d->actors;
+        d->actors = a->next;
+        wf_actor_drop_waiting(d, a, "the runtime is shutting down");
+        wf_job_free(a->ctor);
+        wf_free(a->req);
+        wf_free(a);
+    }
     for (size_t i = 0; i < d->nnodes; i++) {
         if (!d->nodes[i])
             continue;

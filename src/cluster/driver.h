@@ -19,7 +19,7 @@
  * thread): done for an answer; lost (running = true) when the node's
  * connection ends or its worker process died with the job — the caller
  * retries (wf_driver_submit again) or fails it; lost (running = false) at
- * shutdown for jobs never answered. */
+ * shutdown for jobs never answered. actor_died: see the actors below. */
 #ifndef WF_CLUSTER_DRIVER_H
 #define WF_CLUSTER_DRIVER_H
 
@@ -74,6 +74,23 @@ weft_err wf_driver_start(const wf_driver_opts *o, wf_driver **out);
  * alive node offers what req asks for, or WEFT_ESHUTDOWN while stopping
  * (the job stays the caller's on error). */
 weft_err wf_driver_submit(wf_driver *d, wf_job *job, const wf_driver_req *req);
+
+/* Actors: each lives in a process of its own on one node, placed where
+ * req fits (NULL: the least loaded node) and holding req there for its
+ * life. Its calls are sent in the order made, to its node. When its
+ * process or node dies, the calls sent and not answered come back through
+ * cb.lost (running) and cb.actor_died(ctx, actor, why) says whether to
+ * start it again: the constructor job is sent again (owner NULL), to
+ * whichever node fits then, before the calls that wait. Any thread. */
+typedef struct wf_dactor wf_dactor;
+/* ctor: the constructor's RUN (job->actor set; the driver keeps a copy).
+ * WEFT_ERESOURCE if no alive node offers req. */
+weft_err wf_driver_actor_start(wf_driver *d, void *actor, uint64_t id,
+                               wf_job *ctor, const wf_driver_req *req,
+                               wf_dactor **out);
+void wf_driver_actor_call(wf_driver *d, wf_dactor *a, wf_job *job);
+/* Stop the actor on its node; a must not be used afterwards. */
+void wf_driver_actor_stop(wf_driver *d, wf_dactor *a);
 
 /* Nodes ready now. */
 int wf_driver_nodes(wf_driver *d);

@@ -28,6 +28,14 @@ typedef enum wf_nsess_state {
     WF_NSESS_READY,     /* workers set up, RUN frames flow */
 } wf_nsess_state;
 
+/* A driver's actor living here, in a process of its own. */
+typedef struct wf_nactor {
+    struct wf_nsess *s;
+    uint64_t id; /* the driver's */
+    wf_proc *proc;
+    struct wf_nactor *next;
+} wf_nactor;
+
 /* One driver connected to this node. */
 typedef struct wf_nsess {
     wf_noded *d;
@@ -43,8 +51,10 @@ typedef struct wf_nsess {
     char name[WF_PROG_NAME_MAX + 1];
     uint32_t pid;
     wf_procs *procs;
-    wf_wire_value *args; /* scratch for checking RUN frames */
-    uint32_t inflight;   /* RUN frames not answered (loop thread) */
+    wf_wire_value *args;    /* scratch for checking RUN frames */
+    uint32_t inflight;      /* RUN frames not answered (loop thread) */
+    wf_nactor *actors;      /* loop thread; freed with the session */
+    wf_nactor *dead_actors; /* stopped, kept until the session ends */
 
     /* Completions from the worker I/O thread, sent by the loop. */
     uv_async_t async;
@@ -95,6 +105,16 @@ static void wf_nsess_end(wf_nsess *s)
         unlink(s->tmp);
     }
     EVP_MD_CTX_free(s->md);
+    while (s->actors) {
+        wf_nactor *a = s->actors;
+        s->actors = a->next;
+        wf_free(a);
+    }
+    while (s->dead_actors) {
+        wf_nactor *a = s->dead_actors;
+        s->dead_actors = a->next;
+        wf_free(a);
+    }
     wf_wbuf_free(&s->out);
     wf_free(s->args);
     if (s->prev)
@@ -256,7 +276,7 @@ static void wf_nsess_on_lost(void *ctx, wf_job *job, bool running,
         wf_job_free(job);
         return;
     }
-    if (!running && wf_procs_submit(s->procs, job) == 0)
+    if (!running && !job->actor && wf_procs_submit(s->procs, job) == 0)
         return; /* it never started: send it to another process here */
     wf_job_free(job);
     char msg[512];
@@ -264,12 +284,52 @@ static void wf_nsess_on_lost(void *ctx, wf_job *job, bool running,
     wf_nsess_fail(s, seq, WEFT_ECRASHED, msg);
 }
 
+/* An actor's process died: tell the driver, which decides whether and
+ * where to start it again. (Worker I/O thread.) */
 static bool wf_nsess_on_actor_died(void *ctx, void *actor, const char *why)
 {
-    (void)ctx;
-    (void)actor;
-    (void)why;
+    wf_nsess *s = ctx;
+    wf_nactor *a = actor;
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    size_t start = wf_frame_begin(&w, WF_MSG_ACTOR_DIED, 0);
+    wf_msg_actor_died m = {a->id, why, strlen(why)};
+    wf_proto_put_actor_died(&w, &m);
+    if (wf_frame_finish(&w, start) == 0) {
+        pthread_mutex_lock(&s->lock);
+        if (!s->closing)
+            wf_wbuf_put_bytes(&s->out, w.data, w.len);
+        pthread_mutex_unlock(&s->lock);
+        uv_async_send(&s->async);
+    }
+    wf_wbuf_free(&w);
     return false;
+}
+
+static wf_nactor *wf_nsess_actor(wf_nsess *s, uint64_t id)
+{
+    for (wf_nactor *a = s->actors; a; a = a->next)
+        if (a->id == id)
+            return a;
+    return NULL;
+}
+
+/* Stop and forget actor id, if it lives here. */
+static void wf_nsess_actor_kill(wf_nsess *s, uint64_t id)
+{
+    for (wf_nactor **p = &s->actors; *p; p = &(*p)->next) {
+        wf_nactor *a = *p;
+        if (a->id != id)
+            continue;
+        *p = a->next;
+        if (a->proc)
+            wf_procs_actor_stop(s->procs, a->proc);
+        /* The record stays valid for callbacks still under way: it is
+         * freed with the session. */
+        a->next = s->dead_actors;
+        s->dead_actors = a;
+        return;
+    }
 }
 
 /* Send READY (status 0: workers are set up) and move on. */
@@ -414,14 +474,17 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
     weft_err e = wf_msg_get_run(f, &m, s->args, WF_RUN_MAX_ARGS);
     if (e)
         return e;
-    if (m.kind != WF_RUN_TASK)
-        return wf_err(WEFT_EPROTO, "noded: RUN of kind %d (only tasks here)",
-                      (int)m.kind);
+    if (m.kind != WF_RUN_TASK && m.actor_id == 0)
+        return wf_err(WEFT_EPROTO, "noded: actor RUN without an actor id");
     for (uint32_t i = 0; i < m.nargs; i++)
         if (s->args[i].in_fd)
             return wf_err(WEFT_EPROTO, "noded: RUN argument %u names an fd", i);
     if (f->seq == 0)
         return wf_err(WEFT_EPROTO, "noded: RUN with seq 0");
+    if (m.kind == WF_RUN_ACTOR_KILL) {
+        wf_nsess_actor_kill(s, m.actor_id);
+        return 0;
+    }
     wf_job *job = wf_calloc(1, sizeof *job);
     wf_wbuf w;
     wf_wbuf_init(&w);
@@ -437,7 +500,40 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
     job->owner = (void *)(uintptr_t)f->seq;
     s->inflight++;
     atomic_fetch_add(&s->d->load, 1);
-    e = wf_procs_submit(s->procs, job);
+    if (m.kind == WF_RUN_ACTOR_NEW) {
+        /* A new actor, or one started again: replaces what had its id. */
+        wf_nsess_actor_kill(s, m.actor_id);
+        wf_nactor *a = wf_calloc(1, sizeof *a);
+        if (!a) {
+            wf_job_free(job);
+            wf_nsess_fail(s, f->seq, WEFT_ENOMEM, "node out of memory");
+            return 0;
+        }
+        a->s = s;
+        a->id = m.actor_id;
+        job->actor = a;
+        e = wf_procs_actor_start(s->procs, a, job, &a->proc);
+        if (e) {
+            wf_free(a);
+        } else {
+            a->next = s->actors;
+            s->actors = a;
+            return 0;
+        }
+    } else if (m.kind == WF_RUN_ACTOR_CALL) {
+        wf_nactor *a = wf_nsess_actor(s, m.actor_id);
+        if (!a) {
+            wf_job_free(job);
+            wf_nsess_fail(s, f->seq, WEFT_ECRASHED,
+                          "the actor is not running on this node");
+            return 0;
+        }
+        job->actor = a;
+        wf_procs_actor_submit(s->procs, a->proc, job);
+        return 0;
+    } else {
+        e = wf_procs_submit(s->procs, job);
+    }
     if (e) {
         /* Answered like a crash, so the driver may place it elsewhere. */
         wf_job_free(job);

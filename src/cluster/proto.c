@@ -24,20 +24,57 @@ void wf_proto_put_exe_chunk(wf_wbuf *w, const wf_msg_exe_chunk *m)
     wf_wbuf_put_bytes(w, m->data, m->len);
 }
 
+/* A message string: cut to WF_READY_MAX_MESSAGE bytes, '?' for bytes the
+ * decoder would refuse. */
+static void wf_proto_put_text(wf_wbuf *w, const char *s, size_t n)
+{
+    if (n > WF_READY_MAX_MESSAGE)
+        n = WF_READY_MAX_MESSAGE;
+    char clean[WF_READY_MAX_MESSAGE];
+    for (size_t i = 0; i < n; i++)
+        clean[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e
+                       ? '?'
+                       : s[i];
+    wf_wbuf_put_str(w, clean, n);
+}
+
+/* Read a message string written by wf_proto_put_text. */
+static weft_err wf_proto_get_text(wf_rbuf *r, const char **s, size_t *n,
+                                  const char *what)
+{
+    size_t at = r->off;
+    weft_err e = wf_rbuf_get_str(r, WF_READY_MAX_MESSAGE, s, n, what);
+    for (size_t i = 0; !e && i < *n; i++)
+        if ((unsigned char)(*s)[i] < 0x20 || (unsigned char)(*s)[i] > 0x7e)
+            return wf_rbuf_bad(r, at + 4 + i, "%s has a byte 0x%02x", what,
+                               (unsigned char)(*s)[i]);
+    return e;
+}
+
 void wf_proto_put_ready(wf_wbuf *w, const wf_msg_ready *m)
 {
     wf_wbuf_put_i32(w, m->status);
     wf_wbuf_put_u32(w, m->slots);
-    size_t n = m->message_len;
-    if (n > WF_READY_MAX_MESSAGE)
-        n = WF_READY_MAX_MESSAGE;
-    char clean[WF_READY_MAX_MESSAGE];
-    for (size_t i = 0; i < n; i++) /* the decoder wants printable bytes */
-        clean[i] = (unsigned char)m->message[i] < 0x20 ||
-                           (unsigned char)m->message[i] > 0x7e
-                       ? '?'
-                       : m->message[i];
-    wf_wbuf_put_str(w, clean, n);
+    wf_proto_put_text(w, m->message, m->message_len);
+}
+
+void wf_proto_put_actor_died(wf_wbuf *w, const wf_msg_actor_died *m)
+{
+    wf_wbuf_put_u64(w, m->actor_id);
+    wf_proto_put_text(w, m->why, m->why_len);
+}
+
+weft_err wf_proto_get_actor_died(const uint8_t *p, size_t len,
+                                 wf_msg_actor_died *m)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u64(&r, &m->actor_id, "actor id");
+    if (!e && m->actor_id == 0)
+        return wf_rbuf_bad(&r, 0, "actor id 0");
+    if (!e)
+        e = wf_proto_get_text(&r, &m->why, &m->why_len, "why");
+    return e ? e : wf_rbuf_end(&r, "ACTOR_DIED");
 }
 
 weft_err wf_proto_get_driver_hello(const uint8_t *p, size_t len,
@@ -121,16 +158,9 @@ weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m)
     if (!e && st == 0 && m->slots == 0)
         return wf_rbuf_bad(&r, at, "ready with no worker slots");
     if (!e)
-        e = wf_rbuf_get_str(&r, WF_READY_MAX_MESSAGE, &m->message,
-                            &m->message_len, "message");
+        e = wf_proto_get_text(&r, &m->message, &m->message_len, "message");
     if (e)
         return e;
-    for (size_t i = 0; i < m->message_len; i++)
-        if ((unsigned char)m->message[i] < 0x20 ||
-            (unsigned char)m->message[i] > 0x7e)
-            return wf_rbuf_bad(&r, r.off - m->message_len + i,
-                               "message has a byte 0x%02x",
-                               (unsigned char)m->message[i]);
     m->status = st;
     return wf_rbuf_end(&r, "READY");
 }

@@ -19,8 +19,17 @@
  *
  * After READY with status 0 the driver sends RUN frames (wire/msg.h, all
  * values inline) whose seq it chooses; the node answers each with a DONE
- * carrying the same seq, in any order. Decoders check every field and
- * refuse trailing bytes (WEFT_EPROTO with the byte offset). */
+ * carrying the same seq, in any order. Actors: RUN ACTOR_NEW with the
+ * driver's actor id starts one in a process of its own on the node (again
+ * after it died: the old one is replaced), ACTOR_CALLs run in the order
+ * sent, ACTOR_KILL stops it (no answer). When its process dies the node
+ * answers its pending calls with DONE status WEFT_ECRASHED and sends
+ *
+ *   node -> driver  ACTOR_DIED    u64 actor id (>= 1), str why (printable,
+ *                                 <= WF_READY_MAX_MESSAGE)
+ *
+ * and does not restart it: the driver decides, and where. Decoders check every
+ * field and refuse trailing bytes (WEFT_EPROTO with the byte offset). */
 #ifndef WF_CLUSTER_PROTO_H
 #define WF_CLUSTER_PROTO_H
 
@@ -77,6 +86,16 @@ weft_err wf_proto_get_exe_want(const uint8_t *p, size_t len);
 weft_err wf_proto_get_exe_chunk(const uint8_t *p, size_t len,
                                 wf_msg_exe_chunk *m);
 weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m);
+
+typedef struct wf_msg_actor_died {
+    uint64_t actor_id;
+    const char *why; /* decoded: points into the body, no NUL */
+    size_t why_len;
+} wf_msg_actor_died;
+/* Cuts why to WF_READY_MAX_MESSAGE bytes, '?' for unprintable ones. */
+void wf_proto_put_actor_died(wf_wbuf *w, const wf_msg_actor_died *m);
+weft_err wf_proto_get_actor_died(const uint8_t *p, size_t len,
+                                 wf_msg_actor_died *m);
 
 /* SHA-256 of the file at path, and its size. WEFT_ESYS naming the path
  * when it cannot be read. */

@@ -118,6 +118,7 @@ wf_job *wf_job_clone(const wf_job *job)
         return NULL;
     c->owner = job->owner;
     c->actor = job->actor;
+    c->route = job->route;
     c->len = job->len;
     c->bytes = wf_alloc(job->len);
     c->fds = job->nfds ? wf_calloc(job->nfds, sizeof(int)) : NULL;

@@ -32,6 +32,8 @@ typedef struct wf_job {
     int pid;           /* the process it was last handed to (cluster
                           driver: the node's id) */
     void *res;         /* cluster driver: what it reserves, or NULL */
+    void *route;       /* cluster driver: the actor it goes to, or NULL */
+    bool stop;         /* cluster driver: not a frame, "stop route" */
 } wf_job;
 
 typedef struct wf_proc wf_proc;

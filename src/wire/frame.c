@@ -42,6 +42,8 @@ const char *wf_msg_type_name(unsigned type)
         return "EXE_CHUNK";
     case WF_MSG_READY:
         return "READY";
+    case WF_MSG_ACTOR_DIED:
+        return "ACTOR_DIED";
     }
     return "?";
 }

@@ -43,10 +43,11 @@ typedef enum wf_msg_type {
     WF_MSG_STATUS_REQ = 11, /* client -> head: send the node snapshot */
     WF_MSG_STATUS = 12,     /* head -> client: the nodes (cluster/status.h) */
     WF_MSG_DRIVER_HELLO =
-        13,                /* driver -> node: its program (cluster/proto.h) */
-    WF_MSG_EXE_WANT = 14,  /* node -> driver: send the program's bytes */
-    WF_MSG_EXE_CHUNK = 15, /* driver -> node: a piece of the program */
-    WF_MSG_READY = 16,     /* node -> driver: workers up (or why not) */
+        13,                 /* driver -> node: its program (cluster/proto.h) */
+    WF_MSG_EXE_WANT = 14,   /* node -> driver: send the program's bytes */
+    WF_MSG_EXE_CHUNK = 15,  /* driver -> node: a piece of the program */
+    WF_MSG_READY = 16,      /* node -> driver: workers up (or why not) */
+    WF_MSG_ACTOR_DIED = 17, /* node -> driver: an actor's process died */
     WF_MSG__END
 } wf_msg_type;
 
