@@ -107,6 +107,11 @@ static weft_err wf_wk_bind_args(wf_wk *w, const wf_msg_run *m, weft_value *vals,
         wf_wire_value *wv = &w->args[i];
         objs[i] = NULL;
         vals[i] = wv->v;
+        if (wv->remote)
+            return wf_err(WEFT_EPROTO,
+                          "argument %u is a remote object (a node resolves "
+                          "those before its workers see them)",
+                          i);
         if (!wv->in_fd)
             continue;
         if (wv->fd_index >= w->nfdq)
@@ -161,15 +166,17 @@ static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
     for (size_t i = 0; i < t->nret; i++) {
         wf_obj *o = wf_task_ret(t)[i];
         vals[i] = o->u.val;
-        place[i] = (wf_wire_place){false, 0, 0};
+        place[i] = (wf_wire_place){0};
         if (o->blob && o->blob->fd >= 0 && o->u.val.type >= WEFT_T_STR &&
             o->u.val.type <= WEFT_T_ARRAY) {
             const void *data = o->u.val.type == WEFT_T_ARRAY
                                    ? o->u.val.u.arr.data
                                    : o->u.val.u.buf.data;
             place[i] = (wf_wire_place){
-                true, (uint32_t)nfds,
-                (uint64_t)((const char *)data - (const char *)o->blob->data)};
+                .in_fd = true,
+                .fd_index = (uint32_t)nfds,
+                .offset = (uint64_t)((const char *)data -
+                                     (const char *)o->blob->data)};
             fds[nfds++] = o->blob->fd;
         }
     }

@@ -110,6 +110,13 @@ static weft_err wf_check_inline(const weft_value *v, uint64_t n)
 static void wf_put_data(wf_wbuf *w, const void *data, uint64_t n,
                         const wf_wire_place *place)
 {
+    if (place && place->remote) {
+        wf_wbuf_put_u8(w, WF_WIRE_REMOTE);
+        wf_wbuf_put_u64(w, place->remote_id);
+        wf_wbuf_put_u64(w, n);
+        wf_wbuf_put_str(w, place->holder, strlen(place->holder));
+        return;
+    }
     if (place && place->in_fd) {
         wf_wbuf_put_u8(w, WF_WIRE_FD);
         wf_wbuf_put_u32(w, place->fd_index);
@@ -139,12 +146,21 @@ weft_err wf_wire_put_value_at(wf_wbuf *w, const weft_value *v,
     weft_err e = wf_wire_value_nbytes(v, &n);
     if (e)
         return e;
-    if (!wf_has_data(v->type) || !place || !place->in_fd)
+    if (!wf_has_data(v->type) || !place || (!place->in_fd && !place->remote))
         place = NULL;
     if (!place && (e = wf_check_inline(v, n)))
         return e;
-    if (place && n > UINT64_MAX - place->offset)
+    if (place && place->remote) {
+        size_t hl = place->holder ? strlen(place->holder) : WF_WIRE_HOLDER_MAX + 1;
+        if (place->remote_id == 0 || hl > WF_WIRE_HOLDER_MAX)
+            return wf_err(WEFT_EINVAL, "wire: bad remote placement");
+        for (size_t i = 0; i < hl; i++)
+            if ((unsigned char)place->holder[i] < 0x21 ||
+                (unsigned char)place->holder[i] > 0x7e)
+                return wf_err(WEFT_EINVAL, "wire: bad remote holder");
+    } else if (place && n > UINT64_MAX - place->offset) {
         return wf_err(WEFT_EINVAL, "wire: fd data span overflows");
+    }
     wf_wbuf_put_u8(w, (uint8_t)v->type);
     switch (v->type) {
     case WEFT_T_NONE:
@@ -180,7 +196,7 @@ weft_err wf_wire_put_value(wf_wbuf *w, const weft_value *v)
 weft_err wf_wire_put_value_fd(wf_wbuf *w, const weft_value *v,
                               uint32_t fd_index, uint64_t offset)
 {
-    wf_wire_place place = {true, fd_index, offset};
+    wf_wire_place place = {.in_fd = true, .fd_index = fd_index, .offset = offset};
     return wf_wire_put_value_at(w, v, &place);
 }
 
@@ -200,6 +216,31 @@ static weft_err wf_get_data(wf_rbuf *r, wf_wire_value *out, const void **data,
         if ((e = wf_rbuf_get_u64(r, len, "data length")))
             return e;
         return wf_rbuf_get_span(r, *len, data, "data bytes");
+    }
+    if (place == WF_WIRE_REMOTE) {
+        at = r->off;
+        if ((e = wf_rbuf_get_u64(r, &out->remote_id, "remote object id")))
+            return e;
+        if (out->remote_id == 0)
+            return wf_rbuf_bad(r, at, "remote object id 0");
+        at = r->off;
+        if ((e = wf_rbuf_get_u64(r, &out->fd_len, "remote data length")))
+            return e;
+        if (!wf_fits_size(out->fd_len))
+            return wf_rbuf_bad(r, at, "remote data length %llu too large",
+                               (unsigned long long)out->fd_len);
+        at = r->off;
+        if ((e = wf_rbuf_get_str(r, WF_WIRE_HOLDER_MAX, &out->holder,
+                                 &out->holder_len, "remote holder")))
+            return e;
+        for (size_t i = 0; i < out->holder_len; i++)
+            if ((unsigned char)out->holder[i] < 0x21 ||
+                (unsigned char)out->holder[i] > 0x7e)
+                return wf_rbuf_bad(r, at, "bad remote holder");
+        out->remote = true;
+        *data = NULL;
+        *len = out->fd_len;
+        return 0;
     }
     if (place != WF_WIRE_FD)
         return wf_rbuf_bad(r, at, "unknown data placement %u", place);

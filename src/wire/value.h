@@ -14,6 +14,11 @@
  *          0 (inline): u64 len, len bytes
  *          1 (fd):     u32 fd_index, u64 offset, u64 len — the bytes live in
  *                      the fd_index-th descriptor sent with the message
+ *          2 (remote): u64 object id (>= 1), u64 len, str holder (<= 80
+ *                      printable bytes, "HOST:PORT" or empty) — the bytes
+ *                      are object id in the store of the node whose task
+ *                      address is holder (empty: the node that sent or
+ *                      receives this message; see cluster/proto.h)
  *
  * The sender decides per buffer whether it travels inline or in an fd
  * (memfd over a unix socket: no copy through the socket for big arrays).
@@ -28,7 +33,9 @@
 
 #include "wire/buf.h"
 
-enum { WF_WIRE_INLINE = 0, WF_WIRE_FD = 1 }; /* data placement byte */
+/* data placement byte */
+enum { WF_WIRE_INLINE = 0, WF_WIRE_FD = 1, WF_WIRE_REMOTE = 2 };
+#define WF_WIRE_HOLDER_MAX 80 /* bytes of a remote value's holder */
 
 /* A decoded value and the storage it points into. v.u.arr.shape points at
  * this struct's own shape[], so decode into the place you will use it and
@@ -44,15 +51,26 @@ typedef struct wf_wire_value {
     uint32_t fd_index; /* which of the message's fds; check it against the
                           number received */
     uint64_t fd_offset;
-    uint64_t fd_len; /* equals v.u.buf.len, or the array's byte size */
+    uint64_t fd_len; /* equals v.u.buf.len, or the array's byte size (also
+                        for remote values) */
+    /* Placed remote: v's data pointer is NULL; the bytes are elsewhere. */
+    bool remote;
+    uint64_t remote_id;
+    const char *holder; /* points into the decoded buffer, no NUL */
+    size_t holder_len;
 } wf_wire_value;
 
-/* Where the encoder places one value's data: inline (in_fd false, or no
- * place at all) or in fd number fd_index of the message at offset. */
+/* Where the encoder places one value's data: inline (in_fd and remote
+ * false, or no place at all), in fd number fd_index of the message at
+ * offset, or remote: object remote_id held at holder (NUL-terminated;
+ * "" for the peer itself). */
 typedef struct wf_wire_place {
     bool in_fd;
     uint32_t fd_index;
     uint64_t offset;
+    bool remote;
+    uint64_t remote_id;
+    const char *holder;
 } wf_wire_place;
 
 /* Bytes of data v carries: STR/BYTES length or the array's byte size after

@@ -33,10 +33,18 @@ static void fuzz_same(const wf_wbuf *w, const uint8_t *p, size_t n)
 /* Re-encode decoded values with the placement they came with. */
 static void fuzz_put_values(weft_value *out, wf_wire_place *place, uint32_t n)
 {
+    static char holder[FUZZ_MAX_VALUES][WF_WIRE_HOLDER_MAX + 1];
     for (uint32_t i = 0; i < n; i++) {
         out[i] = vals[i].v;
-        place[i] =
-            (wf_wire_place){vals[i].in_fd, vals[i].fd_index, vals[i].fd_offset};
+        memcpy(holder[i], vals[i].holder ? vals[i].holder : "",
+               vals[i].holder_len);
+        holder[i][vals[i].holder_len] = '\0';
+        place[i] = (wf_wire_place){.in_fd = vals[i].in_fd,
+                                   .fd_index = vals[i].fd_index,
+                                   .offset = vals[i].fd_offset,
+                                   .remote = vals[i].remote,
+                                   .remote_id = vals[i].remote_id,
+                                   .holder = holder[i]};
     }
 }
 
@@ -95,7 +103,15 @@ static void fuzz_values(const uint8_t *data, size_t size)
         if (wf_wire_get_value(&r, v) != 0)
             break;
         wf_wbuf_reset(&w);
-        wf_wire_place place = {v->in_fd, v->fd_index, v->fd_offset};
+        char holder[WF_WIRE_HOLDER_MAX + 1];
+        memcpy(holder, v->holder ? v->holder : "", v->holder_len);
+        holder[v->holder_len] = '\0';
+        wf_wire_place place = {.in_fd = v->in_fd,
+                               .fd_index = v->fd_index,
+                               .offset = v->fd_offset,
+                               .remote = v->remote,
+                               .remote_id = v->remote_id,
+                               .holder = holder};
         fuzz_check(wf_wire_put_value_at(&w, &v->v, &place) == 0);
         fuzz_same(&w, data + at, r.off - at);
         /* Binding to the input itself exercises the fd-side checks. */

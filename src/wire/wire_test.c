@@ -584,8 +584,43 @@ static void test_value_decode_rejects(void **state)
 
     wf_wbuf_reset(&w);
     wf_wbuf_put_u8(&w, WEFT_T_BYTES);
-    wf_wbuf_put_u8(&w, 2);
-    expect_bad_value(&w, "unknown data placement 2 at byte 1");
+    wf_wbuf_put_u8(&w, 3);
+    expect_bad_value(&w, "unknown data placement 3 at byte 1");
+
+    /* Remote placement: id 0, a holder with a space, too long a holder. */
+    wf_wbuf_reset(&w);
+    wf_wbuf_put_u8(&w, WEFT_T_BYTES);
+    wf_wbuf_put_u8(&w, WF_WIRE_REMOTE);
+    wf_wbuf_put_u64(&w, 0);
+    expect_bad_value(&w, "remote object id 0 at byte 2");
+    wf_wbuf_reset(&w);
+    wf_wbuf_put_u8(&w, WEFT_T_BYTES);
+    wf_wbuf_put_u8(&w, WF_WIRE_REMOTE);
+    wf_wbuf_put_u64(&w, 7);
+    wf_wbuf_put_u64(&w, 100);
+    wf_wbuf_put_str(&w, "1.2.3.4: 5", 10);
+    expect_bad_value(&w, "bad remote holder at byte 18");
+    wf_wbuf_reset(&w);
+    wf_wbuf_put_u8(&w, WEFT_T_BYTES);
+    wf_wbuf_put_u8(&w, WF_WIRE_REMOTE);
+    wf_wbuf_put_u64(&w, 7);
+    wf_wbuf_put_u64(&w, 100);
+    char longh[WF_WIRE_HOLDER_MAX + 1];
+    memset(longh, '1', sizeof longh);
+    wf_wbuf_put_str(&w, longh, sizeof longh);
+    expect_bad_value(&w, "longer than 80");
+    /* An array whose remote length disagrees with its shape. */
+    wf_wbuf_reset(&w);
+    wf_wbuf_put_u8(&w, WEFT_T_ARRAY);
+    wf_wbuf_put_u8(&w, WEFT_DT_F64);
+    wf_wbuf_put_u8(&w, 1);
+    wf_wbuf_put_i64(&w, 4);
+    wf_wbuf_put_u8(&w, WF_WIRE_REMOTE);
+    wf_wbuf_put_u64(&w, 7);
+    wf_wbuf_put_u64(&w, 31);
+    wf_wbuf_put_str(&w, "", 0);
+    expect_bad_value(&w, "array data of 31 bytes where shape and dtype make "
+                         "32");
 
     wf_wbuf_reset(&w);
     wf_wbuf_put_u8(&w, WEFT_T_STR);
@@ -657,6 +692,52 @@ static void test_value_decode_rejects(void **state)
     wf_wbuf_put_u64(&w, 6);
     wf_wbuf_put_bytes(&w, "\1\0\1\3\0\0", 6);
     expect_bad_value(&w, "bool array element not 0 or 1 at byte 31");
+    wf_wbuf_free(&w);
+}
+
+/* A remote placement carries id, length and holder, not the data; it
+ * round-trips, and the encoder refuses what the decoder would. */
+static void test_value_remote(void **state)
+{
+    int64_t shape[2] = {3, 5};
+    weft_value arr = weft_array(WEFT_DT_I32, 2, shape, NULL);
+    weft_value str = weft_str("not sent");
+    wf_wire_place pl = {.remote = true, .remote_id = 42,
+                        .holder = "10.0.0.7:4100"};
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    OK(wf_wire_put_value_at(&w, &arr, &pl));
+    pl.holder = "";
+    pl.remote_id = 1;
+    OK(wf_wire_put_value_at(&w, &str, &pl));
+    wf_rbuf r;
+    wf_rbuf_init(&r, w.data, w.len);
+    wf_wire_value a, b;
+    OK(wf_wire_get_value(&r, &a));
+    OK(wf_wire_get_value(&r, &b));
+    assert_int_equal(wf_rbuf_left(&r), 0);
+    assert_true(a.remote && !a.in_fd);
+    assert_int_equal(a.remote_id, 42);
+    assert_int_equal(a.fd_len, 3 * 5 * 4);
+    assert_int_equal(a.holder_len, 13);
+    assert_memory_equal(a.holder, "10.0.0.7:4100", 13);
+    assert_null(a.v.u.arr.data);
+    assert_int_equal(a.v.u.arr.shape[1], 5);
+    assert_true(b.remote);
+    assert_int_equal(b.remote_id, 1);
+    assert_int_equal(b.v.u.buf.len, 8);
+    assert_int_equal(b.holder_len, 0);
+    assert_null(b.v.u.buf.data);
+    /* Binding applies to fd placement only. */
+    assert_int_equal(wf_wire_value_bind(&a, w.data, w.len), WEFT_EINVAL);
+
+    size_t len = w.len;
+    pl.remote_id = 0;
+    assert_int_equal(wf_wire_put_value_at(&w, &str, &pl), WEFT_EINVAL);
+    pl.remote_id = 3;
+    pl.holder = "a b:1";
+    assert_int_equal(wf_wire_put_value_at(&w, &str, &pl), WEFT_EINVAL);
+    assert_int_equal(w.len, len); /* nothing appended */
     wf_wbuf_free(&w);
 }
 
@@ -812,7 +893,7 @@ static void test_frame_too_big_to_send(void **state)
                "must travel in an fd");
     assert_int_equal(w.len, 1);
     /* ... and fits when its bytes are placed in an fd. */
-    wf_wire_place place[1] = {{true, 0, 0}};
+    wf_wire_place place[1] = {{.in_fd = true}};
     assert_int_equal(wf_msg_put_run(&w, 1, &m, args, place), 0);
     free(data);
     wf_wbuf_free(&w);
@@ -1194,8 +1275,10 @@ static void gen_values(gen_msg *m, wf_wbuf *fdmem)
             t == WEFT_T_STR || t == WEFT_T_BYTES || t == WEFT_T_ARRAY;
         if (!has_data || xorshift_below(&rng, 3) != 0)
             continue;
-        m->place[i] = (wf_wire_place){true, (uint32_t)xorshift_below(&rng, 4),
-                                      fdmem->len};
+        m->place[i] =
+            (wf_wire_place){.in_fd = true,
+                            .fd_index = (uint32_t)xorshift_below(&rng, 4),
+                            .offset = fdmem->len};
         wf_wbuf_put_bytes(fdmem, value_data(&m->v[i]),
                           (size_t)value_nbytes(&m->v[i]));
     }
@@ -1474,7 +1557,7 @@ static void test_sock_memfd_passing(void **state)
     const int64_t shape[2] = {10, 100};
     weft_value args[2] = {weft_array(WEFT_DT_F64, 2, shape, NULL),
                           {.type = WEFT_T_STR, .u.buf = {"label", 5}}};
-    wf_wire_place place[2] = {{true, 0, 64}, {false, 0, 0}};
+    wf_wire_place place[2] = {{.in_fd = true, .offset = 64}, {0}};
     wf_msg_run m = {WF_RUN_TASK, 0, "sum", 3, 1, 2};
     wf_wbuf w;
     wf_wbuf_init(&w);
@@ -1589,8 +1672,8 @@ static void test_sock_stream_and_fd_owner(void **state)
     weft_value a_args[2] = {weft_bytes(blob, big),
                             weft_bytes(a_text, sizeof a_text)};
     weft_value b_vals[1] = {weft_array(WEFT_DT_I32, 1, shape, b_ints)};
-    wf_wire_place a_place[2] = {{false, 0, 0}, {true, 0, 0}};
-    wf_wire_place b_place[1] = {{true, 0, 0}};
+    wf_wire_place a_place[2] = {{0}, {.in_fd = true}};
+    wf_wire_place b_place[1] = {{.in_fd = true}};
     wf_msg_run run = {WF_RUN_TASK, 0, "big", 3, 1, 2};
     wf_msg_done done = {0, 1, NULL, 0};
 
@@ -1750,6 +1833,7 @@ int main(void)
         cmocka_unit_test(test_value_fd_placement),
         cmocka_unit_test(test_value_encode_rejects),
         cmocka_unit_test(test_value_decode_rejects),
+        cmocka_unit_test(test_value_remote),
         cmocka_unit_test(test_value_random_roundtrip),
         cmocka_unit_test(test_frame_header_bytes),
         cmocka_unit_test(test_frame_parse_partial),
