@@ -82,6 +82,15 @@ static weft_err t_slow_sq(weft_task *t)
 }
 WEFT_REGISTER(t_slow_sq);
 
+/* The daemon of the node that runs it (its argument only pins it near an
+ * object). */
+static weft_err t_daemon_of(weft_task *t)
+{
+    (void)weft_arg(t, 0);
+    return weft_return_i64(t, (int64_t)getppid());
+}
+WEFT_REGISTER(t_daemon_of);
+
 /* The pid of the process that started this worker: the node daemon. */
 static weft_err t_daemon(weft_task *t)
 {
@@ -207,11 +216,28 @@ static int group_teardown(void **state)
     if (home_ns >= 0 && setns(home_ns, CLONE_NEWNET) != 0)
         fprintf(stderr, "cluster_test: cannot go home: %s\n", strerror(errno));
     lab_cmd("down", NULL);
+    /* The daemons (sanitizer builds too) must have run clean: any report
+     * in their logs fails the suite. */
+    int bad = 0;
+    for (int i = 0; i <= 3; i++) {
+        char path[PATH_MAX], line[1024];
+        snprintf(path, sizeof path, "%s/s%d/%s.log", lab, i,
+                 i ? "node" : "head");
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            if (strstr(line, "Sanitizer") || strstr(line, "runtime error")) {
+                fprintf(stderr, "cluster_test: %s: %s", path, line);
+                bad = 1;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
     char cmd[PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -rf %s", lab);
     if (system(cmd) != 0)
         fprintf(stderr, "cluster_test: could not remove %s\n", lab);
-    return 0;
+    return bad ? -1 : 0;
 }
 
 static weft_runtime *connect_rt(void)
@@ -347,7 +373,9 @@ static void test_random_dags(void **state)
             if (i < 4 || kind == 7) {
                 /* A leaf: an array (some large) summed by a task. */
                 int64_t s = (int64_t)xorshift_below(&rng, 1000);
-                int64_t len = xorshift_below(&rng, 4) == 0 ? 100000 : 10;
+                /* Some past WF_KEEP_MIN: they stay on their node and move
+                 * only to where they are used. */
+                int64_t len = xorshift_below(&rng, 4) == 0 ? 200000 : 10;
                 weft_ref v;
                 OK(weft_submit(rt, "t_vec",
                                WEFT_ARGS(weft_i64(s), weft_i64(len)), NULL,
@@ -519,6 +547,76 @@ static void test_actors(void **state)
     weft_shutdown(rt);
     assert_int_equal(lab_cmd("restart", which), 0);
     snprintf(which, sizeof which, "node%d", first);
+    assert_true(wait_state(which, "ALIVE", 5000));
+}
+
+/* Large results stay on their node: a consumer on another node pulls
+ * them (once per node, however many consumers), the driver pulls them for
+ * a get, and one whose node dies is a clear error, not a hang. */
+static void test_objects(void **state)
+{
+    (void)state;
+    weft_runtime *rt = connect_rt();
+    wait_nodes(rt, 4);
+    weft_task_opts on_gpu, on_spare;
+    weft_task_opts_init(&on_gpu);
+    weft_task_opts_init(&on_spare);
+    on_gpu.resources = "gpu=1";
+    on_spare.resources = "spare=1";
+    int64_t len = 3 << 20; /* 24 MiB of f64 */
+    weft_ref big[3], sums[24];
+    for (int i = 0; i < 3; i++)
+        OK(weft_submit(rt, "t_vec", WEFT_ARGS(weft_i64(i), weft_i64(len)),
+                       &on_gpu, &big[i]));
+    for (int i = 0; i < 24; i++)
+        OK(weft_submit(rt, "t_vsum", WEFT_ARGS(weft_refv(big[i % 3])),
+                       &on_spare, &sums[i]));
+    for (int i = 0; i < 24; i++) {
+        int64_t v, want = 0;
+        for (int64_t k = 0; k < len; k++)
+            want = (want + i % 3 + k) % P;
+        OK(weft_get_i64(rt, sums[i], &v, 60000));
+        assert_int_equal(v, want);
+        weft_release(rt, sums[i]);
+    }
+    /* The driver pulls one for itself. */
+    weft_value v;
+    OK(weft_get(rt, big[1], &v, 60000));
+    assert_int_equal(v.type, WEFT_T_ARRAY);
+    assert_int_equal(v.u.arr.shape[0], len);
+    const double *d = v.u.arr.data;
+    for (int64_t k = 0; k < len; k += 4099)
+        assert_true(d[k] == (double)(1 + k));
+    for (int i = 0; i < 3; i++)
+        weft_release(rt, big[i]);
+
+    /* Held only by a node that dies: a clear error. */
+    weft_ref lone;
+    OK(weft_submit(rt, "t_vec", WEFT_ARGS(weft_i64(5), weft_i64(len)),
+                   &on_spare, &lone));
+    OK(weft_wait(rt, &lone, 1, 1, 60000, NULL, NULL));
+    int victim;
+    /* Which node made it: ask a task that runs on the same node (locality
+     * sends it there) for its daemon. */
+    weft_ref where;
+    OK(weft_submit(rt, "t_daemon_of", WEFT_ARGS(weft_refv(lone)), &on_spare,
+                   &where));
+    int64_t pid;
+    OK(weft_get_i64(rt, where, &pid, 60000));
+    weft_release(rt, where);
+    victim = node_of((pid_t)pid);
+    assert_true(victim == 2 || victim == 3);
+    char which[16];
+    snprintf(which, sizeof which, "%d", victim);
+    assert_int_equal(lab_cmd("kill", which), 0);
+    sleep_ms(200);
+    weft_err e = weft_get(rt, lone, &v, 60000);
+    assert_int_equal(e, WEFT_ECRASHED);
+    contains(weft_last_error(), "lost");
+    weft_release(rt, lone);
+    weft_shutdown(rt);
+    assert_int_equal(lab_cmd("restart", which), 0);
+    snprintf(which, sizeof which, "node%d", victim);
     assert_true(wait_state(which, "ALIVE", 5000));
 }
 
@@ -737,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_random_dags),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_actors),
+        cmocka_unit_test(test_objects),
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_driver_disconnect),
         cmocka_unit_test(test_node_killed),

@@ -244,7 +244,8 @@ size_t wf_actor_proc_done(weft_runtime *rt, wf_job *job, const wf_frame *f,
     bool failed_ctor = false;
     char *why = NULL;
     if (t) {
-        used = wf_remote_complete(rt, t, f, fds, nfds);
+        used = wf_remote_complete(rt, t, f, fds, nfds,
+                                  rt->driver ? (uint64_t)job->pid : 0);
         if (t->kind == WF_TASK_ACTOR_NEW &&
             wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_FAILED) {
             failed_ctor = true;

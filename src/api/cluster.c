@@ -3,7 +3,10 @@
  * only a ready task goes to the cluster driver (cluster/driver.h) instead
  * of a local thread or process, and comes back through the same
  * completion path as a worker process's answer. */
+#include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,7 @@ static size_t wf_cl_done(void *ctx, wf_job *job, const wf_frame *f,
     if (job->actor)
         return wf_actor_proc_done(rt, job, f, fds, nfds);
     wf_task *t = job->owner;
-    size_t used = wf_remote_complete(rt, t, f, fds, nfds);
+    size_t used = wf_remote_complete(rt, t, f, fds, nfds, (uint64_t)job->pid);
     if (rt->trace)
         wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
                        !t->nret ||
@@ -135,6 +138,108 @@ void wf_cluster_dispatch(weft_runtime *rt, wf_task *t)
         wf_cl_fail(
             rt, t, job, e,
             wf_strfmt("task '%s' not run: %s", t->name, weft_last_error()));
+}
+
+/* ------------------------------------------------ objects on nodes */
+
+/* A result whose bytes stay on the node that made it (wf_blob.ext). */
+typedef struct wf_cl_robj {
+    weft_runtime *rt;
+    uint64_t node, id, len;
+    char holder[WF_WIRE_HOLDER_MAX + 1];
+    pthread_mutex_t lock; /* one fetch at a time */
+} wf_cl_robj;
+
+static void wf_cl_robj_free(void *p)
+{
+    wf_cl_robj *r = p;
+    if (r->rt->driver) /* NULL at shutdown: the nodes drop everything */
+        wf_driver_free_obj(r->rt->driver, r->node, r->id, r->holder);
+    pthread_mutex_destroy(&r->lock);
+    wf_free(r);
+}
+
+weft_err wf_cluster_remote_result(weft_runtime *rt, wf_obj *o,
+                                  const weft_value *v, uint64_t node,
+                                  uint64_t id, uint64_t len)
+{
+    wf_cl_robj *r = wf_calloc(1, sizeof *r);
+    wf_blob *b = wf_calloc(1, sizeof *b);
+    if (!r || !b || !rt->driver ||
+        !wf_driver_node_addr(rt->driver, node, r->holder, sizeof r->holder)) {
+        wf_free(r);
+        wf_free(b);
+        return wf_err(WEFT_ENOMEM, "no memory (or no address) for an object "
+                                   "held on a node");
+    }
+    r->rt = rt;
+    r->node = node;
+    r->id = id;
+    r->len = len;
+    pthread_mutex_init(&r->lock, NULL);
+    b->fd = -1;
+    b->size = (size_t)len;
+    b->ext = r;
+    b->ext_free = wf_cl_robj_free;
+    wf_obj_set_mapped(o, v, b); /* data NULL until fetched */
+    return 0;
+}
+
+bool wf_cluster_remote_place(weft_runtime *rt, const wf_obj *o,
+                             wf_wire_place *place, char *holder, uint64_t *node,
+                             uint64_t *len)
+{
+    if (!rt->driver || !o->blob || o->blob->ext_free != wf_cl_robj_free)
+        return false;
+    const wf_cl_robj *r = o->blob->ext;
+    memcpy(holder, r->holder, sizeof r->holder);
+    *place =
+        (wf_wire_place){.remote = true, .remote_id = r->id, .holder = holder};
+    *node = r->node;
+    *len = r->len;
+    return true;
+}
+
+weft_err wf_cluster_fetch(weft_runtime *rt, wf_obj *o)
+{
+    wf_blob *b = o->blob;
+    if (!b || b->ext_free != wf_cl_robj_free)
+        return 0;
+    wf_cl_robj *r = b->ext;
+    weft_err e = 0;
+    pthread_mutex_lock(&r->lock);
+    if (!b->data && r->len) {
+        int fd = wf_shm_create("weft-fetched", (size_t)r->len);
+        if (fd < 0) {
+            e = wf_err(WEFT_ESYS, "no memory for a %llu-byte object",
+                       (unsigned long long)r->len);
+        } else if (!rt->driver) {
+            close(fd);
+            e = wf_err(WEFT_ESHUTDOWN, "the runtime is shutting down");
+        } else if ((e = wf_driver_fetch(rt->driver, r->node, r->id, r->len,
+                                        fd))) {
+            close(fd);
+        } else {
+            void *p = mmap(NULL, (size_t)r->len, PROT_READ, MAP_SHARED, fd, 0);
+            if (p == MAP_FAILED) {
+                e = wf_err(WEFT_ESYS, "cannot map a fetched object: %s",
+                           strerror(errno));
+                close(fd);
+            } else {
+                b->fd = fd;
+                b->mapped = (size_t)r->len;
+                b->readonly = true;
+                if (o->u.val.type == WEFT_T_ARRAY)
+                    o->u.val.u.arr.data = p;
+                else
+                    o->u.val.u.buf.data = p;
+                atomic_thread_fence(memory_order_release);
+                b->data = p;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return e;
 }
 
 /* The token file: opts, $WEFT_TOKEN_FILE, or the session's. */

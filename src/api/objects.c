@@ -2,7 +2,7 @@
 #include <sched.h>
 #include <string.h>
 
-#include "api/runtime.h"
+#include "api/remote.h"
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/platform.h"
@@ -179,13 +179,21 @@ WF_EXPORT weft_err weft_seal(weft_runtime *rt, weft_ref r)
     return 0;
 }
 
-/* The value of a published object, or its error. */
-static weft_err wf_read(wf_obj *o, weft_value *out)
+/* The value of a published object, or its error. Bytes kept on a cluster
+ * node are fetched first. */
+static weft_err wf_read(weft_runtime *rt, wf_obj *o, weft_value *out)
 {
     if (wf_obj_state(o) == WF_OBJ_FAILED) {
         if (out)
             out->type = WEFT_T_NONE;
         return wf_err(wf_obj_errcode(o), "%s", wf_obj_errmsg(o));
+    }
+    weft_err e =
+        rt->driver && o->blob && o->blob->ext ? wf_cluster_fetch(rt, o) : 0;
+    if (e) {
+        if (out)
+            out->type = WEFT_T_NONE;
+        return wf_err_prefix(e, "the object's bytes");
     }
     if (out)
         *out = o->u.val;
@@ -203,7 +211,7 @@ WF_EXPORT weft_err weft_get(weft_runtime *rt, weft_ref r, weft_value *out,
         (e = wf_wait_obj(rt, o, wf_deadline(timeout_ms))))
         return wf_err(e, "weft_get: not ready within %lld ms",
                       (long long)timeout_ms);
-    return wf_read(o, out);
+    return wf_read(rt, o, out);
 }
 
 WF_EXPORT weft_err weft_get_many(weft_runtime *rt, const weft_ref *refs,
@@ -224,7 +232,7 @@ WF_EXPORT weft_err weft_get_many(weft_runtime *rt, const weft_ref *refs,
                           "%lld ms",
                           i, (long long)timeout_ms);
         if (!e)
-            e = wf_read(o, &out[i]);
+            e = wf_read(rt, o, &out[i]);
         else
             out[i].type = WEFT_T_NONE;
         if (e && !first)

@@ -30,9 +30,12 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
 {
     weft_value *vals = t->nargs ? wf_alloc(t->nargs * sizeof *vals) : NULL;
     wf_wire_place *place = t->nargs ? wf_calloc(t->nargs, sizeof *place) : NULL;
+    char(*holders)[WF_WIRE_HOLDER_MAX + 1] =
+        rt->driver && t->nargs ? wf_alloc(t->nargs * sizeof *holders) : NULL;
+    uint64_t prefer = 0, prefer_len = 0;
     wf_job *job = wf_calloc(1, sizeof *job);
     weft_err e = 0;
-    if ((t->nargs && (!vals || !place)) || !job ||
+    if ((t->nargs && (!vals || !place || (rt->driver && !holders))) || !job ||
         (t->nargs && !(job->fds = wf_calloc(t->nargs, sizeof(int))))) {
         e = wf_err(WEFT_ENOMEM, "task '%s': out of memory", t->name);
         goto fail;
@@ -40,6 +43,16 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
     for (size_t i = 0; i < t->nargs; i++) {
         wf_arg *a = &t->args[i];
         vals[i] = a->obj ? a->obj->u.val : a->v;
+        uint64_t node, len;
+        if (holders && a->obj &&
+            wf_cluster_remote_place(rt, a->obj, &place[i], holders[i], &node,
+                                    &len)) {
+            if (len > prefer_len) { /* run near the largest input */
+                prefer = node;
+                prefer_len = len;
+            }
+            continue;
+        }
         int fd;
         uint64_t off;
         if (!rt->driver && a->obj && vals[i].type >= WEFT_T_STR &&
@@ -69,13 +82,16 @@ weft_err wf_job_encode(weft_runtime *rt, wf_task *t, int kind,
     job->bytes = w.data;
     job->len = w.len;
     job->owner = t;
+    job->prefer = prefer;
     wf_free(vals);
     wf_free(place);
+    wf_free(holders);
     *out = job;
     return 0;
 fail:
     wf_free(vals);
     wf_free(place);
+    wf_free(holders);
     wf_job_free(job);
     return e;
 }
@@ -83,10 +99,18 @@ fail:
 /* Turn a decoded value from a worker into result object o. fd-placed data is
  * mapped, not copied. */
 static weft_err wf_result_set(weft_runtime *rt, wf_obj *o, wf_wire_value *wv,
-                              const int *fds, size_t nfds)
+                              const int *fds, size_t nfds, uint64_t node)
 {
     wf_blob *blob = NULL;
     weft_err e;
+    if (wv->remote) {
+        if (!node || wv->holder_len)
+            return wf_err(WEFT_EPROTO, "result held at '%.*s' from %s",
+                          (int)wv->holder_len, wv->holder,
+                          node ? "a node" : "a local worker");
+        return wf_cluster_remote_result(rt, o, &wv->v, node, wv->remote_id,
+                                        wv->fd_len);
+    }
     if (wv->in_fd) {
         if (wv->fd_index >= nfds)
             return wf_err(WEFT_EPROTO, "result names fd %u, %zu received",
@@ -124,7 +148,7 @@ static size_t wf_fds_used(const wf_wire_value *vals, size_t n)
 }
 
 size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
-                          const int *fds, size_t nfds)
+                          const int *fds, size_t nfds, uint64_t node)
 {
     wf_msg_done d;
     /* One more than expected, so a reply with too many values is caught
@@ -151,7 +175,7 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
     } else {
         used = wf_fds_used(vals, t->nret);
         for (size_t i = 0; i < t->nret && !e; i++)
-            e = wf_result_set(rt, wf_task_ret(t)[i], &vals[i], fds, nfds);
+            e = wf_result_set(rt, wf_task_ret(t)[i], &vals[i], fds, nfds, node);
         if (e) {
             for (size_t i = 0; i < t->nret; i++) {
                 wf_blob_free(rt->store, wf_task_ret(t)[i]->blob);
@@ -180,7 +204,7 @@ static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
     if (job->actor)
         return wf_actor_proc_done(rt, job, f, fds, nfds);
     wf_task *t = job->owner;
-    size_t used = wf_remote_complete(rt, t, f, fds, nfds);
+    size_t used = wf_remote_complete(rt, t, f, fds, nfds, 0);
     if (rt->trace)
         wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
                        !t->nret ||

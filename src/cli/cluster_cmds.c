@@ -435,6 +435,7 @@ static int wf_daemon_run(wf_daemon *d)
     }
     wf_daemon_advertise(d->host, wf_noded_port(d->noded), d->res.addr,
                         sizeof d->res.addr);
+    wf_noded_set_self(d->noded, d->res.addr);
     if (!d->name[0]) {
         char host[256] = "";
         gethostname(host, sizeof host - 1);

@@ -61,6 +61,19 @@ struct wf_dactor {
     struct wf_dactor *next;
 };
 
+/* A pull of an object for a get, or a free, asked for by another thread. */
+typedef struct wf_dop {
+    bool free; /* else a pull */
+    uint64_t node, id, len, got;
+    char holder[WF_NODE_ADDR_MAX + 1];
+    int fd;
+    uint64_t seq;
+    bool done;
+    weft_err err;
+    char why[300];
+    struct wf_dop *next;
+} wf_dop;
+
 struct wf_driver {
     wf_driver_opts o;
     char host[64];
@@ -92,6 +105,9 @@ struct wf_driver {
     wf_job *plain_head, *plain_tail, *resv_head, *resv_tail;
     wf_dactor *actors; /* loop thread */
     bool actors_unplaced;
+    wf_dop *pulls; /* loop thread: pulls under way */
+    wf_dop *ops;   /* under lock: pulls and frees to start */
+    uint64_t next_pull;
 
     /* Shared with other threads, under lock. */
     pthread_mutex_t lock;
@@ -99,6 +115,8 @@ struct wf_driver {
     wf_job *in_head, *in_tail;
     wf_node_resources *caps; /* alive nodes' resources */
     size_t ncaps;
+    char (*addrs)[WF_NODE_ADDR_MAX + 1]; /* task address by node id - 1 */
+    size_t naddrs;
     int nready;
     bool stopping, started, start_done;
     weft_err start_err;
@@ -276,8 +294,12 @@ static wf_dnode *wf_pick_plain(wf_driver *d)
     return best;
 }
 
-static wf_dnode *wf_pick_reserved(wf_driver *d, const wf_driver_req *req)
+static wf_dnode *wf_pick_reserved(wf_driver *d, const wf_driver_req *req,
+                                  uint64_t prefer)
 {
+    wf_dnode *h = wf_dnode_of(d, prefer);
+    if (h && h->state == WF_DN_READY && wf_req_fits_now(h, req))
+        return h; /* where its largest input is */
     wf_dnode *best = NULL;
     for (size_t i = 0; i < d->nnodes; i++) {
         wf_dnode *n = d->nodes[i];
@@ -315,11 +337,20 @@ static void wf_pump(wf_driver *d)
     wf_dnode *n;
     if (d->actors_unplaced)
         wf_actors_place(d);
-    while (d->plain_head && (n = wf_pick_plain(d)))
+    while (d->plain_head && (n = wf_pick_plain(d))) {
+        /* Locality: the node holding the job's largest input, unless it is
+         * busier than the least loaded by more than one job per slot. */
+        wf_dnode *h = wf_dnode_of(d, d->plain_head->prefer);
+        if (h && h != n && h->state == WF_DN_READY &&
+            h->inflight < (uint64_t)h->slots * WF_DRIVER_PIPELINE &&
+            (double)h->inflight / h->slots <=
+                (double)n->inflight / n->slots + 1.0)
+            n = h;
         wf_place(d, n, wf_q_pop(&d->plain_head, &d->plain_tail));
+    }
     wf_job *keep_head = NULL, *keep_tail = NULL, *j;
     while ((j = wf_q_pop(&d->resv_head, &d->resv_tail))) {
-        n = wf_pick_reserved(d, j->res);
+        n = wf_pick_reserved(d, j->res, j->prefer);
         if (n)
             wf_place(d, n, j);
         else
@@ -415,6 +446,7 @@ static void wf_driver_check_started(wf_driver *d)
 }
 
 static void wf_actors_node_lost(wf_driver *d, wf_dnode *n, const char *why);
+static void wf_pulls_node_lost(wf_driver *d, wf_dnode *n, const char *why);
 
 static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
 {
@@ -439,6 +471,7 @@ static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
         WF_LOG_WARN("driver: node %s (%s) closed: %s", n->name, n->res.addr,
                     reason);
     wf_dnode_lose_jobs(d, n, reason);
+    wf_pulls_node_lost(d, n, reason);
     wf_actors_node_lost(d, n, reason);
     wf_driver_note_ready(d);
     wf_driver_check_started(d);
@@ -530,6 +563,7 @@ static weft_err wf_dnode_done(wf_driver *d, wf_dnode *n, const wf_frame *f)
 
 static void wf_actor_died_on(wf_driver *d, wf_dnode *n, uint64_t id,
                              const char *why, size_t why_len);
+static weft_err wf_pull_frame(wf_driver *d, wf_dnode *n, const wf_frame *f);
 
 static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
 {
@@ -551,6 +585,9 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
                             d->program, (unsigned long long)d->prog_size,
                             n->name);
         }
+    } else if ((f->type == WF_MSG_OBJ_CHUNK || f->type == WF_MSG_OBJ_MISSING) &&
+               n->state == WF_DN_READY) {
+        e = wf_pull_frame(d, n, f);
     } else if (f->type == WF_MSG_ACTOR_DIED && n->state == WF_DN_READY) {
         wf_msg_actor_died m;
         e = wf_proto_get_actor_died(f->body, f->body_len, &m);
@@ -676,6 +713,21 @@ static void wf_driver_status(wf_driver *d, const wf_member *m, size_t count)
         d->ncaps = na;
         pthread_mutex_unlock(&d->lock);
     }
+    /* Every node's task address by id, for naming where objects are. */
+    pthread_mutex_lock(&d->lock);
+    if (d->nnodes > d->naddrs) {
+        void *p = wf_realloc(d->addrs, d->nnodes * sizeof *d->addrs);
+        if (p) {
+            d->addrs = p;
+            memset(d->addrs + d->naddrs, 0,
+                   (d->nnodes - d->naddrs) * sizeof *d->addrs);
+            d->naddrs = d->nnodes;
+        }
+    }
+    for (size_t i = 0; i < d->naddrs && i < d->nnodes; i++)
+        if (d->nodes[i])
+            memcpy(d->addrs[i], d->nodes[i]->res.addr, sizeof d->addrs[i]);
+    pthread_mutex_unlock(&d->lock);
     d->got_status = true;
     wf_driver_check_started(d);
 }
@@ -814,6 +866,7 @@ static void wf_driver_shutdown_loop(wf_driver *d)
 }
 
 static void wf_actor_route(wf_driver *d, wf_job *j);
+static void wf_ops_start(wf_driver *d, wf_dop *ops);
 
 static void wf_driver_on_wake(uv_async_t *a)
 {
@@ -822,7 +875,10 @@ static void wf_driver_on_wake(uv_async_t *a)
     wf_job *in = d->in_head;
     d->in_head = d->in_tail = NULL;
     bool stopping = d->stopping;
+    wf_dop *ops = d->ops;
+    d->ops = NULL;
     pthread_mutex_unlock(&d->lock);
+    wf_ops_start(d, ops);
     while (in) {
         wf_job *j = in;
         in = j->next;
@@ -864,7 +920,7 @@ static wf_run_kind wf_job_kind(const wf_job *j)
 static wf_dnode *wf_pick_actor(wf_driver *d, const wf_dactor *a)
 {
     if (a->req)
-        return wf_pick_reserved(d, a->req);
+        return wf_pick_reserved(d, a->req, 0);
     wf_dnode *best = NULL;
     for (size_t i = 0; i < d->nnodes; i++) {
         wf_dnode *n = d->nodes[i];
@@ -1110,6 +1166,199 @@ void wf_driver_actor_stop(wf_driver *d, wf_dactor *a)
         wf_free(j);
 }
 
+/* ------------------------------------------------------------ objects */
+
+/* Finish a pull (err 0: all bytes written) and wake its caller. */
+static void wf_pull_done(wf_driver *d, wf_dop *op, weft_err err,
+                         const char *why)
+{
+    for (wf_dop **p = &d->pulls; *p; p = &(*p)->next) {
+        if (*p == op) {
+            *p = op->next;
+            break;
+        }
+    }
+    pthread_mutex_lock(&d->lock);
+    op->err = err;
+    if (why) {
+        size_t n = strnlen(why, sizeof op->why - 1);
+        memcpy(op->why, why, n);
+        op->why[n] = '\0';
+    }
+    op->done = true;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+static weft_err wf_pull_frame(wf_driver *d, wf_dnode *n, const wf_frame *f)
+{
+    wf_dop *op = d->pulls;
+    while (op && !(op->seq == f->seq && op->node == n->id))
+        op = op->next;
+    if (f->type == WF_MSG_OBJ_MISSING) {
+        wf_msg_actor_died m;
+        weft_err e = wf_proto_get_obj_missing(f->body, f->body_len, &m);
+        if (!e && op) {
+            char why[WF_READY_MAX_MESSAGE + 64];
+            snprintf(why, sizeof why, "node %s: %.*s", n->name, (int)m.why_len,
+                     m.why);
+            wf_pull_done(d, op, WEFT_ECRASHED, why);
+        }
+        return e;
+    }
+    wf_msg_obj_chunk m;
+    weft_err e = wf_proto_get_obj_chunk(f->body, f->body_len, &m);
+    if (e || !op)
+        return e;
+    if (m.id != op->id || m.total != op->len || m.offset != op->got)
+        return wf_err(WEFT_EPROTO,
+                      "driver: chunk %llu+%zu of %llu for object %llu, "
+                      "expected %llu of %llu",
+                      (unsigned long long)m.offset, m.len,
+                      (unsigned long long)m.total, (unsigned long long)m.id,
+                      (unsigned long long)op->got, (unsigned long long)op->len);
+    for (size_t done = 0; done < m.len;) {
+        ssize_t k = pwrite(op->fd, m.data + done, m.len - done,
+                           (off_t)(op->got + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            char why[200];
+            snprintf(why, sizeof why, "cannot store the object: %s",
+                     strerror(errno));
+            wf_pull_done(d, op, WEFT_ESYS, why);
+            return 0;
+        }
+        done += (size_t)k;
+    }
+    op->got += m.len;
+    if (op->got == op->len)
+        wf_pull_done(d, op, 0, NULL);
+    return 0;
+}
+
+static void wf_pulls_node_lost(wf_driver *d, wf_dnode *n, const char *why)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "the object was on node %s, which is lost: %s",
+             n->name, why);
+    for (wf_dop *op = d->pulls, *next; op; op = next) {
+        next = op->next;
+        if (op->node == n->id)
+            wf_pull_done(d, op, WEFT_ECRASHED, msg);
+    }
+}
+
+/* Start the pulls and send the frees asked for by other threads. */
+static void wf_ops_start(wf_driver *d, wf_dop *ops)
+{
+    while (ops) {
+        wf_dop *op = ops;
+        ops = op->next;
+        op->next = NULL;
+        wf_dnode *holder = wf_dnode_of(d, op->node);
+        if (op->free) {
+            /* The holder drops the object, the others their copies. */
+            for (size_t i = 0; i < d->nnodes; i++) {
+                wf_dnode *n = d->nodes[i];
+                if (!n || n->state != WF_DN_READY)
+                    continue;
+                wf_msg_free_item it = {op->id, n == holder ? "" : op->holder,
+                                       0};
+                size_t start = wf_frame_begin(&n->out, WF_MSG_FREE, 0);
+                wf_proto_put_free(&n->out, &it, 1);
+                wf_frame_finish(&n->out, start);
+            }
+            wf_free(op);
+            continue;
+        }
+        if (!holder || holder->state != WF_DN_READY) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "the object was on node %s, which is "
+                     "lost",
+                     holder ? holder->name : "?");
+            op->next = d->pulls;
+            d->pulls = op;
+            wf_pull_done(d, op, WEFT_ECRASHED, why);
+            continue;
+        }
+        op->seq = ++d->next_pull;
+        op->next = d->pulls;
+        d->pulls = op;
+        size_t start = wf_frame_begin(&holder->out, WF_MSG_PULL, op->seq);
+        wf_proto_put_pull(&holder->out, op->id);
+        wf_frame_finish(&holder->out, start);
+    }
+}
+
+static void wf_ops_push(wf_driver *d, wf_dop *op)
+{
+    bool first = !d->ops && !d->in_head;
+    op->next = d->ops;
+    d->ops = op;
+    pthread_mutex_unlock(&d->lock);
+    if (first)
+        uv_async_send(&d->wake);
+    pthread_mutex_lock(&d->lock);
+}
+
+weft_err wf_driver_fetch(wf_driver *d, uint64_t node, uint64_t id, uint64_t len,
+                         int fd)
+{
+    wf_dop *op = wf_calloc(1, sizeof *op);
+    if (!op)
+        return wf_err(WEFT_ENOMEM, "out of memory for a pull");
+    op->node = node;
+    op->id = id;
+    op->len = len;
+    op->fd = fd;
+    pthread_mutex_lock(&d->lock);
+    if (d->stopping) {
+        pthread_mutex_unlock(&d->lock);
+        wf_free(op);
+        return wf_err(WEFT_ESHUTDOWN, "the runtime is shutting down");
+    }
+    wf_ops_push(d, op);
+    while (!op->done)
+        pthread_cond_wait(&d->cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+    weft_err e = op->err;
+    if (e)
+        wf_err(e, "%s", op->why);
+    wf_free(op);
+    return e;
+}
+
+void wf_driver_free_obj(wf_driver *d, uint64_t node, uint64_t id,
+                        const char *holder)
+{
+    wf_dop *op = wf_calloc(1, sizeof *op);
+    if (!op)
+        return; /* the node keeps it until this driver leaves */
+    op->free = true;
+    op->node = node;
+    op->id = id;
+    snprintf(op->holder, sizeof op->holder, "%s", holder);
+    pthread_mutex_lock(&d->lock);
+    if (d->stopping) {
+        wf_free(op);
+    } else {
+        wf_ops_push(d, op);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+bool wf_driver_node_addr(wf_driver *d, uint64_t node, char *out, size_t cap)
+{
+    pthread_mutex_lock(&d->lock);
+    bool ok = node >= 1 && node <= d->naddrs && d->addrs[node - 1][0];
+    if (ok)
+        snprintf(out, cap, "%s", d->addrs[node - 1]);
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
 /* ------------------------------------------------------------ public */
 
 weft_err wf_driver_start(const wf_driver_opts *o, wf_driver **out)
@@ -1283,6 +1532,9 @@ void wf_driver_stop(wf_driver *d)
     pthread_join(d->thread, NULL);
     /* The loop has ended: what is left was never answered. */
     uv_loop_close(&d->loop);
+    while (d->pulls)
+        wf_pull_done(d, d->pulls, WEFT_ESHUTDOWN,
+                     "the runtime is shutting down");
     wf_job *j;
     for (size_t i = 0; i < d->table_cap; i++) {
         while ((j = d->table[i])) {
@@ -1321,7 +1573,13 @@ void wf_driver_stop(wf_driver *d)
     wf_free(d->nodes);
     wf_free(d->table);
     wf_free(d->caps);
+    wf_free(d->addrs);
     wf_free(d->chunk);
+    while (d->ops) { /* frees never sent; no pull waits (callers join) */
+        wf_dop *op = d->ops;
+        d->ops = op->next;
+        wf_free(op);
+    }
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
     wf_token_clear(&d->token);

@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "cluster/objtab.h"
 #include "cluster/proto.h"
 #include "exec/procs.h"
 #include "net/conn.h"
@@ -55,6 +56,7 @@ typedef struct wf_nsess {
     uint32_t inflight;      /* RUN frames not answered (loop thread) */
     wf_nactor *actors;      /* loop thread; freed with the session */
     wf_nactor *dead_actors; /* stopped, kept until the session ends */
+    struct wf_npend *pends; /* RUNs waiting for their arguments, in order */
 
     /* Completions from the worker I/O thread, sent by the loop. */
     uv_async_t async;
@@ -75,11 +77,16 @@ struct wf_noded {
     uint32_t nsessions;
     _Atomic uint32_t load;
     bool stopping;
+    wf_objtab *objs;
 };
 
 static _Atomic uint64_t wf_noded_tmp_seq;
 
 /* ------------------------------------------------------------ sessions */
+
+struct wf_npend;
+static struct wf_npend *wf_npend_next(struct wf_npend *p);
+static void wf_npend_free(struct wf_npend *p);
 
 static void wf_nsess_async_closed(uv_handle_t *h)
 {
@@ -99,6 +106,12 @@ static void wf_nsess_end(wf_nsess *s)
     if (s->procs)
         wf_procs_free(s->procs); /* joins the I/O thread: no more callbacks */
     s->procs = NULL;
+    wf_objtab_drop_owner(d->objs, s); /* and waiters for them, silently */
+    while (s->pends) {
+        struct wf_npend *p = s->pends;
+        s->pends = wf_npend_next(p);
+        wf_npend_free(p);
+    }
     atomic_fetch_sub(&d->load, s->inflight);
     if (s->fd >= 0) {
         close(s->fd);
@@ -197,6 +210,8 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
     weft_err e = !vals || !out
                      ? wf_err(WEFT_ENOMEM, "out of memory")
                      : wf_msg_get_done(f, &m, vals, WF_RUN_MAX_RETURNS);
+    wf_wire_place place[WF_RUN_MAX_RETURNS];
+    memset(place, 0, sizeof place);
     for (uint32_t i = 0; !e && m.status == 0 && i < m.nvalues; i++) {
         if (vals[i].in_fd) {
             if (vals[i].fd_index >= nfds) {
@@ -206,6 +221,18 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
             }
             if (vals[i].fd_index + 1 > used)
                 used = vals[i].fd_index + 1;
+            uint64_t id =
+                vals[i].fd_len >= WF_KEEP_MIN
+                    ? wf_objtab_keep(s->d->objs, s, fds[vals[i].fd_index],
+                                     vals[i].fd_offset, vals[i].fd_len)
+                    : 0;
+            if (id) {
+                /* Large: it stays here; the driver gets where it is. */
+                place[i] = (wf_wire_place){
+                    .remote = true, .remote_id = id, .holder = ""};
+                out[i] = vals[i].v;
+                continue;
+            }
             size_t len = (size_t)(vals[i].fd_offset + vals[i].fd_len);
             void *p = mmap(NULL, len ? len : 1, PROT_READ, MAP_SHARED,
                            fds[vals[i].fd_index], 0);
@@ -221,7 +248,7 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
         out[i] = vals[i].v;
     }
     if (!e && m.status == 0)
-        e = wf_msg_put_done(w, seq, &m, out, NULL);
+        e = wf_msg_put_done(w, seq, &m, out, place);
     else if (!e)
         e = wf_msg_put_done(w, seq, &m, NULL, NULL);
     if (e) {
@@ -236,7 +263,6 @@ static size_t wf_nsess_inline(wf_nsess *s, uint64_t seq, const wf_frame *f,
         munmap(maps[i], lens[i]);
     wf_free(vals);
     wf_free(out);
-    (void)s;
     return used;
 }
 
@@ -467,70 +493,45 @@ static weft_err wf_nsess_chunk(wf_nsess *s, const wf_frame *f)
     return wf_nsess_ready(s);
 }
 
-/* Check a RUN from the driver and hand it to a worker process. */
-static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
+/* Hand a RUN (job: the frame for the worker, owner = the driver's seq) of
+ * kind for actor_id to a worker process. */
+static void wf_nsess_submit(wf_nsess *s, wf_run_kind kind, uint64_t actor_id,
+                            wf_job *job)
 {
-    wf_msg_run m;
-    weft_err e = wf_msg_get_run(f, &m, s->args, WF_RUN_MAX_ARGS);
-    if (e)
-        return e;
-    if (m.kind != WF_RUN_TASK && m.actor_id == 0)
-        return wf_err(WEFT_EPROTO, "noded: actor RUN without an actor id");
-    for (uint32_t i = 0; i < m.nargs; i++)
-        if (s->args[i].in_fd)
-            return wf_err(WEFT_EPROTO, "noded: RUN argument %u names an fd", i);
-    if (f->seq == 0)
-        return wf_err(WEFT_EPROTO, "noded: RUN with seq 0");
-    if (m.kind == WF_RUN_ACTOR_KILL) {
-        wf_nsess_actor_kill(s, m.actor_id);
-        return 0;
-    }
-    wf_job *job = wf_calloc(1, sizeof *job);
-    wf_wbuf w;
-    wf_wbuf_init(&w);
-    size_t start = wf_frame_begin(&w, WF_MSG_RUN, 0);
-    wf_wbuf_put_bytes(&w, f->body, f->body_len);
-    if (!job || wf_frame_finish(&w, start)) {
-        wf_free(job);
-        wf_wbuf_free(&w);
-        return wf_err(WEFT_ENOMEM, "noded: out of memory for a task");
-    }
-    job->bytes = w.data;
-    job->len = w.len;
-    job->owner = (void *)(uintptr_t)f->seq;
+    uint64_t seq = (uint64_t)(uintptr_t)job->owner;
+    weft_err e;
     s->inflight++;
     atomic_fetch_add(&s->d->load, 1);
-    if (m.kind == WF_RUN_ACTOR_NEW) {
+    if (kind == WF_RUN_ACTOR_NEW) {
         /* A new actor, or one started again: replaces what had its id. */
-        wf_nsess_actor_kill(s, m.actor_id);
+        wf_nsess_actor_kill(s, actor_id);
         wf_nactor *a = wf_calloc(1, sizeof *a);
         if (!a) {
             wf_job_free(job);
-            wf_nsess_fail(s, f->seq, WEFT_ENOMEM, "node out of memory");
-            return 0;
+            wf_nsess_fail(s, seq, WEFT_ENOMEM, "node out of memory");
+            return;
         }
         a->s = s;
-        a->id = m.actor_id;
+        a->id = actor_id;
         job->actor = a;
         e = wf_procs_actor_start(s->procs, a, job, &a->proc);
-        if (e) {
-            wf_free(a);
-        } else {
+        if (!e) {
             a->next = s->actors;
             s->actors = a;
-            return 0;
+            return;
         }
-    } else if (m.kind == WF_RUN_ACTOR_CALL) {
-        wf_nactor *a = wf_nsess_actor(s, m.actor_id);
+        wf_free(a);
+    } else if (kind == WF_RUN_ACTOR_CALL) {
+        wf_nactor *a = wf_nsess_actor(s, actor_id);
         if (!a) {
             wf_job_free(job);
-            wf_nsess_fail(s, f->seq, WEFT_ECRASHED,
+            wf_nsess_fail(s, seq, WEFT_ECRASHED,
                           "the actor is not running on this node");
-            return 0;
+            return;
         }
         job->actor = a;
         wf_procs_actor_submit(s->procs, a->proc, job);
-        return 0;
+        return;
     } else {
         e = wf_procs_submit(s->procs, job);
     }
@@ -540,8 +541,216 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
         char msg[512];
         snprintf(msg, sizeof msg, "node cannot start workers: %s",
                  weft_last_error());
-        wf_nsess_fail(s, f->seq, WEFT_ECRASHED, msg);
+        wf_nsess_fail(s, seq, WEFT_ECRASHED, msg);
     }
+}
+
+/* A RUN whose remote arguments are being fetched (or an actor's RUN queued
+ * behind one, to keep its calls in order). */
+typedef struct wf_npend wf_npend;
+typedef struct wf_npend_arg {
+    wf_npend *p;
+    uint32_t index;
+} wf_npend_arg;
+struct wf_npend {
+    wf_nsess *s;
+    uint8_t *frame; /* the driver's whole RUN frame */
+    size_t len;
+    uint64_t seq;
+    wf_run_kind kind;
+    uint64_t actor_id;
+    uint32_t nargs, waiting;
+    bool failed;
+    char why[300];
+    wf_nobj **objs;      /* per argument: pinned, or NULL */
+    wf_npend_arg *cargs; /* callback arguments, per argument */
+    struct wf_npend *next;
+};
+
+static wf_npend *wf_npend_next(wf_npend *p)
+{
+    return p->next;
+}
+
+static void wf_npend_free(wf_npend *p)
+{
+    for (uint32_t i = 0; i < p->nargs; i++)
+        if (p->objs[i])
+            wf_objtab_unpin(p->s->d->objs, p->objs[i]);
+    wf_free(p->objs);
+    wf_free(p->cargs);
+    wf_free(p->frame);
+    wf_free(p);
+}
+
+/* Turn a pend whose objects are all here into a job for a worker: remote
+ * arguments become fds of their memfds (no copy). */
+static wf_job *wf_npend_job(wf_nsess *s, wf_npend *p)
+{
+    wf_frame f;
+    wf_msg_run m;
+    weft_value *vals = wf_alloc((p->nargs + 1) * sizeof *vals);
+    wf_wire_place *place = wf_calloc(p->nargs + 1, sizeof *place);
+    wf_job *job = wf_calloc(1, sizeof *job);
+    if (job && p->nargs)
+        job->fds = wf_calloc(p->nargs, sizeof(int));
+    if (!vals || !place || !job || (p->nargs && !job->fds) ||
+        wf_frame_parse(p->frame, p->len, &f) != 0 ||
+        wf_msg_get_run(&f, &m, s->args, WF_RUN_MAX_ARGS) != 0)
+        goto fail;
+    for (uint32_t i = 0; i < m.nargs; i++) {
+        vals[i] = s->args[i].v;
+        if (!p->objs[i])
+            continue;
+        uint64_t off, len;
+        int fd = fcntl(wf_nobj_fd(p->objs[i], &off, &len), F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            goto fail;
+        place[i].in_fd = true;
+        place[i].fd_index = (uint32_t)job->nfds;
+        place[i].offset = off;
+        job->fds[job->nfds++] = fd;
+    }
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    if (wf_msg_put_run(&w, 0, &m, vals, place) != 0) {
+        wf_wbuf_free(&w);
+        goto fail;
+    }
+    job->bytes = w.data;
+    job->len = w.len;
+    job->owner = (void *)(uintptr_t)p->seq;
+    wf_free(vals);
+    wf_free(place);
+    return job;
+fail:
+    wf_free(vals);
+    wf_free(place);
+    wf_job_free(job);
+    return NULL;
+}
+
+/* Send the pends that may go: any ready task, and actor RUNs from the
+ * head of the queue while they are ready. */
+static void wf_nsess_pends(wf_nsess *s)
+{
+    bool actor_blocked = false;
+    for (wf_npend **q = &s->pends; *q;) {
+        wf_npend *p = *q;
+        bool is_actor = p->kind != WF_RUN_TASK;
+        if (p->waiting || (is_actor && actor_blocked)) {
+            actor_blocked |= is_actor;
+            q = &p->next;
+            continue;
+        }
+        *q = p->next;
+        if (p->failed) {
+            wf_nsess_fail(s, p->seq, WEFT_ECRASHED, p->why);
+        } else {
+            wf_job *job = wf_npend_job(s, p);
+            if (job)
+                wf_nsess_submit(s, p->kind, p->actor_id, job);
+            else
+                wf_nsess_fail(s, p->seq, WEFT_ENOMEM,
+                              "node cannot prepare the task's arguments");
+        }
+        wf_npend_free(p);
+    }
+}
+
+static void wf_npend_arrived(void *arg, wf_nobj *o, const char *why)
+{
+    wf_npend_arg *a = arg;
+    wf_npend *p = a->p;
+    p->objs[a->index] = o;
+    if (!o && !p->failed) {
+        p->failed = true;
+        snprintf(p->why, sizeof p->why, "argument %u: %s", a->index, why);
+    }
+    if (--p->waiting == 0)
+        wf_nsess_pends(p->s);
+}
+
+/* Check a RUN from the driver and hand it to a worker process, once any
+ * remote arguments are here. */
+static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
+{
+    wf_msg_run m;
+    weft_err e = wf_msg_get_run(f, &m, s->args, WF_RUN_MAX_ARGS);
+    if (e)
+        return e;
+    if (m.kind != WF_RUN_TASK && m.actor_id == 0)
+        return wf_err(WEFT_EPROTO, "noded: actor RUN without an actor id");
+    uint32_t nremote = 0;
+    for (uint32_t i = 0; i < m.nargs; i++) {
+        if (s->args[i].in_fd)
+            return wf_err(WEFT_EPROTO, "noded: RUN argument %u names an fd", i);
+        nremote += s->args[i].remote;
+    }
+    if (f->seq == 0)
+        return wf_err(WEFT_EPROTO, "noded: RUN with seq 0");
+    if (m.kind == WF_RUN_ACTOR_KILL) {
+        wf_nsess_actor_kill(s, m.actor_id);
+        return 0;
+    }
+    bool queued_actor = false;
+    for (wf_npend *p = s->pends; p && !queued_actor; p = p->next)
+        queued_actor = p->kind != WF_RUN_TASK;
+    if (nremote == 0 && !(m.kind != WF_RUN_TASK && queued_actor)) {
+        wf_job *job = wf_calloc(1, sizeof *job);
+        wf_wbuf w;
+        wf_wbuf_init(&w);
+        size_t start = wf_frame_begin(&w, WF_MSG_RUN, 0);
+        wf_wbuf_put_bytes(&w, f->body, f->body_len);
+        if (!job || wf_frame_finish(&w, start)) {
+            wf_free(job);
+            wf_wbuf_free(&w);
+            return wf_err(WEFT_ENOMEM, "noded: out of memory for a task");
+        }
+        job->bytes = w.data;
+        job->len = w.len;
+        job->owner = (void *)(uintptr_t)f->seq;
+        wf_nsess_submit(s, m.kind, m.actor_id, job);
+        return 0;
+    }
+    /* Wait for the arguments held elsewhere (pulled once per node). */
+    wf_npend *p = wf_calloc(1, sizeof *p);
+    if (p) {
+        p->s = s;
+        p->seq = f->seq;
+        p->kind = m.kind;
+        p->actor_id = m.actor_id;
+        p->nargs = m.nargs;
+        p->len = f->size;
+        p->frame = wf_alloc(f->size);
+        p->objs = wf_calloc(m.nargs + 1, sizeof *p->objs);
+        p->cargs = wf_calloc(m.nargs + 1, sizeof *p->cargs);
+    }
+    if (!p || !p->frame || !p->objs || !p->cargs) {
+        if (p) {
+            wf_free(p->frame);
+            wf_free(p->objs);
+            wf_free(p->cargs);
+        }
+        wf_free(p);
+        return wf_err(WEFT_ENOMEM, "noded: out of memory for a task");
+    }
+    memcpy(p->frame, f->body - WF_FRAME_HDR, f->size);
+    wf_npend **tail = &s->pends;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+    p->waiting = nremote + 1; /* + 1: ours, until every request is made */
+    for (uint32_t i = 0; i < m.nargs; i++) {
+        const wf_wire_value *v = &s->args[i];
+        if (!v->remote)
+            continue;
+        p->cargs[i] = (wf_npend_arg){p, i};
+        wf_objtab_need(s->d->objs, s, v->remote_id, v->fd_len, v->holder,
+                       v->holder_len, wf_npend_arrived, &p->cargs[i]);
+    }
+    if (--p->waiting == 0)
+        wf_nsess_pends(s);
     return 0;
 }
 
@@ -575,6 +784,10 @@ static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
     }
     if (f->type == WF_MSG_RUN && s->state == WF_NSESS_READY)
         e = wf_nsess_run(s, f);
+    else if (f->type == WF_MSG_PULL)
+        e = wf_objtab_serve(d->objs, c, f);
+    else if (f->type == WF_MSG_FREE && s->state == WF_NSESS_READY)
+        e = wf_objtab_free_msg(d->objs, s, f);
     else if (f->type == WF_MSG_DRIVER_HELLO && s->state == WF_NSESS_HELLO)
         e = wf_nsess_hello(s, f);
     else if (f->type == WF_MSG_EXE_CHUNK && s->state == WF_NSESS_RECEIVING)
@@ -604,7 +817,8 @@ static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
 static void wf_noded_on_close(wf_net_conn *c, weft_err why, void *arg)
 {
     (void)why;
-    (void)arg;
+    wf_noded *d = arg;
+    wf_objtab_conn_closed(d->objs, c);
     wf_nsess *s = wf_net_conn_user(c);
     if (!s)
         return;
@@ -615,6 +829,7 @@ static void wf_noded_on_close(wf_net_conn *c, weft_err why, void *arg)
 static void wf_noded_stopped(void *arg)
 {
     wf_noded *d = arg;
+    wf_objtab_free(d->objs);
     wf_free(d->cache_dir);
     wf_free(d);
 }
@@ -633,12 +848,18 @@ weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
     }
     d->loop = loop;
     d->nprocs = opts->nprocs ? opts->nprocs : wf_ncpus();
+    if (!(d->objs = wf_objtab_new(loop, token))) {
+        wf_free(d->cache_dir);
+        wf_free(d);
+        return wf_err(WEFT_ENOMEM, "noded: out of memory");
+    }
     wf_net_opts no = {.on_frame = wf_noded_on_frame,
                       .on_close = wf_noded_on_close,
                       .on_stopped = wf_noded_stopped,
                       .arg = d};
     weft_err e = wf_net_server_start(loop, host, port, token, &no, &d->srv);
     if (e) {
+        wf_objtab_free(d->objs);
         wf_free(d->cache_dir);
         wf_free(d);
         return e;
@@ -646,6 +867,11 @@ weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
     d->port = wf_net_server_port(d->srv);
     *out = d;
     return 0;
+}
+
+void wf_noded_set_self(wf_noded *d, const char *addr)
+{
+    wf_objtab_set_self(d->objs, addr);
 }
 
 int wf_noded_port(const wf_noded *d)

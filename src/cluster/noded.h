@@ -45,6 +45,10 @@ weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
                         const wf_token *token, const wf_noded_opts *opts,
                         wf_noded **out);
 
+/* The task address drivers reach it at ("HOST:PORT"): remote values held
+ * there are local. */
+void wf_noded_set_self(wf_noded *d, const char *addr);
+
 /* The port it listens on. */
 int wf_noded_port(const wf_noded *d);
 

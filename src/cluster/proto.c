@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "base/err.h"
+#include "wire/value.h"
 
 void wf_proto_put_driver_hello(wf_wbuf *w, const wf_msg_driver_hello *m)
 {
@@ -163,6 +164,107 @@ weft_err wf_proto_get_ready(const uint8_t *p, size_t len, wf_msg_ready *m)
         return e;
     m->status = st;
     return wf_rbuf_end(&r, "READY");
+}
+
+void wf_proto_put_pull(wf_wbuf *w, uint64_t id)
+{
+    wf_wbuf_put_u64(w, id);
+}
+
+weft_err wf_proto_get_pull(const uint8_t *p, size_t len, uint64_t *id)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u64(&r, id, "object id");
+    if (!e && *id == 0)
+        return wf_rbuf_bad(&r, 0, "object id 0");
+    return e ? e : wf_rbuf_end(&r, "PULL");
+}
+
+void wf_proto_put_obj_chunk(wf_wbuf *w, const wf_msg_obj_chunk *m)
+{
+    wf_wbuf_put_u64(w, m->id);
+    wf_wbuf_put_u64(w, m->offset);
+    wf_wbuf_put_u64(w, m->total);
+    wf_wbuf_put_bytes(w, m->data, m->len);
+}
+
+weft_err wf_proto_get_obj_chunk(const uint8_t *p, size_t len,
+                                wf_msg_obj_chunk *m)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u64(&r, &m->id, "object id");
+    if (!e && m->id == 0)
+        return wf_rbuf_bad(&r, 0, "object id 0");
+    if (!e)
+        e = wf_rbuf_get_u64(&r, &m->offset, "chunk offset");
+    size_t at = r.off;
+    if (!e)
+        e = wf_rbuf_get_u64(&r, &m->total, "object size");
+    if (e)
+        return e;
+    size_t n = wf_rbuf_left(&r);
+    if (n > WF_PROG_CHUNK || m->offset > m->total || n > m->total - m->offset)
+        return wf_rbuf_bad(&r, at, "chunk %llu+%zu of an object of %llu",
+                           (unsigned long long)m->offset, n,
+                           (unsigned long long)m->total);
+    const void *data = NULL;
+    e = wf_rbuf_get_span(&r, n, &data, "chunk bytes");
+    m->data = data;
+    m->len = n;
+    return e;
+}
+
+void wf_proto_put_obj_missing(wf_wbuf *w, uint64_t id, const char *why)
+{
+    wf_msg_actor_died m = {id, why, strlen(why)};
+    wf_proto_put_actor_died(w, &m);
+}
+
+weft_err wf_proto_get_obj_missing(const uint8_t *p, size_t len,
+                                  wf_msg_actor_died *m)
+{
+    return wf_proto_get_actor_died(p, len, m);
+}
+
+void wf_proto_put_free(wf_wbuf *w, const wf_msg_free_item *items, size_t n)
+{
+    wf_wbuf_put_u32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        wf_wbuf_put_u64(w, items[i].id);
+        wf_wbuf_put_str(w, items[i].holder, strlen(items[i].holder));
+    }
+}
+
+weft_err wf_proto_get_free(const uint8_t *p, size_t len,
+                           wf_msg_free_item *items, size_t *n)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    uint32_t count;
+    weft_err e = wf_rbuf_get_u32(&r, &count, "object count");
+    if (e)
+        return e;
+    if (count == 0 || count > WF_FREE_MAX)
+        return wf_rbuf_bad(&r, 0, "%u objects (1..%d)", count, WF_FREE_MAX);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t at = r.off;
+        if ((e = wf_rbuf_get_u64(&r, &items[i].id, "object id")))
+            return e;
+        if (items[i].id == 0)
+            return wf_rbuf_bad(&r, at, "object id 0");
+        at = r.off;
+        if ((e = wf_rbuf_get_str(&r, WF_WIRE_HOLDER_MAX, &items[i].holder,
+                                 &items[i].holder_len, "holder")))
+            return e;
+        for (size_t k = 0; k < items[i].holder_len; k++)
+            if ((unsigned char)items[i].holder[k] < 0x21 ||
+                (unsigned char)items[i].holder[k] > 0x7e)
+                return wf_rbuf_bad(&r, at, "bad holder");
+    }
+    *n = count;
+    return wf_rbuf_end(&r, "FREE");
 }
 
 weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],

@@ -28,7 +28,28 @@
  *   node -> driver  ACTOR_DIED    u64 actor id (>= 1), str why (printable,
  *                                 <= WF_READY_MAX_MESSAGE)
  *
- * and does not restart it: the driver decides, and where. Decoders check every
+ * and does not restart it: the driver decides, and where.
+ *
+ * Objects. A node keeps a task's result of WF_KEEP_MIN bytes or more in its
+ * own memory and answers with the value placed remote (wire/value.h: object
+ * id, length, holder "" meaning this node). Whoever needs the bytes pulls
+ * them, from any connection that passed the handshake (the driver for a
+ * get, another node for a task's argument):
+ *
+ *   puller -> node  PULL          u64 object id; seq chosen by the puller
+ *   node -> puller  OBJ_CHUNK     u64 object id, u64 offset, u64 total,
+ *                                 then 0..WF_PROG_CHUNK bytes; in order,
+ *                                 no gaps, the last one ends at total
+ *                                 (one empty chunk when total is 0)
+ *   node -> puller  OBJ_MISSING   u64 object id, str why (printable)
+ *
+ * Both answers carry the PULL's seq. When the driver lets go of an object
+ * it tells every node:
+ *
+ *   driver -> node  FREE          u32 n (1..WF_FREE_MAX), n times: u64
+ *                                 object id, str holder ("" on the holder
+ *                                 itself, else its task address: drop the
+ *                                 copy pulled from there) Decoders check every
  * field and refuse trailing bytes (WEFT_EPROTO with the byte offset). */
 #ifndef WF_CLUSTER_PROTO_H
 #define WF_CLUSTER_PROTO_H
@@ -45,6 +66,8 @@
 #define WF_PROG_CHUNK (4u << 20)  /* bytes of program per EXE_CHUNK */
 #define WF_PROG_NAME_MAX 255      /* bytes of a driver's name */
 #define WF_READY_MAX_MESSAGE 1024 /* bytes of READY's message */
+#define WF_KEEP_MIN (1u << 20)    /* results this large stay on their node */
+#define WF_FREE_MAX 4096          /* objects in one FREE */
 
 typedef enum wf_prog_kind {
     WF_PROG_EXE = 0, /* run it in worker mode */
@@ -96,6 +119,32 @@ typedef struct wf_msg_actor_died {
 void wf_proto_put_actor_died(wf_wbuf *w, const wf_msg_actor_died *m);
 weft_err wf_proto_get_actor_died(const uint8_t *p, size_t len,
                                  wf_msg_actor_died *m);
+
+typedef struct wf_msg_obj_chunk {
+    uint64_t id, offset, total;
+    const uint8_t *data; /* decoded: points into the body */
+    size_t len;
+} wf_msg_obj_chunk;
+
+typedef struct wf_msg_free_item {
+    uint64_t id;
+    const char *holder; /* encode: NUL-terminated; decode: no NUL */
+    size_t holder_len;
+} wf_msg_free_item;
+
+void wf_proto_put_pull(wf_wbuf *w, uint64_t id);
+weft_err wf_proto_get_pull(const uint8_t *p, size_t len, uint64_t *id);
+void wf_proto_put_obj_chunk(wf_wbuf *w, const wf_msg_obj_chunk *m);
+weft_err wf_proto_get_obj_chunk(const uint8_t *p, size_t len,
+                                wf_msg_obj_chunk *m);
+/* OBJ_MISSING shares ACTOR_DIED's layout (an id and a message). */
+void wf_proto_put_obj_missing(wf_wbuf *w, uint64_t id, const char *why);
+weft_err wf_proto_get_obj_missing(const uint8_t *p, size_t len,
+                                  wf_msg_actor_died *m);
+/* FREE: n items (1..WF_FREE_MAX); the decoder fills items[0..*n). */
+void wf_proto_put_free(wf_wbuf *w, const wf_msg_free_item *items, size_t n);
+weft_err wf_proto_get_free(const uint8_t *p, size_t len,
+                           wf_msg_free_item *items, size_t *n);
 
 /* SHA-256 of the file at path, and its size. WEFT_ESYS naming the path
  * when it cannot be read. */

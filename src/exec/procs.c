@@ -119,6 +119,7 @@ wf_job *wf_job_clone(const wf_job *job)
     c->owner = job->owner;
     c->actor = job->actor;
     c->route = job->route;
+    c->prefer = job->prefer;
     c->len = job->len;
     c->bytes = wf_alloc(job->len);
     c->fds = job->nfds ? wf_calloc(job->nfds, sizeof(int)) : NULL;

@@ -33,6 +33,8 @@ typedef struct wf_job {
                           driver: the node's id) */
     void *res;         /* cluster driver: what it reserves, or NULL */
     void *route;       /* cluster driver: the actor it goes to, or NULL */
+    uint64_t prefer;   /* cluster driver: the node holding its largest
+                          input (0: none) */
     bool stop;         /* cluster driver: not a frame, "stop route" */
 } wf_job;
 

@@ -295,7 +295,7 @@ weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out)
     weft_err e = wf_account(s, n);
     if (e)
         return e;
-    wf_blob *b = wf_alloc(sizeof *b);
+    wf_blob *b = wf_calloc(1, sizeof *b);
     if (!b) {
         e = wf_err(WEFT_ENOMEM, "out of memory for a %zu-byte object", n);
         goto fail_account;
@@ -345,7 +345,7 @@ weft_err wf_blob_adopt_fd(wf_store *s, int fd, size_t n, wf_blob **out)
     weft_err e = wf_account(s, n);
     if (e)
         return e;
-    wf_blob *b = wf_alloc(sizeof *b);
+    wf_blob *b = wf_calloc(1, sizeof *b);
     if (!b) {
         e = wf_err(WEFT_ENOMEM, "out of memory");
         goto fail;
@@ -375,6 +375,8 @@ void wf_blob_free(wf_store *s, wf_blob *b)
 {
     if (!b)
         return;
+    if (b->ext_free)
+        b->ext_free(b->ext);
     if (b->fd >= 0) {
         if (b->mapped)
             munmap(b->data, b->mapped);

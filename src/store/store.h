@@ -34,6 +34,10 @@ typedef struct wf_blob {
     /* An array's shape when its bytes were laid out by someone else (a
      * mapped result): the value's shape points here. */
     int64_t shape[WEFT_MAX_NDIM];
+    /* A layer above's record for the bytes (a value kept on a cluster
+     * node: data stays NULL until fetched), freed with the blob. */
+    void *ext;
+    void (*ext_free)(void *ext);
 } wf_blob;
 
 /* A link in an object's list of waiters (tasks waiting for it). */

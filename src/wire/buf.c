@@ -64,6 +64,19 @@ fail:
     return NULL;
 }
 
+uint8_t *wf_wbuf_put_space(wf_wbuf *w, size_t n)
+{
+    return wf_wbuf_claim(w, n);
+}
+
+bool wf_wbuf_reserve(wf_wbuf *w, size_t n)
+{
+    uint8_t *p = wf_wbuf_claim(w, n);
+    if (p)
+        w->len -= n;
+    return p != NULL;
+}
+
 void wf_wbuf_put_u8(wf_wbuf *w, uint8_t v)
 {
     uint8_t *p = wf_wbuf_claim(w, 1);

@@ -46,6 +46,12 @@ void wf_wbuf_put_f64(wf_wbuf *w, double v); /* the IEEE-754 bits, as u64 */
 
 /* n raw bytes; p may be NULL when n == 0. */
 void wf_wbuf_put_bytes(wf_wbuf *w, const void *p, size_t n);
+/* Append n bytes the caller writes through the returned pointer (valid
+ * until the next put); NULL, with the sticky flag set, on failure. */
+uint8_t *wf_wbuf_put_space(wf_wbuf *w, size_t n);
+/* Make room for n more bytes without appending any; false (flag set) if
+ * they cannot be had. */
+bool wf_wbuf_reserve(wf_wbuf *w, size_t n);
 
 /* u32 n, then n bytes (no NUL). n > UINT32_MAX sets the oom flag, so
  * encoders check lengths they promise a reader before putting them. */

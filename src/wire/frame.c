@@ -44,6 +44,14 @@ const char *wf_msg_type_name(unsigned type)
         return "READY";
     case WF_MSG_ACTOR_DIED:
         return "ACTOR_DIED";
+    case WF_MSG_PULL:
+        return "PULL";
+    case WF_MSG_OBJ_CHUNK:
+        return "OBJ_CHUNK";
+    case WF_MSG_OBJ_MISSING:
+        return "OBJ_MISSING";
+    case WF_MSG_FREE:
+        return "FREE";
     }
     return "?";
 }

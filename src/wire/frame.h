@@ -43,11 +43,15 @@ typedef enum wf_msg_type {
     WF_MSG_STATUS_REQ = 11, /* client -> head: send the node snapshot */
     WF_MSG_STATUS = 12,     /* head -> client: the nodes (cluster/status.h) */
     WF_MSG_DRIVER_HELLO =
-        13,                 /* driver -> node: its program (cluster/proto.h) */
-    WF_MSG_EXE_WANT = 14,   /* node -> driver: send the program's bytes */
-    WF_MSG_EXE_CHUNK = 15,  /* driver -> node: a piece of the program */
-    WF_MSG_READY = 16,      /* node -> driver: workers up (or why not) */
-    WF_MSG_ACTOR_DIED = 17, /* node -> driver: an actor's process died */
+        13,                  /* driver -> node: its program (cluster/proto.h) */
+    WF_MSG_EXE_WANT = 14,    /* node -> driver: send the program's bytes */
+    WF_MSG_EXE_CHUNK = 15,   /* driver -> node: a piece of the program */
+    WF_MSG_READY = 16,       /* node -> driver: workers up (or why not) */
+    WF_MSG_ACTOR_DIED = 17,  /* node -> driver: an actor's process died */
+    WF_MSG_PULL = 18,        /* driver or node -> node: send an object */
+    WF_MSG_OBJ_CHUNK = 19,   /* node -> puller: a piece of it */
+    WF_MSG_OBJ_MISSING = 20, /* node -> puller: no such object here */
+    WF_MSG_FREE = 21,        /* driver -> node: objects no longer needed */
     WF_MSG__END
 } wf_msg_type;
 

@@ -151,7 +151,8 @@ weft_err wf_wire_put_value_at(wf_wbuf *w, const weft_value *v,
     if (!place && (e = wf_check_inline(v, n)))
         return e;
     if (place && place->remote) {
-        size_t hl = place->holder ? strlen(place->holder) : WF_WIRE_HOLDER_MAX + 1;
+        size_t hl =
+            place->holder ? strlen(place->holder) : WF_WIRE_HOLDER_MAX + 1;
         if (place->remote_id == 0 || hl > WF_WIRE_HOLDER_MAX)
             return wf_err(WEFT_EINVAL, "wire: bad remote placement");
         for (size_t i = 0; i < hl; i++)
@@ -196,7 +197,8 @@ weft_err wf_wire_put_value(wf_wbuf *w, const weft_value *v)
 weft_err wf_wire_put_value_fd(wf_wbuf *w, const weft_value *v,
                               uint32_t fd_index, uint64_t offset)
 {
-    wf_wire_place place = {.in_fd = true, .fd_index = fd_index, .offset = offset};
+    wf_wire_place place = {
+        .in_fd = true, .fd_index = fd_index, .offset = offset};
     return wf_wire_put_value_at(w, v, &place);
 }
 

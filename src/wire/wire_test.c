@@ -702,8 +702,8 @@ static void test_value_remote(void **state)
     int64_t shape[2] = {3, 5};
     weft_value arr = weft_array(WEFT_DT_I32, 2, shape, NULL);
     weft_value str = weft_str("not sent");
-    wf_wire_place pl = {.remote = true, .remote_id = 42,
-                        .holder = "10.0.0.7:4100"};
+    wf_wire_place pl = {
+        .remote = true, .remote_id = 42, .holder = "10.0.0.7:4100"};
     wf_wbuf w;
     wf_wbuf_init(&w);
     OK(wf_wire_put_value_at(&w, &arr, &pl));
