@@ -73,6 +73,8 @@ weft_err wf_runtime_start(weft_runtime **out, const weft_options *opts,
         return wf_err(WEFT_ENOMEM, "weft_init: out of memory");
     pthread_mutex_init(&rt->admit_lock, NULL);
     pthread_mutex_init(&rt->created_lock, NULL);
+    pthread_mutex_init(&rt->cl_lock, NULL);
+    pthread_cond_init(&rt->cl_cond, NULL);
     rt->counts_mem = wf_calloc(WF_POOL_MAX + 2, sizeof *rt->counts);
     rt->counts =
         (wf_tcount *)(((uintptr_t)rt->counts_mem + 63) & ~(uintptr_t)63);
@@ -202,6 +204,8 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     pthread_mutex_destroy(&rt->admit_lock);
     wf_free(rt->created);
     pthread_mutex_destroy(&rt->created_lock);
+    pthread_mutex_destroy(&rt->cl_lock);
+    pthread_cond_destroy(&rt->cl_cond);
     wf_free(rt->counts_mem);
     wf_free(rt);
 }

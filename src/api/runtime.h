@@ -28,6 +28,10 @@ struct weft_runtime {
     wf_actors *actors;
     struct wf_procs *procs;   /* worker processes, set up on first use */
     struct wf_driver *driver; /* driver mode: tasks run on the cluster */
+    /* Driver mode: objects kept on nodes and their lineage (cluster.c). */
+    pthread_mutex_t cl_lock;
+    pthread_cond_t cl_cond;
+    struct wf_cl_robj *cl_objs;
     int nprocs;
     char *worker_library;
     wf_trace *trace;

@@ -457,6 +457,8 @@ static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
     snprintf(reason, sizeof reason, "%s",
              why ? weft_last_error() : "connection closed");
     bool was_ready = n->state == WF_DN_READY;
+    if (was_ready && d->o.node_lost)
+        d->o.node_lost(d->o.ctx, n->id);
     n->conn = NULL;
     n->state = WF_DN_IDLE;
     n->retry_at = uv_now(&d->loop) + WF_DRIVER_RETRY_MS;

@@ -59,6 +59,8 @@ typedef struct wf_driver_opts {
     /* done/lost as in exec/procs.h (fds always NULL, 0); actor_died unused */
     wf_procs_cb cb;
     void *ctx;
+    /* The connection to node closed: what it held for us is gone. */
+    void (*node_lost)(void *ctx, uint64_t node);
 } wf_driver_opts;
 
 /* Connect to the head, find the nodes, ship the program and wait until

@@ -26,7 +26,7 @@ typedef struct wf_nwait {
 typedef struct wf_peer wf_peer;
 
 struct wf_nobj {
-    uint64_t id;                        /* kept: ours; copy: the holder's */
+    uint64_t id;                         /* kept: ours; copy: the holder's */
     char holder[WF_WIRE_HOLDER_MAX + 1]; /* "" for a kept object */
     void *owner;
     int fd;
@@ -208,8 +208,8 @@ static void wf_objtab_pump(uv_check_t *h)
             uint8_t *dst = wf_wbuf_put_space(&w, n);
             ssize_t k = 0;
             while (dst && n &&
-                   (k = pread(x->o->fd, dst, n,
-                              (off_t)(x->o->off + x->sent))) < 0 &&
+                   (k = pread(x->o->fd, dst, n, (off_t)(x->o->off + x->sent))) <
+                       0 &&
                    errno == EINTR)
                 ;
             if (!dst || k < 0 || (size_t)k != n) {
@@ -385,8 +385,8 @@ static weft_err wf_peer_chunk(wf_peer *p, const wf_frame *f)
                       (unsigned long long)m.total, (unsigned long long)m.id,
                       (unsigned long long)o->got, (unsigned long long)o->len);
     for (size_t done = 0; done < m.len;) {
-        ssize_t k = pwrite(o->fd, m.data + done, m.len - done,
-                           (off_t)(o->got + done));
+        ssize_t k =
+            pwrite(o->fd, m.data + done, m.len - done, (off_t)(o->got + done));
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
@@ -539,8 +539,9 @@ void wf_objtab_need(wf_objtab *t, void *owner, uint64_t id, uint64_t len,
         return;
     }
     /* A copy to pull: its own memfd, then one PULL. */
-    snprintf(why, sizeof why, "cannot pull object %llu from %s: out of "
-                              "memory or file descriptors",
+    snprintf(why, sizeof why,
+             "cannot pull object %llu from %s: out of "
+             "memory or file descriptors",
              (unsigned long long)id, h);
     wf_nobj *c = wf_calloc(1, sizeof *c);
     wf_peer *p = c ? wf_peer_get(t, h) : NULL;

@@ -35,6 +35,7 @@ typedef struct wf_job {
     void *route;       /* cluster driver: the actor it goes to, or NULL */
     uint64_t prefer;   /* cluster driver: the node holding its largest
                           input (0: none) */
+    void *rerun;       /* cluster driver: the lineage this job rebuilds */
     bool stop;         /* cluster driver: not a frame, "stop route" */
 } wf_job;
 
