@@ -627,17 +627,20 @@ weft_err wf_cluster_fetch(weft_runtime *rt, wf_obj *o)
             e = wf_err(WEFT_ESHUTDOWN, "the runtime is shutting down");
             break;
         }
-        if ((e = wf_driver_fetch(rt->driver, node, id, r->len, fd))) {
-            close(fd);
-            continue; /* lost meanwhile? then made again, and again */
-        }
-        void *p = mmap(NULL, (size_t)r->len, PROT_READ, MAP_SHARED, fd, 0);
+        void *p = mmap(NULL, (size_t)r->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       fd, 0);
         if (p == MAP_FAILED) {
             e = wf_err(WEFT_ESYS, "cannot map a fetched object: %s",
                        strerror(errno));
             close(fd);
             break;
         }
+        if ((e = wf_driver_fetch(rt->driver, node, id, r->len, p))) {
+            munmap(p, (size_t)r->len);
+            close(fd);
+            continue; /* lost meanwhile? then made again, and again */
+        }
+        mprotect(p, (size_t)r->len, PROT_READ); /* objects are immutable */
         b->fd = fd;
         b->mapped = (size_t)r->len;
         b->readonly = true;

@@ -66,7 +66,7 @@ typedef struct wf_dop {
     bool free; /* else a pull */
     uint64_t node, id, len, got;
     char holder[WF_NODE_ADDR_MAX + 1];
-    int fd;
+    uint8_t *dst;
     uint64_t seq;
     bool done;
     weft_err err;
@@ -1219,20 +1219,7 @@ static weft_err wf_pull_frame(wf_driver *d, wf_dnode *n, const wf_frame *f)
                       (unsigned long long)m.offset, m.len,
                       (unsigned long long)m.total, (unsigned long long)m.id,
                       (unsigned long long)op->got, (unsigned long long)op->len);
-    for (size_t done = 0; done < m.len;) {
-        ssize_t k = pwrite(op->fd, m.data + done, m.len - done,
-                           (off_t)(op->got + done));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            char why[200];
-            snprintf(why, sizeof why, "cannot store the object: %s",
-                     strerror(errno));
-            wf_pull_done(d, op, WEFT_ESYS, why);
-            return 0;
-        }
-        done += (size_t)k;
-    }
+    memcpy(op->dst + op->got, m.data, m.len);
     op->got += m.len;
     if (op->got == op->len)
         wf_pull_done(d, op, 0, NULL);
@@ -1306,7 +1293,7 @@ static void wf_ops_push(wf_driver *d, wf_dop *op)
 }
 
 weft_err wf_driver_fetch(wf_driver *d, uint64_t node, uint64_t id, uint64_t len,
-                         int fd)
+                         void *dst)
 {
     wf_dop *op = wf_calloc(1, sizeof *op);
     if (!op)
@@ -1314,7 +1301,7 @@ weft_err wf_driver_fetch(wf_driver *d, uint64_t node, uint64_t id, uint64_t len,
     op->node = node;
     op->id = id;
     op->len = len;
-    op->fd = fd;
+    op->dst = dst;
     pthread_mutex_lock(&d->lock);
     if (d->stopping) {
         pthread_mutex_unlock(&d->lock);

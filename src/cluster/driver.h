@@ -94,11 +94,11 @@ void wf_driver_actor_call(wf_driver *d, wf_dactor *a, wf_job *job);
 /* Stop the actor on its node; a must not be used afterwards. */
 void wf_driver_actor_stop(wf_driver *d, wf_dactor *a);
 
-/* Objects kept on nodes (cluster/proto.h): fill fd (len bytes, sized by
- * the caller) with object id held by node, pulled in chunks. Blocks;
- * WEFT_ECRASHED naming the node when it is gone or lost the object. */
+/* Objects kept on nodes (cluster/proto.h): fill dst (len bytes) with
+ * object id held by node, pulled in chunks. Blocks; WEFT_ECRASHED naming
+ * the node when it is gone or lost the object. */
 weft_err wf_driver_fetch(wf_driver *d, uint64_t node, uint64_t id, uint64_t len,
-                         int fd);
+                         void *dst);
 /* The object is no longer needed: the node drops it, and every other node
  * its copy (holder: the node's task address). Any thread; never blocks. */
 void wf_driver_free_obj(wf_driver *d, uint64_t node, uint64_t id,
