@@ -656,6 +656,69 @@ static void test_objects(void **state)
     assert_true(wait_state(which, "ALIVE", 5000));
 }
 
+/* A second, small cluster with TLS on (weft start under WEFT_TLS=1): an
+ * example runs against it with WEFT_TLS=1, and a client without TLS is
+ * refused with a message that says why. */
+static void test_tls(void **state)
+{
+    (void)state;
+    char dir[64], path[PATH_MAX], taddr[128], ttoken[PATH_MAX];
+    snprintf(dir, sizeof dir, "/tmp/weft_tls_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    const char *sdir = getenv("WEFT_SCRIPTS_DIR");
+    char script[PATH_MAX];
+    snprintf(script, sizeof script, "%s/cluster-lab", sdir ? sdir : "scripts");
+    setenv("WEFT_TLS", "1", 1);
+    char *up[] = {script, "up", dir, "loopback", "1", NULL};
+    char *down[] = {script, "down", dir, NULL};
+    pid_t pid;
+    int ws;
+    assert_int_equal(posix_spawn(&pid, script, NULL, NULL, up, environ), 0);
+    waitpid(pid, &ws, 0);
+    bool up_ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+    snprintf(path, sizeof path, "%s/addr", dir);
+    read_line(path, taddr, sizeof taddr);
+    snprintf(ttoken, sizeof ttoken, "%s/token", dir);
+
+    result r = {0};
+    bool ex_ok = false;
+    if (up_ok) {
+        /* The example, as a driver of the TLS cluster. */
+        const char *ex = getenv("WEFT_EXAMPLES_DIR");
+        char exe[PATH_MAX];
+        snprintf(exe, sizeof exe, "%s/tree_reduce", ex ? ex : ".");
+        setenv("WEFT_ADDRESS", taddr, 1);
+        setenv("WEFT_TOKEN_FILE", ttoken, 1);
+        int out = temp_file();
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+        char *argv[] = {exe, NULL};
+        if (posix_spawn(&pid, exe, &fa, NULL, argv, environ) == 0)
+            waitpid(pid, &ws, 0);
+        posix_spawn_file_actions_destroy(&fa);
+        slurp(out, r.out, sizeof r.out);
+        ex_ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0 &&
+                strstr(r.out, "expected") && strstr(r.out, " OK");
+        /* Without TLS: refused, saying why. */
+        setenv("WEFT_TLS", "0", 1);
+        RUN(&r, "status", "--address", taddr, "--token-file", ttoken);
+    }
+    setenv("WEFT_ADDRESS", addr, 1);
+    setenv("WEFT_TOKEN_FILE", token, 1);
+    unsetenv("WEFT_TLS");
+    assert_int_equal(posix_spawn(&pid, script, NULL, NULL, down, environ), 0);
+    waitpid(pid, &ws, 0);
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cluster_test: could not remove %s\n", dir);
+    assert_true(up_ok);
+    assert_true(ex_ok);
+    assert_int_not_equal(r.status, 0);
+    contains(r.err, "WEFT_TLS=1");
+}
+
 static void kill_node2(void)
 {
     sleep_ms(300);
@@ -872,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_actors),
         cmocka_unit_test(test_objects),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_driver_disconnect),
         cmocka_unit_test(test_node_killed),

@@ -19,6 +19,7 @@
 #include "base/platform.h"
 #include "cluster/driver.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "wire/msg.h"
 
 typedef struct wf_lineage wf_lineage;
@@ -700,6 +701,8 @@ weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,
                       "WEFT_TOKEN_FILE or options.token_file): %s",
                       address, path, weft_last_error());
     wf_cl_name(name, sizeof name);
+    if (wf_tls_wanted(path))
+        wf_tls_set_enabled(true);
     wf_driver_opts o = {
         .host = host,
         .port = port,

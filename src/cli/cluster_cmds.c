@@ -31,6 +31,7 @@
 #include "cluster/status.h"
 #include "net/auth.h"
 #include "net/conn.h"
+#include "net/tls.h"
 
 #define WF_CLI_DEFAULT_HOST "127.0.0.1"
 #define WF_CLI_DEFAULT_PORT 6380
@@ -42,12 +43,12 @@ typedef struct wf_cli_args {
     const char *session, *host, *token_file, *address, *resources, *name;
     const char *num_cpus;
     int port;
-    bool head;
+    bool head, tls;
 } wf_cli_args;
 
 /* Parse the options verb accepts (a string of letters: h head, H host,
  * p port, t token-file, s session-dir, a address, r resources, n name,
- * c num-cpus) into *a. Returns 0 or 2
+ * c num-cpus, T tls) into *a. Returns 0 or 2
  * after printing why. */
 static int wf_cli_parse(const char *verb, const char *accepts, int argc,
                         char **argv, wf_cli_args *a)
@@ -55,10 +56,11 @@ static int wf_cli_parse(const char *verb, const char *accepts, int argc,
     static const struct {
         char key;
         const char *name;
-    } opts[] = {
-        {'h', "--head"},       {'H', "--host"},        {'p', "--port"},
-        {'t', "--token-file"}, {'s', "--session-dir"}, {'a', "--address"},
-        {'r', "--resources"},  {'n', "--name"},        {'c', "--num-cpus"}};
+    } opts[] = {{'h', "--head"},        {'H', "--host"},
+                {'p', "--port"},        {'t', "--token-file"},
+                {'s', "--session-dir"}, {'a', "--address"},
+                {'r', "--resources"},   {'n', "--name"},
+                {'c', "--num-cpus"},    {'T', "--tls"}};
     for (int i = 0; i < argc; i++) {
         char key = 0;
         const char *val = NULL;
@@ -67,12 +69,13 @@ static int wf_cli_parse(const char *verb, const char *accepts, int argc,
             if (!strchr(accepts, opts[k].key) ||
                 strncmp(argv[i], opts[k].name, n) != 0)
                 continue;
-            if (argv[i][n] == '=' && opts[k].key != 'h')
+            bool flag = opts[k].key == 'h' || opts[k].key == 'T';
+            if (argv[i][n] == '=' && !flag)
                 val = argv[i] + n + 1;
             else if (argv[i][n] != '\0')
                 continue;
             key = opts[k].key;
-            if (key != 'h' && !val) {
+            if (!flag && !val) {
                 if (i + 1 == argc) {
                     fprintf(stderr, "weft %s: %s needs a value\n", verb,
                             opts[k].name);
@@ -85,6 +88,9 @@ static int wf_cli_parse(const char *verb, const char *accepts, int argc,
         switch (key) {
         case 'h':
             a->head = true;
+            break;
+        case 'T':
+            a->tls = true;
             break;
         case 'H':
             a->host = val;
@@ -625,7 +631,7 @@ static bool wf_cli_wait_report(int fd, char *line, size_t cap)
 int wf_cli_start(int argc, char **argv)
 {
     wf_cli_args a = {.port = -1};
-    int rc = wf_cli_parse("start", "hHptsarnc", argc, argv, &a);
+    int rc = wf_cli_parse("start", "hHptsarncT", argc, argv, &a);
     if (rc)
         return rc;
     if (a.head == (a.address != NULL)) {
@@ -783,6 +789,22 @@ int wf_cli_start(int argc, char **argv)
     if (wf_cli_token("start", &a, session, d.is_head, &d.token, token_path,
                      sizeof token_path))
         return 1;
+    /* TLS: for the daemon, and a mark beside the session's token so that
+     * drivers and `weft status` on this machine use it too. */
+    const char *tls_env = getenv("WEFT_TLS");
+    bool tls = a.tls || (tls_env && *tls_env && strcmp(tls_env, "0") != 0);
+    wf_tls_set_enabled(tls);
+    char mark[PATH_MAX];
+    if (d.is_head && wf_cli_path("start", mark, sizeof mark, session, "tls")) {
+        if (tls)
+            wf_cli_write_atomic(mark, "weft start --tls\n");
+        else
+            unlink(mark);
+    }
+    if (tls && !wf_tls_ctx(true)) {
+        fprintf(stderr, "weft start: TLS: %s\n", weft_last_error());
+        return 1;
+    }
 
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -950,7 +972,7 @@ static void wf_status_print(const wf_member *m, size_t n)
 int wf_cli_status(int argc, char **argv)
 {
     wf_cli_args a = {0};
-    int rc = wf_cli_parse("status", "ast", argc, argv, &a);
+    int rc = wf_cli_parse("status", "astT", argc, argv, &a);
     if (rc)
         return rc;
     char session[PATH_MAX], addr[256], host[128];
@@ -981,6 +1003,7 @@ int wf_cli_status(int argc, char **argv)
                      sizeof token_path))
         return 1;
 
+    wf_tls_set_enabled(a.tls || wf_tls_wanted(token_path));
     signal(SIGPIPE, SIG_IGN);
     wf_log_init(); /* the error below says it all, unless WEFT_LOG asks */
     if (!getenv("WEFT_LOG"))

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "net/tls.h"
 #include "wire/buf.h"
 
 /* Bytes of free space offered to each read beyond the frame in progress. */
@@ -43,6 +44,13 @@ struct wf_net_conn {
     char peer[64];
     wf_token own_token;
     void *user; /* the caller's, see wf_net_conn_set_user */
+    /* TLS (net/tls.h): ssl is set for a TLS connection; reads land in raw,
+     * go through ssl, and come out into rx; writes go through ssl. */
+    bool use_tls, tls_up;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    uint8_t *raw;
+    wf_token bound; /* the token bound to the TLS session */
 };
 
 struct wf_net_server {
@@ -52,6 +60,7 @@ struct wf_net_server {
     wf_net_conn *conns;
     bool stopping;
     bool listener_closed;
+    bool tls; /* its connections use TLS (captured at start) */
     int port;
 };
 
@@ -138,7 +147,10 @@ static void wf_net_conn_free(wf_net_conn *c)
             c->next->prev = c->prev;
     }
     wf_free(c->rx);
+    wf_free(c->raw);
+    SSL_free(c->ssl); /* frees its BIOs */
     wf_token_clear(&c->own_token);
+    wf_token_clear(&c->bound);
     wf_free(c);
     if (s)
         wf_net_server_maybe_free(s);
@@ -231,6 +243,10 @@ static void wf_net_write_done(uv_write_t *req, int status)
     wf_free(w);
 }
 
+/* Hand w's bytes to the socket: as they are, or through TLS (then w is
+ * freed here and the encrypted bytes written instead). */
+static int wf_net_out(wf_net_conn *c, wf_net_write *w);
+
 /* Queue one frame on c, whatever the handshake state. */
 static weft_err wf_net_write_frame(wf_net_conn *c, wf_msg_type type,
                                    uint64_t seq, const void *body, size_t len)
@@ -250,18 +266,65 @@ static weft_err wf_net_write_frame(wf_net_conn *c, wf_msg_type type,
     e = wf_frame_finish(&w->w, start);
     if (e)
         goto fail;
-    uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
-    int r =
-        uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wf_net_write_done);
-    if (r < 0) {
-        e = wf_err(WEFT_EIO, "net: write to %s: %s", c->peer, uv_strerror(r));
-        goto fail;
-    }
+    int r = wf_net_out(c, w);
+    if (r < 0)
+        return wf_err(WEFT_EIO, "net: write to %s: %s", c->peer,
+                      uv_strerror(r));
     return 0;
 fail:
     wf_wbuf_free(&w->w);
     wf_free(w);
     return e;
+}
+
+/* Write the bytes TLS has ready for the wire. */
+static int wf_net_tls_flush(wf_net_conn *c)
+{
+    size_t n;
+    while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
+        wf_net_write *w = wf_alloc(sizeof *w);
+        if (!w)
+            return UV_ENOMEM;
+        wf_wbuf_init(&w->w);
+        uint8_t *p = wf_wbuf_put_space(&w->w, n);
+        int k = p ? BIO_read(c->wbio, p, (int)n) : -1;
+        if (k <= 0) {
+            wf_wbuf_free(&w->w);
+            wf_free(w);
+            return UV_ENOMEM;
+        }
+        w->w.len = (size_t)k;
+        uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
+        int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
+                         wf_net_write_done);
+        if (r < 0) {
+            wf_wbuf_free(&w->w);
+            wf_free(w);
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int wf_net_out(wf_net_conn *c, wf_net_write *w)
+{
+    if (!c->ssl) {
+        uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
+        int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
+                         wf_net_write_done);
+        if (r < 0) {
+            wf_wbuf_free(&w->w);
+            wf_free(w);
+        }
+        return r;
+    }
+    int k = w->w.len ? SSL_write(c->ssl, w->w.data, (int)w->w.len) : 0;
+    bool ok = k == (int)w->w.len;
+    wf_wbuf_free(&w->w);
+    wf_free(w);
+    if (!ok)
+        return UV_EPROTO;
+    return wf_net_tls_flush(c);
 }
 
 weft_err wf_net_send(wf_net_conn *c, wf_msg_type type, uint64_t seq,
@@ -299,15 +362,10 @@ weft_err wf_net_send_frames(wf_net_conn *c, wf_wbuf *frames)
     }
     w->w = *frames;
     wf_wbuf_init(frames);
-    uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
-    int r =
-        uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wf_net_write_done);
-    if (r < 0) {
-        wf_wbuf_free(&w->w);
-        wf_free(w);
+    int r = wf_net_out(c, w);
+    if (r < 0)
         return wf_err(WEFT_EIO, "net: write to %s: %s", c->peer,
                       uv_strerror(r));
-    }
     return 0;
 }
 
@@ -415,9 +473,34 @@ static void wf_net_deadline(uv_timer_t *t)
 
 /* ------------------------------------------------------------ reading */
 
+#define WF_NET_RAW 65536 /* bytes of ciphertext read at a time */
+
+/* Room for at least one more read in rx (the frame in progress may need
+ * more); false when memory is short. */
+static bool wf_net_rx_room(wf_net_conn *c)
+{
+    size_t want = c->rx_len + WF_NET_READ_CHUNK;
+    if (want < c->rx_need)
+        want = c->rx_need;
+    if (want <= c->rx_cap)
+        return true;
+    uint8_t *p = wf_realloc(c->rx, want);
+    if (!p)
+        return false;
+    c->rx = p;
+    c->rx_cap = want;
+    return true;
+}
+
 static void wf_net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     wf_net_conn *c = h->data;
+    if (c->ssl) {
+        if (!c->raw)
+            c->raw = wf_alloc(WF_NET_RAW);
+        *buf = uv_buf_init((char *)c->raw, c->raw ? WF_NET_RAW : 0);
+        return;
+    }
     size_t want = c->rx_len + WF_NET_READ_CHUNK;
     if (want < c->rx_need)
         want = c->rx_need;
@@ -473,6 +556,110 @@ static void wf_net_drain(wf_net_conn *c)
     c->rx_len -= off;
 }
 
+static weft_err wf_net_challenge(wf_net_conn *c);
+
+/* TLS is up: bind the token to the session and open the weft handshake. */
+static weft_err wf_net_tls_ready(wf_net_conn *c)
+{
+    c->tls_up = true;
+    weft_err e = wf_tls_bind(c->ssl, c->token, &c->bound);
+    if (e)
+        return e;
+    c->token = &c->bound;
+    WF_LOG_DEBUG("net: tls up peer=%s", c->peer);
+    return c->server ? wf_net_challenge(c) : 0;
+}
+
+/* n bytes of ciphertext arrived in c->raw: through TLS into rx, then as
+ * frames. */
+static void wf_net_tls_in(wf_net_conn *c, size_t n)
+{
+    if (BIO_write(c->rbio, c->raw, (int)n) != (int)n) {
+        wf_err(WEFT_ENOMEM, "net: tls: no memory for input");
+        wf_net_conn_fail(c, WEFT_ENOMEM);
+        return;
+    }
+    if (!c->tls_up) {
+        int r = SSL_do_handshake(c->ssl);
+        int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+        if (wf_net_tls_flush(c) < 0 || (r != 1 && err != SSL_ERROR_WANT_READ &&
+                                        err != SSL_ERROR_WANT_WRITE)) {
+            wf_err(WEFT_EPROTO,
+                   "net: TLS handshake with %s failed (is TLS on at both "
+                   "ends? weft start --tls, WEFT_TLS=1): %s",
+                   c->peer, wf_tls_error());
+            wf_net_conn_fail(c, WEFT_EPROTO);
+            return;
+        }
+        if (r != 1)
+            return;
+        weft_err e = wf_net_tls_ready(c);
+        if (e) {
+            wf_net_conn_fail(c, e);
+            return;
+        }
+    }
+    for (;;) {
+        if (!wf_net_rx_room(c)) {
+            wf_err(WEFT_ENOMEM, "net: no memory to read from %s", c->peer);
+            wf_net_conn_fail(c, WEFT_ENOMEM);
+            return;
+        }
+        size_t room = c->rx_cap - c->rx_len;
+        int k = SSL_read(c->ssl, c->rx + c->rx_len,
+                         room > INT32_MAX ? INT32_MAX : (int)room);
+        if (k > 0) {
+            c->rx_len += (size_t)k;
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, k);
+        if (err == SSL_ERROR_WANT_READ)
+            break;
+        if (err == SSL_ERROR_ZERO_RETURN && c->state == WF_NET_AUTHED) {
+            wf_net_drain(c);
+            if (!c->closing)
+                wf_net_conn_end(c, 0);
+            return;
+        }
+        wf_err(WEFT_EPROTO, "net: TLS from %s: %s", c->peer, wf_tls_error());
+        wf_net_conn_fail(c, WEFT_EPROTO);
+        return;
+    }
+    if (wf_net_tls_flush(c) < 0) {
+        wf_err(WEFT_EIO, "net: tls: cannot write to %s", c->peer);
+        wf_net_conn_fail(c, WEFT_EIO);
+        return;
+    }
+    wf_net_drain(c);
+}
+
+/* Set up TLS on c (server: wait for the client's hello; client: send it). */
+static weft_err wf_net_tls_start(wf_net_conn *c)
+{
+    SSL_CTX *ctx = wf_tls_ctx(c->server != NULL);
+    if (!ctx)
+        return WEFT_ESYS;
+    c->ssl = SSL_new(ctx);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        c->rbio = c->wbio = NULL;
+        return wf_err(WEFT_ENOMEM, "net: tls: %s", wf_tls_error());
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio); /* c->ssl owns them now */
+    if (c->server) {
+        SSL_set_accept_state(c->ssl);
+        return 0;
+    }
+    SSL_set_connect_state(c->ssl);
+    SSL_do_handshake(c->ssl); /* writes the client hello */
+    return wf_net_tls_flush(c) < 0
+               ? wf_err(WEFT_EIO, "net: tls: cannot write to %s", c->peer)
+               : 0;
+}
+
 static void wf_net_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     wf_net_conn *c = st->data;
@@ -480,6 +667,14 @@ static void wf_net_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread == UV_EOF && c->state == WF_NET_AUTHED) {
         wf_net_conn_end(c, 0);
+        return;
+    }
+    if (nread == UV_EOF && c->state == WF_NET_AWAIT_CHALLENGE && !c->ssl) {
+        wf_err(WEFT_EPROTO,
+               "net: %s closed the connection before authenticating (does "
+               "the cluster use TLS? then set WEFT_TLS=1)",
+               c->peer);
+        wf_net_conn_fail(c, WEFT_EPROTO);
         return;
     }
     if (nread == UV_EOF && c->state == WF_NET_AWAIT_WELCOME) {
@@ -499,6 +694,10 @@ static void wf_net_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         wf_net_conn_fail(c, WEFT_EIO);
         return;
     }
+    if (c->ssl) {
+        wf_net_tls_in(c, (size_t)nread);
+        return;
+    }
     c->rx_len += (size_t)nread;
     wf_net_drain(c);
 }
@@ -515,6 +714,7 @@ static wf_net_conn *wf_net_conn_new(uv_loop_t *loop, const wf_net_opts *opts)
     if (!c->opts.handshake_ms)
         c->opts.handshake_ms = WF_NET_HANDSHAKE_MS;
     c->rx_need = WF_FRAME_HDR;
+    c->use_tls = wf_tls_enabled();
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
     c->tcp.data = c;
@@ -572,6 +772,7 @@ static void wf_net_accept(uv_stream_t *listener, int status)
         return;
     }
     c->server = s;
+    c->use_tls = s->tls;
     c->token = &s->token;
     c->next = s->conns;
     if (s->conns)
@@ -589,7 +790,7 @@ static void wf_net_accept(uv_stream_t *listener, int status)
         wf_net_addr_name(&ss, c->peer, sizeof c->peer);
     e = wf_net_conn_begin(c);
     if (!e)
-        e = wf_net_challenge(c);
+        e = c->use_tls ? wf_net_tls_start(c) : wf_net_challenge(c);
     if (e)
         goto fail;
     WF_LOG_DEBUG("net: accepted peer=%s", c->peer);
@@ -628,6 +829,7 @@ weft_err wf_net_server_start(uv_loop_t *loop, const char *host, int port,
         return wf_err(WEFT_ENOMEM, "net: no memory for a server");
     s->token = *token;
     s->opts = *opts;
+    s->tls = wf_tls_enabled();
     uv_tcp_init(loop, &s->tcp);
     s->tcp.data = s;
     int r = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
@@ -683,6 +885,8 @@ static void wf_net_connected(uv_connect_t *req, int status)
         e = uv_read_start((uv_stream_t *)&c->tcp, wf_net_alloc, wf_net_read)
                 ? wf_err(WEFT_EIO, "net: start reading %s", c->peer)
                 : 0;
+    if (!e && c->use_tls)
+        e = wf_net_tls_start(c);
     if (e) {
         wf_net_conn_fail(c, e);
         return;

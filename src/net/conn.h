@@ -13,7 +13,11 @@
  * Threads: every function here must be called on the thread running the
  * loop given at start (or before it runs), and every callback is called
  * there. Nothing blocks. Hosts are numeric IPv4 or IPv6 addresses (no name
- * lookup). Sends are queued without limit (no backpressure yet). */
+ * lookup). Sends are queued without limit (wf_net_queued tells how much).
+ *
+ * With TLS on (net/tls.h) when a server starts or a client connects, that
+ * server's connections, or that client, run TLS 1.3 first and the auth
+ * handshake inside it, on a token bound to the TLS session. */
 #ifndef WF_NET_CONN_H
 #define WF_NET_CONN_H
 

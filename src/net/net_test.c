@@ -23,6 +23,7 @@
 #include "base/alloc.h"
 #include "net/auth.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "wire/buf.h"
 #include "wire/frame.h"
 
@@ -418,6 +419,48 @@ static void test_net_echo(void **state)
     teardown_server(&x);
 }
 
+/* The same over TLS: frames both ways (one large), and a wrong token is
+ * still refused; a TLS client of a plaintext server, and a plaintext client
+ * of a TLS server, fail, saying TLS is the matter. */
+static void test_net_tls(void **state)
+{
+    ctx x;
+    client k, bad;
+    wf_tls_set_enabled(true);
+    setup_server(&x, 0);
+    connect_client(&x, &k, &x.good);
+    RUN_UNTIL(&x, k.ready || k.closed);
+    assert_true(k.ready);
+    echo_frames(&x, &k, scaled_by(50, 5));
+    send_frame(&k, k.next_seq, 1 << 20);
+    RUN_UNTIL(&x, k.frames == x.srv_frames || k.closed);
+    assert_false(k.bad_body);
+    connect_client(&x, &bad, &x.bad);
+    RUN_UNTIL(&x, bad.closed);
+    assert_false(bad.ready);
+    close_client(&x, &k);
+    teardown_server(&x);
+
+    /* TLS client, plaintext server. */
+    wf_tls_set_enabled(false);
+    setup_server(&x, 0);
+    wf_tls_set_enabled(true);
+    connect_client(&x, &k, &x.good);
+    RUN_UNTIL(&x, k.closed);
+    assert_false(k.ready);
+    assert_int_equal(k.why, WEFT_EPROTO);
+    teardown_server(&x);
+
+    /* Plaintext client, TLS server (short deadline). */
+    setup_server(&x, 300);
+    wf_tls_set_enabled(false);
+    connect_client(&x, &k, &x.good);
+    RUN_UNTIL(&x, k.closed);
+    assert_false(k.ready);
+    assert_int_equal(k.why, WEFT_EPROTO);
+    teardown_server(&x);
+}
+
 static void test_net_wrong_token(void **state)
 {
     ctx x;
@@ -534,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_auth_tampered),
         cmocka_unit_test(test_token_files),
         cmocka_unit_test(test_net_echo),
+        cmocka_unit_test(test_net_tls),
         cmocka_unit_test(test_net_wrong_token),
         cmocka_unit_test(test_net_bad_frames),
         cmocka_unit_test(test_net_idle_deadline),
