@@ -719,6 +719,37 @@ static void test_tls(void **state)
     contains(r.err, "WEFT_TLS=1");
 }
 
+/* options.worker_library on a cluster: the library is shipped by hash and
+ * the nodes' `weft worker --library` hosts it. */
+static void test_library(void **state)
+{
+    (void)state;
+    const char *lib = getenv("WEFT_TEST_LIB");
+    if (!lib)
+        fail_msg("WEFT_TEST_LIB is not set (ctest sets it)");
+    weft_options o;
+    weft_options_init(&o);
+    o.worker_library = lib;
+    weft_runtime *rt;
+    OK(weft_init(&rt, &o));
+    wait_nodes(rt, 4);
+    weft_ref r[8], e;
+    for (int i = 0; i < 8; i++)
+        OK(weft_submit(rt, "lib_triple", WEFT_ARGS(weft_i64(i)), NULL, &r[i]));
+    for (int i = 0; i < 8; i++) {
+        int64_t v;
+        OK(weft_get_i64(rt, r[i], &v, 30000));
+        assert_int_equal(v, 3 * i);
+        weft_release(rt, r[i]);
+    }
+    const char *exe;
+    OK(weft_submit(rt, "lib_exe", WEFT_NOARGS, NULL, &e));
+    OK(weft_get_str(rt, e, &exe, 30000));
+    assert_string_equal(exe, "weft");
+    weft_release(rt, e);
+    weft_shutdown(rt);
+}
+
 static void kill_node2(void)
 {
     sleep_ms(300);
@@ -936,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_actors),
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_library),
         cmocka_unit_test(test_bad_clients),
         cmocka_unit_test(test_driver_disconnect),
         cmocka_unit_test(test_node_killed),

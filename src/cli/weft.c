@@ -16,18 +16,18 @@ static void usage(FILE *out)
         "usage: weft <command> [options]\n"
         "\n"
         "commands:\n"
-        "  start --head [--host H] [--port P] [--token-file F]\n"
+        "  start --head [--host H] [--port P] [--token-file F] [--tls]\n"
         "               [--num-cpus N] [--resources R] [--session-dir D]\n"
         "            start a head daemon on H:P (default 127.0.0.1:6380;\n"
         "            port 0: any free port) with a node of its own\n"
         "  start --address HOST:PORT --token-file F [--host H] [--port P]\n"
-        "               [--name N] [--num-cpus N] [--resources R]\n"
+        "               [--name N] [--num-cpus N] [--resources R] [--tls]\n"
         "               [--session-dir D]\n"
         "            start a node that joins the head at HOST:PORT; it runs\n"
         "            tasks on H:P (default: the address it reaches the\n"
         "            head from, any port). R: custom resources, gpu=1,fpga=2\n"
         "  status [--session-dir D] [--address HOST:PORT] "
-        "[--token-file F]\n"
+        "[--token-file F] [--tls]\n"
         "            list the nodes: resources, load, drivers connected\n"
         "  stop [--session-dir D]\n"
         "            stop the session's daemons (node, then head)\n"
@@ -39,7 +39,10 @@ static void usage(FILE *out)
         "--token-file), head.pid, head.addr, head.log, node.pid,\n"
         "node.log and cache/ (programs shipped by drivers).\n\n"
         "A program runs on the cluster when given its address:\n"
-        "  WEFT_ADDRESS=HOST:PORT WEFT_TOKEN_FILE=F ./program\n");
+        "  WEFT_ADDRESS=HOST:PORT WEFT_TOKEN_FILE=F ./program\n"
+        "--tls (or WEFT_TLS=1) encrypts all cluster traffic; every daemon\n"
+        "and program of the cluster must use it (programs and weft status\n"
+        "on the head's machine find out from its session directory).\n");
 }
 
 static int version(void)
