@@ -43,6 +43,10 @@ typedef struct wf_dnode {
     wf_net_conn *conn;
     uint32_t slots;
     uint64_t inflight;
+    /* Gap between answers while the node is busy (EWMA, ns): with slots,
+     * how long its tasks take, hence how many to keep queued there. */
+    uint64_t last_done_ns;
+    double gap_ns;
     wf_wbuf out; /* frames to send at the end of this loop turn */
     int prog_fd; /* the program being uploaded, or -1 */
     uint64_t prog_sent;
@@ -274,6 +278,24 @@ static void wf_job_leave(wf_driver *d, wf_job *j)
 
 /* ------------------------------------------------------------ placement */
 
+/* Plain jobs n may hold: enough to keep each worker busy for about
+ * WF_DRIVER_QUEUE_NS, at least 2 per slot (so that idle nodes get the
+ * rest: long tasks spread over every node), at most WF_DRIVER_PIPELINE
+ * (tiny tasks stream). */
+#define WF_DRIVER_QUEUE_NS 2e6
+static uint64_t wf_dnode_depth(const wf_dnode *n)
+{
+    double per_slot = 16; /* until the node's pace is known */
+    if (n->gap_ns > 0) {
+        per_slot = WF_DRIVER_QUEUE_NS / (n->gap_ns * n->slots) + 1;
+        if (per_slot < 2)
+            per_slot = 2;
+        if (per_slot > WF_DRIVER_PIPELINE)
+            per_slot = WF_DRIVER_PIPELINE;
+    }
+    return (uint64_t)per_slot * n->slots;
+}
+
 /* The ready node with the most room for a plain job, or NULL. */
 static wf_dnode *wf_pick_plain(wf_driver *d)
 {
@@ -281,8 +303,7 @@ static wf_dnode *wf_pick_plain(wf_driver *d)
     double best_load = 0;
     for (size_t i = 0; i < d->nnodes; i++) {
         wf_dnode *n = d->nodes[i];
-        if (!n || n->state != WF_DN_READY ||
-            n->inflight >= (uint64_t)n->slots * WF_DRIVER_PIPELINE ||
+        if (!n || n->state != WF_DN_READY || n->inflight >= wf_dnode_depth(n) ||
             wf_net_queued(n->conn) + n->out.len > WF_DRIVER_SEND_QUEUE)
             continue;
         double load = (double)n->inflight / n->slots;
@@ -342,7 +363,7 @@ static void wf_pump(wf_driver *d)
          * busier than the least loaded by more than one job per slot. */
         wf_dnode *h = wf_dnode_of(d, d->plain_head->prefer);
         if (h && h != n && h->state == WF_DN_READY &&
-            h->inflight < (uint64_t)h->slots * WF_DRIVER_PIPELINE &&
+            h->inflight < wf_dnode_depth(h) &&
             (double)h->inflight / h->slots <=
                 (double)n->inflight / n->slots + 1.0)
             n = h;
@@ -549,6 +570,13 @@ static weft_err wf_dnode_done(wf_driver *d, wf_dnode *n, const wf_frame *f)
         return wf_err(WEFT_EPROTO, "driver: DONE for unknown task %llu",
                       (unsigned long long)f->seq);
     }
+    /* How fast the node answers while busy (its idle gaps say nothing). */
+    uint64_t now = wf_now_ns();
+    if (n->last_done_ns && n->inflight >= n->slots) {
+        double g = (double)(now - n->last_done_ns);
+        n->gap_ns = n->gap_ns > 0 ? n->gap_ns * 0.875 + g * 0.125 : g;
+    }
+    n->last_done_ns = now;
     wf_job_leave(d, j);
     if (f->body_len >= 4 && (int32_t)wf_load_le32(f->body) == WEFT_ECRASHED) {
         wf_msg_done m;

@@ -12,8 +12,10 @@
  * custom resources) goes to a node where they are free now, and holds them
  * until its answer; one that needs what no node offers fails at once with
  * WEFT_ERESOURCE. Plain one-cpu jobs are pipelined: each goes to the ready
- * node with the fewest jobs per worker slot, up to WF_DRIVER_PIPELINE jobs
- * per slot in flight; the rest wait here.
+ * node with the fewest jobs per worker slot (or, if not much busier, the
+ * node holding its largest input), up to about 2 ms of work per slot as
+ * measured from the node's answers (2..WF_DRIVER_PIPELINE jobs per slot);
+ * the rest wait here, so that an idle node takes them.
  *
  * Completions come back through the callbacks (on the driver's own loop
  * thread): done for an answer; lost (running = true) when the node's

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -16,6 +17,8 @@
 #include "wire/value.h"
 
 #define WF_OBJ_BUCKETS 1024
+#define WF_OBJ_POOL (2ull << 30) /* bytes of freed memfds kept for reuse */
+#define WF_OBJ_POOL_FDS 16
 
 typedef struct wf_nwait {
     wf_objtab_cb cb;
@@ -77,6 +80,12 @@ struct wf_objtab {
     uint64_t next_seq;
     uint8_t *chunk;
     bool closing, check_closed;
+    struct {
+        int fd;
+        uint64_t cap;
+    } pool[WF_OBJ_POOL_FDS]; /* memfds of freed objects, for reuse */
+    int npool;
+    uint64_t pool_bytes;
 };
 
 /* ------------------------------------------------------------ table */
@@ -125,11 +134,52 @@ static void wf_obj_remove(wf_objtab *t, wf_nobj *o)
     }
 }
 
-static void wf_obj_unpin_locked(wf_nobj *o)
+/* Keep the memfd of a freed object for the next copy pulled here, while
+ * the pool holds less than WF_OBJ_POOL bytes: its pages are already
+ * there, and on this kind of machine giving an object fresh pages (the
+ * kernel zeroes each one) costs more than moving its bytes (lock held). */
+static void wf_obj_pool_put(wf_objtab *t, int fd)
+{
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && st.st_size >= WF_KEEP_MIN &&
+        t->npool < WF_OBJ_POOL_FDS &&
+        t->pool_bytes + (uint64_t)st.st_size <= WF_OBJ_POOL) {
+        t->pool[t->npool].fd = fd;
+        t->pool[t->npool++].cap = (uint64_t)st.st_size;
+        t->pool_bytes += (uint64_t)st.st_size;
+        return;
+    }
+    close(fd);
+}
+
+/* A memfd of at least len bytes: a pooled one not much larger, or new. */
+static int wf_obj_pool_get(wf_objtab *t, uint64_t len)
+{
+    pthread_mutex_lock(&t->lock);
+    int best = -1;
+    for (int i = 0; i < t->npool; i++)
+        if (t->pool[i].cap >= len && t->pool[i].cap / 2 <= len &&
+            (best < 0 || t->pool[i].cap < t->pool[best].cap))
+            best = i;
+    int fd = -1;
+    if (best >= 0) {
+        fd = t->pool[best].fd;
+        t->pool_bytes -= t->pool[best].cap;
+        t->pool[best] = t->pool[--t->npool];
+    }
+    pthread_mutex_unlock(&t->lock);
+    return fd >= 0 ? fd : wf_shm_create("weft-pulled", (size_t)len);
+}
+
+static void wf_obj_unpin_locked(wf_objtab *t, wf_nobj *o)
 {
     if (--o->pins > 0)
         return;
-    if (o->fd >= 0)
+    if (o->ready && o->holder[0])
+        wf_obj_pool_put(t, o->fd); /* our own copy: no one else has it */
+    else if (o->fd >= 0)
         close(o->fd);
     wf_free(o);
 }
@@ -137,7 +187,7 @@ static void wf_obj_unpin_locked(wf_nobj *o)
 void wf_objtab_unpin(wf_objtab *t, wf_nobj *o)
 {
     pthread_mutex_lock(&t->lock);
-    wf_obj_unpin_locked(o);
+    wf_obj_unpin_locked(t, o);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -311,7 +361,7 @@ static void wf_obj_settle(wf_objtab *t, wf_nobj *o, const char *why)
     if (why) {
         if (o->in_table) {
             wf_obj_remove(t, o);
-            wf_obj_unpin_locked(o); /* the table's pin */
+            wf_obj_unpin_locked(t, o); /* the table's pin */
         }
     } else {
         o->ready = true;
@@ -554,7 +604,7 @@ void wf_objtab_need(wf_objtab *t, void *owner, uint64_t id, uint64_t len,
     c->id = id;
     memcpy(c->holder, h, sizeof h);
     c->owner = owner;
-    c->fd = wf_shm_create("weft-pulled", (size_t)len);
+    c->fd = wf_obj_pool_get(t, len);
     if (c->fd < 0) {
         wf_free(c);
         wf_free(w);
@@ -596,7 +646,7 @@ weft_err wf_objtab_free_msg(wf_objtab *t, void *owner, const wf_frame *f)
             wf_obj_remove(t, o);
             if (o->peer)
                 wf_peer_unlink_pull(o->peer, o);
-            wf_obj_unpin_locked(o);
+            wf_obj_unpin_locked(t, o);
         }
         pthread_mutex_unlock(&t->lock);
     }
@@ -624,7 +674,7 @@ void wf_objtab_drop_owner(wf_objtab *t, void *owner)
                 o->waiters = w->next;
                 wf_free(w);
             }
-            wf_obj_unpin_locked(o);
+            wf_obj_unpin_locked(t, o);
         }
     }
     pthread_mutex_unlock(&t->lock);
@@ -672,6 +722,8 @@ static void wf_objtab_maybe_free(wf_objtab *t)
             wf_free(o);
         }
     }
+    for (int i = 0; i < t->npool; i++)
+        close(t->pool[i].fd);
     pthread_mutex_destroy(&t->lock);
     wf_token_clear(&t->token);
     wf_free(t->chunk);

@@ -83,8 +83,8 @@ SSL_CTX *wf_tls_ctx(bool server)
     pthread_mutex_lock(&wf_tls_lock);
     SSL_CTX **slot = server ? &wf_tls_server : &wf_tls_client;
     if (!*slot) {
-        SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method()
-                                          : TLS_client_method());
+        SSL_CTX *ctx =
+            SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
         bool ok = ctx &&
                   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1 &&
                   (!server || wf_tls_self_sign(ctx));
@@ -116,8 +116,8 @@ weft_err wf_tls_bind(SSL *ssl, const wf_token *token, wf_token *out)
                       wf_tls_error());
     memcpy(msg, tag, sizeof tag - 1);
     memcpy(msg + sizeof tag - 1, ekm, sizeof ekm);
-    if (!HMAC(EVP_sha256(), token->bytes, (int)token->len, msg, sizeof msg,
-              mac, &maclen) ||
+    if (!HMAC(EVP_sha256(), token->bytes, (int)token->len, msg, sizeof msg, mac,
+              &maclen) ||
         maclen != sizeof mac)
         return wf_err(WEFT_ESYS, "tls: HMAC failed");
     weft_err e = wf_token_set(out, mac, sizeof mac);
