@@ -857,6 +857,13 @@ static void test_bad_clients(void **state)
     assert_null(rt);
     contains(weft_last_error(), addr);
     contains(weft_last_error(), "token");
+    /* A token file others may read: refused before anything is sent, and
+     * the error keeps the reason. */
+    chmod(bad, 0644);
+    assert_int_equal(weft_init(&rt, &o), WEFT_EINVAL);
+    contains(weft_last_error(), "cannot use token file");
+    contains(weft_last_error(), "chmod 600");
+    chmod(bad, 0600);
     /* An address where nothing listens. */
     o.token_file = NULL;
     o.address = "127.0.0.1:1";

@@ -695,11 +695,14 @@ weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,
                       address);
     wf_cl_token_path(opts, path, sizeof path);
     static wf_token token; /* large; cleared after use */
-    if (wf_token_load(path, &token))
+    if (wf_token_load(path, &token)) {
+        char why[512]; /* the detail, before wf_err writes over it */
+        snprintf(why, sizeof why, "%s", weft_last_error());
         return wf_err(WEFT_EINVAL,
                       "weft_init: cluster %s: cannot use token file %s (set "
                       "WEFT_TOKEN_FILE or options.token_file): %s",
-                      address, path, weft_last_error());
+                      address, path, why);
+    }
     wf_cl_name(name, sizeof name);
     if (wf_tls_wanted(path))
         wf_tls_set_enabled(true);

@@ -10,10 +10,13 @@ static _Thread_local char wf_last[512];
 
 weft_err wf_err(weft_err code, const char *fmt, ...)
 {
+    /* Through a copy: callers may pass weft_last_error() as an argument. */
+    char tmp[sizeof wf_last];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(wf_last, sizeof wf_last, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(wf_last, tmp, sizeof wf_last);
     return code;
 }
 

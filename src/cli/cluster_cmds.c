@@ -353,6 +353,11 @@ static void wf_daemon_poll(uv_timer_t *t)
                      "the head at %s:%d refused this node (wrong token, or a "
                      "node named %s is already alive)",
                      d->to_host, d->to_port, d->name);
+        else if (why == 0)
+            snprintf(line, sizeof line,
+                     "the head at %s:%d closed the connection (is a node "
+                     "named %s already alive? see its head.log)",
+                     d->to_host, d->to_port, d->name);
         else
             snprintf(line, sizeof line, "cannot reach the head at %s:%d (%s)",
                      d->to_host, d->to_port, weft_err_name(why));

@@ -466,8 +466,13 @@ static void wf_net_deadline(uv_timer_t *t)
     wf_net_conn *c = t->data;
     if (c->state == WF_NET_AUTHED)
         return;
-    wf_err(WEFT_ETIMEDOUT, "net: handshake not finished within %llu ms",
-           (unsigned long long)c->opts.handshake_ms);
+    bool quiet_server =
+        !c->server && !c->ssl && c->state == WF_NET_AWAIT_CHALLENGE;
+    wf_err(WEFT_ETIMEDOUT, "net: handshake not finished within %llu ms%s",
+           (unsigned long long)c->opts.handshake_ms,
+           quiet_server ? " (the server said nothing: does the cluster use "
+                          "TLS? then set WEFT_TLS=1)"
+                        : "");
     wf_net_conn_fail(c, WEFT_ETIMEDOUT);
 }
 
