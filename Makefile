@@ -1,10 +1,11 @@
 # The commands people type. CMake + Ninja do the building underneath.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 CMAKE_ARGS ?=
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-fast test-asan bench install clean format format-check
+.PHONY: all deps build demo test test-fast test-asan test-tsan bench install clean format format-check
 
 all: build
 
@@ -31,6 +32,15 @@ test-asan: deps
 	@ninja -C $(ASAN_BUILD)
 	@cd $(ASAN_BUILD) && WEFT_TEST_SCALE=sanitize ctest --output-on-failure -j$(JOBS)
 
+# The suite under ThreadSanitizer (CI runs it after make test): races in
+# the runtime, the cluster driver and the daemons (their logs are checked).
+test-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_C_COMPILER=clang -DWEFT_TSAN=ON $(CMAKE_ARGS) >/dev/null
+	@ninja -C $(TSAN_BUILD)
+	@cd $(TSAN_BUILD) && WEFT_TEST_SCALE=sanitize \
+	    TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
 bench: build
 	@scripts/run-bench $(BUILD)
 
@@ -46,4 +56,4 @@ format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

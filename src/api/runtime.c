@@ -184,8 +184,10 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     /* Then the processes (their I/O thread may still publish), then the
      * threads: a thread can still be finishing an actor's turn after its
      * last task is counted done, so actors go only once it is joined. */
-    wf_driver_stop(rt->driver);
-    rt->driver = NULL;
+    if (rt->driver) { /* written only when set: pool threads read it */
+        wf_driver_stop(rt->driver);
+        rt->driver = NULL;
+    }
     wf_procs_free(rt->procs);
     rt->procs = NULL;
     if (rt->trace && rt->trace_path &&

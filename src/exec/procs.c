@@ -572,11 +572,15 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
         ;
     char why[160];
     wf_describe_exit(proc->pid, status, why, sizeof why);
-    if (!proc->stopping && !p->stop)
+    /* stopping and stop are set under the lock by other threads. */
+    pthread_mutex_lock(&p->lock);
+    bool asked = proc->stopping || p->stop;
+    pthread_mutex_unlock(&p->lock);
+    if (!asked) {
         atomic_fetch_add(&p->deaths, 1);
-    if (!proc->stopping && !p->stop)
         WF_LOG_WARN("event=worker_died pid=%d detail=\"%s\"", (int)proc->pid,
                     why);
+    }
     for (size_t i = 0; i < proc->nfdq; i++)
         close(proc->fdq[i]);
     proc->nfdq = 0;
@@ -596,10 +600,13 @@ static void wf_proc_died(wf_procs *p, wf_proc *proc)
         p->cb.lost(p->ctx, lost, lost->seq == started, why);
         lost = next;
     }
-    if (p->stop)
+    pthread_mutex_lock(&p->lock);
+    bool stop = p->stop, stopping = proc->stopping;
+    pthread_mutex_unlock(&p->lock);
+    if (stop)
         return;
-    bool restart = !proc->actor || (!proc->stopping &&
-                                    p->cb.actor_died(p->ctx, proc->actor, why));
+    bool restart = !proc->actor ||
+                   (!stopping && p->cb.actor_died(p->ctx, proc->actor, why));
     pthread_mutex_lock(&p->lock);
     if (!restart) {
         /* Calls that came while we decided have nowhere to go. */
