@@ -60,7 +60,8 @@ static void wf_cl_fail(weft_runtime *rt, wf_task *t, wf_job *job, weft_err code,
     wf_task_finish(rt, t);
 }
 
-/* The driver's req for t (false: t reserves nothing). */
+/* The driver's req for t (false: t reserves nothing). t->res stays set
+ * (a retry reserves the same) even after needs_admit is cleared. */
 static bool wf_cl_req(weft_runtime *rt, const wf_task *t, wf_driver_req *r)
 {
     memset(r, 0, sizeof *r);
@@ -109,12 +110,10 @@ static void wf_cl_lost(void *ctx, wf_job *job, bool running, const char *why)
     t->retries_left--;
     WF_COUNT(rt, retried);
     WF_LOG_INFO("event=task_retry task=%s detail=\"%s\"", t->name, why);
-    wf_driver_req req;
-    bool resv = wf_cl_req(rt, t, &req);
-    if (wf_driver_submit(rt->driver, job, resv ? &req : NULL) != 0)
-        wf_cl_fail(rt, t, job, WEFT_ECRASHED,
-                   wf_strfmt("task '%s' lost: %s; %s", t->name, why,
-                             weft_last_error()));
+    /* Encoded afresh: an argument's holder may have died with the node,
+     * and then the task waits for it to be made again. */
+    wf_job_free(job);
+    wf_cluster_dispatch(rt, t);
 }
 
 static bool wf_cl_actor_died(void *ctx, void *actor, const char *why)

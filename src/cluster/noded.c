@@ -75,6 +75,7 @@ struct wf_noded {
     int port;
     wf_nsess *sessions;
     uint32_t nsessions;
+    uint32_t ndrivers; /* sessions past READY (not peers pulling objects) */
     _Atomic uint32_t load;
     bool stopping;
     wf_objtab *objs;
@@ -137,6 +138,8 @@ static void wf_nsess_end(wf_nsess *s)
     if (s->next)
         s->next->prev = s->prev;
     d->nsessions--;
+    if (s->state == WF_NSESS_READY)
+        d->ndrivers--;
     WF_LOG_INFO("noded: driver left name=%s pid=%u cancelled=%u", s->name,
                 s->pid, s->inflight);
     if (s->async_init) {
@@ -394,6 +397,7 @@ static weft_err wf_nsess_ready(wf_nsess *s)
         e = wf_err(WEFT_ESYS, "noded: %s", msg);
     if (!e) {
         s->state = WF_NSESS_READY;
+        s->d->ndrivers++;
         WF_LOG_INFO("noded: driver ready name=%s pid=%u peer=%s workers=%d",
                     s->name, s->pid, wf_net_conn_peer(s->conn), s->d->nprocs);
     }
@@ -500,8 +504,6 @@ static void wf_nsess_submit(wf_nsess *s, wf_run_kind kind, uint64_t actor_id,
 {
     uint64_t seq = (uint64_t)(uintptr_t)job->owner;
     weft_err e;
-    s->inflight++;
-    atomic_fetch_add(&s->d->load, 1);
     if (kind == WF_RUN_ACTOR_NEW) {
         /* A new actor, or one started again: replaces what had its id. */
         wf_nsess_actor_kill(s, actor_id);
@@ -693,6 +695,9 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
         wf_nsess_actor_kill(s, m.actor_id);
         return 0;
     }
+    /* Every other RUN gets exactly one DONE (which counts it back out). */
+    s->inflight++;
+    atomic_fetch_add(&s->d->load, 1);
     bool queued_actor = false;
     for (wf_npend *p = s->pends; p && !queued_actor; p = p->next)
         queued_actor = p->kind != WF_RUN_TASK;
@@ -886,7 +891,7 @@ uint32_t wf_noded_load(const wf_noded *d)
 
 uint32_t wf_noded_drivers(const wf_noded *d)
 {
-    return d->nsessions;
+    return d->ndrivers;
 }
 
 void wf_noded_stop(wf_noded *d)

@@ -5,8 +5,9 @@
  *
  * Objects belong to an owner (the driver's session): FREE and the owner's
  * end drop them. PULLs from any authenticated connection are served from
- * the memfd with pread, a few chunks at a time as the connection drains, so
- * one transfer holds at most WF_OBJ_SENDQ bytes in memory.
+ * the memfd with pread, a chunk at a time while the connection has less
+ * than WF_OBJ_SENDQ bytes queued (so a connection holds about that much
+ * of its transfers in memory).
  *
  * Threads: wf_objtab_keep may be called from any thread; everything else
  * on the loop's thread. */

@@ -17,8 +17,9 @@
  *                                 str message (<= WF_READY_MAX_MESSAGE
  *                                 printable ASCII bytes)
  *
- * After READY with status 0 the driver sends RUN frames (wire/msg.h, all
- * values inline) whose seq it chooses; the node answers each with a DONE
+ * After READY with status 0 the driver sends RUN frames (wire/msg.h:
+ * values inline, or remote: held by a node, see "Objects" below) whose seq
+ * it chooses; the node answers each with a DONE
  * carrying the same seq, in any order. Actors: RUN ACTOR_NEW with the
  * driver's actor id starts one in a process of its own on the node (again
  * after it died: the old one is replaced), ACTOR_CALLs run in the order

@@ -23,8 +23,9 @@
 #define WF_FRAME_MAGIC 0x5746
 #define WF_FRAME_HDR 16
 /* Between a program and its worker processes larger payloads travel in an
- * fd; over TCP this is, for now, the largest task or result. The limit keeps
- * a bad length from making a reader buffer gigabytes. */
+ * fd; over TCP larger results stay on their node and move in chunks
+ * (cluster/proto.h), while a task's inline arguments must fit. The limit
+ * keeps a bad length from making a reader buffer gigabytes. */
 #define WF_FRAME_MAX_BODY (64u << 20)
 
 /* Message types. 0 is never valid, so zeroed bytes are not a message. New
