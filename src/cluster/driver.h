@@ -14,8 +14,10 @@
  * WEFT_ERESOURCE. Plain one-cpu jobs are pipelined: each goes to the ready
  * node with the fewest jobs per worker slot (or, if not much busier, the
  * node holding its largest input), up to about 2 ms of work per slot as
- * measured from the node's answers (2..WF_DRIVER_PIPELINE jobs per slot);
- * the rest wait here, so that an idle node takes them.
+ * estimated from the gaps between the node's answers (2..WF_DRIVER_PIPELINE
+ * jobs per slot); the rest wait here for whichever node has room. The
+ * answers come in bursts, so the estimate runs low for long tasks: mixed
+ * long and short tasks can still pile up on one node (docs/cluster.md).
  *
  * Completions come back through the callbacks (on the driver's own loop
  * thread): done for an answer; lost (running = true) when the node's
