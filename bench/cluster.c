@@ -11,6 +11,9 @@
  *                                 a task on another: the pull, node to node
  *   cluster.get_1gib_gbps         the same object pulled by the driver
  *                                 (weft_get)
+ *   cluster.mixed_job_s           80 tasks, every fourth 1 s and the rest
+ *                                 10 ms, in that order (ideal 2.58 s on 8
+ *                                 workers): do the long ones spread?
  *   cluster.failure_resubmit_ms   a node SIGKILLed 0.7 s into a job of 60
  *                                 tasks of 500 ms: kill to its tasks being
  *                                 resubmitted
@@ -214,6 +217,22 @@ int main(void)
                n2n[0], n2n[1], n2n[2], get[0], get[1], get[2]);
     bench_emit("cluster.transfer_1gib_gbps", bench_median(n2n, 3), "GB/s");
     bench_emit("cluster.get_1gib_gbps", bench_median(get, 3), "GB/s");
+
+    /* Long and short tasks interleaved: they must not pile up on a node. */
+    weft_ref mixed[80];
+    double m0 = bench_now();
+    for (int i = 0; i < 80; i++)
+        WEFT_CHECK(weft_submit(rt, "b_sleep",
+                               WEFT_ARGS(weft_i64(i % 4 == 0 ? 1000 : 10)),
+                               NULL, &mixed[i]));
+    for (int i = 0; i < 80; i++) {
+        int64_t v;
+        WEFT_CHECK(weft_get_i64(rt, mixed[i], &v, WEFT_FOREVER));
+        weft_release(rt, mixed[i]);
+    }
+    bench_note("mixed: 20 x 1 s + 60 x 10 ms interleaved on 8 worker "
+               "processes: ideal 2.58 s");
+    bench_emit("cluster.mixed_job_s", bench_now() - m0, "s");
 
     /* A node killed under running tasks. */
     weft_ref refs[60];

@@ -313,10 +313,9 @@ bool wf_actor_proc_died(weft_runtime *rt, void *actor, const char *why)
 }
 
 /* A call's arguments are ready: start a turn if the actor is idle and the
- * call is at the head of its mailbox. */
-void wf_actor_ready(weft_runtime *rt, wf_task *t)
+ * call at the head of its mailbox may run. */
+void wf_actor_ready(weft_runtime *rt, wf_actor *a)
 {
-    wf_actor *a = t->actor;
     if (a->in_proc) {
         wf_proc_pump(rt, a);
         return;

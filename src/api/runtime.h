@@ -98,7 +98,12 @@ weft_err wf_task_build(weft_runtime *rt, const wf_func *fn, const char *what,
                        const weft_task_opts *opts, uint8_t kind, wf_task **out,
                        weft_ref *refs);
 void wf_task_start(weft_runtime *rt, wf_task *t);
+/* A plain task's arguments are ready: run or dispatch it. */
 void wf_task_ready(weft_runtime *rt, wf_task *t);
+/* t's last argument came: kind and actor as read before the last count
+ * (an actor call may be run and freed by its actor's turn from then on). */
+void wf_task_became_ready(weft_runtime *rt, wf_task *t, uint8_t kind,
+                          struct wf_actor *actor);
 void wf_task_run(weft_runtime *rt, wf_task *t);
 void wf_task_fail(weft_runtime *rt, wf_task *t, weft_err code, char *msg);
 void wf_task_free(weft_runtime *rt, wf_task *t);
@@ -135,7 +140,8 @@ void wf_trace_free(wf_trace *tr);
 wf_actors *wf_actors_new(void);
 void wf_actors_free(weft_runtime *rt, wf_actors *a);
 void wf_actor_run_task(weft_runtime *rt, wf_task *t);
-void wf_actor_ready(weft_runtime *rt, wf_task *t);
+/* One of a's calls became ready: start a turn if it is idle. */
+void wf_actor_ready(weft_runtime *rt, struct wf_actor *a);
 
 /* printf into a fresh wf_alloc'd string (NULL on OOM). */
 char *wf_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -420,16 +420,25 @@ void wf_task_start(weft_runtime *rt, wf_task *t)
         if (!wf_obj_add_waiter(a->obj, &a->link))
             atomic_fetch_sub_explicit(&t->pending, 1, memory_order_relaxed);
     }
+    /* Read before the last count: an actor call that is ready may be taken
+     * by its actor's turn and freed at once. */
+    uint8_t kind = t->kind;
+    struct wf_actor *actor = t->actor;
     if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+        wf_task_became_ready(rt, t, kind, actor);
+}
+
+void wf_task_became_ready(weft_runtime *rt, wf_task *t, uint8_t kind,
+                          struct wf_actor *actor)
+{
+    if (kind != WF_TASK_FN)
+        wf_actor_ready(rt, actor); /* t itself may be gone already */
+    else
         wf_task_ready(rt, t);
 }
 
 void wf_task_ready(weft_runtime *rt, wf_task *t)
 {
-    if (t->kind != WF_TASK_FN) {
-        wf_actor_ready(rt, t);
-        return;
-    }
     if (rt->driver) {
         wf_cluster_dispatch(rt, t);
         return;
@@ -452,9 +461,11 @@ void wf_publish(weft_runtime *rt, wf_obj *o)
         wf_waiter *next = w->next;
         wf_arg *a = (wf_arg *)((char *)w - offsetof(wf_arg, link));
         wf_task *t = a->task;
+        uint8_t kind = t->kind; /* before the count: see wf_task_start */
+        struct wf_actor *actor = t->actor;
         if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) ==
             1)
-            wf_task_ready(rt, t);
+            wf_task_became_ready(rt, t, kind, actor);
         w = next;
     }
     if (atomic_load_explicit(&rt->multi_waiters, memory_order_relaxed) > 0) {

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/platform.h"
 #include "wire/msg.h"
 #include "wire/sock.h"
 
@@ -321,7 +322,12 @@ _Noreturn void wf_worker_serve(int fd)
              * task runs, should it crash us. */
             if (w.page)
                 atomic_store(&w.page->started, f.seq);
+            uint64_t t0 = wf_now_ns();
             wf_wk_run(&w, &f);
+            if (w.page) {
+                atomic_fetch_add(&w.page->busy_ns, wf_now_ns() - t0);
+                atomic_fetch_add(&w.page->done, 1);
+            }
             off += f.size;
         }
         memmove(w.rbuf, w.rbuf + off, w.rlen - off);

@@ -16,6 +16,7 @@
 #include "cluster/proto.h"
 #include "cluster/status.h"
 #include "wire/buf.h"
+#include "wire/value.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,6 +27,11 @@ enum {
     FUZZ_READY,
     FUZZ_STATUS,
     FUZZ_ADDR,
+    FUZZ_ACTOR_DIED,
+    FUZZ_PULL,
+    FUZZ_OBJ_CHUNK,
+    FUZZ_FREE,
+    FUZZ_PACE,
     FUZZ_NDECODERS
 };
 
@@ -120,6 +126,88 @@ static void fuzz_ready(const uint8_t *p, size_t n, wf_wbuf *w)
     fuzz_same(w, p, n);
 }
 
+/* ACTOR_DIED and OBJ_MISSING share a layout: an id and a message. */
+static void fuzz_actor_died(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    wf_msg_actor_died m;
+    weft_err e = wf_proto_get_actor_died(p, n, &m);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(m.actor_id >= 1 && m.why_len <= WF_READY_MAX_MESSAGE);
+    fuzz_check(fuzz_printable(m.why, m.why_len, 0x20));
+    fuzz_inside(m.why, m.why_len, p, n);
+    wf_proto_put_actor_died(w, &m);
+    fuzz_same(w, p, n);
+}
+
+static void fuzz_pull(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    uint64_t id;
+    weft_err e = wf_proto_get_pull(p, n, &id);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(id >= 1);
+    wf_proto_put_pull(w, id);
+    fuzz_same(w, p, n);
+}
+
+static void fuzz_obj_chunk(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    wf_msg_obj_chunk m;
+    weft_err e = wf_proto_get_obj_chunk(p, n, &m);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(m.id >= 1 && m.len <= WF_PROG_CHUNK && m.offset <= m.total &&
+               m.len <= m.total - m.offset);
+    fuzz_inside(m.data, m.len, p, n);
+    wf_proto_put_obj_chunk(w, &m);
+    fuzz_same(w, p, n);
+}
+
+static void fuzz_free(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    static wf_msg_free_item items[WF_FREE_MAX];
+    static char holders[WF_FREE_MAX][WF_WIRE_HOLDER_MAX + 1];
+    size_t count;
+    weft_err e = wf_proto_get_free(p, n, items, &count);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(count >= 1 && count <= WF_FREE_MAX);
+    for (size_t i = 0; i < count; i++) {
+        fuzz_check(items[i].id >= 1);
+        fuzz_check(items[i].holder_len <= WF_WIRE_HOLDER_MAX);
+        fuzz_check(fuzz_printable(items[i].holder, items[i].holder_len, 0x21));
+        fuzz_inside(items[i].holder, items[i].holder_len, p, n);
+        memcpy(holders[i], items[i].holder, items[i].holder_len);
+        holders[i][items[i].holder_len] = '\0';
+        items[i].holder = holders[i];
+    }
+    wf_proto_put_free(w, items, count);
+    fuzz_same(w, p, n);
+}
+
+static void fuzz_pace(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    uint64_t ns;
+    uint32_t tasks;
+    weft_err e = wf_proto_get_pace(p, n, &ns, &tasks);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(ns >= 1 && tasks >= 1);
+    wf_proto_put_pace(w, ns, tasks);
+    fuzz_same(w, p, n);
+}
+
 static void fuzz_member(const wf_member *m)
 {
     size_t len = strnlen(m->name, sizeof m->name);
@@ -204,6 +292,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case FUZZ_STATUS:
         fuzz_status(p, n, &w);
+        break;
+    case FUZZ_ACTOR_DIED:
+        fuzz_actor_died(p, n, &w);
+        break;
+    case FUZZ_PULL:
+        fuzz_pull(p, n, &w);
+        break;
+    case FUZZ_OBJ_CHUNK:
+        fuzz_obj_chunk(p, n, &w);
+        break;
+    case FUZZ_FREE:
+        fuzz_free(p, n, &w);
+        break;
+    case FUZZ_PACE:
+        fuzz_pace(p, n, &w);
         break;
     default:
         fuzz_addr(p, n, &w);

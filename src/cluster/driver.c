@@ -43,10 +43,9 @@ typedef struct wf_dnode {
     wf_net_conn *conn;
     uint32_t slots;
     uint64_t inflight;
-    /* Gap between answers while the node is busy (EWMA, ns): with slots,
-     * how long its tasks take, hence how many to keep queued there. */
-    uint64_t last_done_ns;
-    double gap_ns;
+    /* How long this driver's tasks take in the node's workers (ns; from
+     * its PACE reports): how many to keep queued there. */
+    double svc_ns;
     wf_wbuf out; /* frames to send at the end of this loop turn */
     int prog_fd; /* the program being uploaded, or -1 */
     uint64_t prog_sent;
@@ -278,18 +277,16 @@ static void wf_job_leave(wf_driver *d, wf_job *j)
 
 /* ------------------------------------------------------------ placement */
 
-/* Plain jobs n may hold: enough to keep each worker busy for about
- * WF_DRIVER_QUEUE_NS, at least 2 per slot (so that idle nodes get the
- * rest: long tasks spread over every node), at most WF_DRIVER_PIPELINE
- * (tiny tasks stream). */
+/* Plain jobs n may hold: one per worker plus about WF_DRIVER_QUEUE_NS of
+ * work queued behind each (so tiny tasks stream, up to WF_DRIVER_PIPELINE
+ * per worker, while long ones wait here for whichever node frees a worker
+ * first); 2 per worker until the node's PACE says how long tasks take. */
 #define WF_DRIVER_QUEUE_NS 2e6
 static uint64_t wf_dnode_depth(const wf_dnode *n)
 {
-    double per_slot = 16; /* until the node's pace is known */
-    if (n->gap_ns > 0) {
-        per_slot = WF_DRIVER_QUEUE_NS / (n->gap_ns * n->slots) + 1;
-        if (per_slot < 2)
-            per_slot = 2;
+    double per_slot = 2;
+    if (n->svc_ns > 0) {
+        per_slot = WF_DRIVER_QUEUE_NS / n->svc_ns + 1;
         if (per_slot > WF_DRIVER_PIPELINE)
             per_slot = WF_DRIVER_PIPELINE;
     }
@@ -570,13 +567,6 @@ static weft_err wf_dnode_done(wf_driver *d, wf_dnode *n, const wf_frame *f)
         return wf_err(WEFT_EPROTO, "driver: DONE for unknown task %llu",
                       (unsigned long long)f->seq);
     }
-    /* How fast the node answers while busy (its idle gaps say nothing). */
-    uint64_t now = wf_now_ns();
-    if (n->last_done_ns && n->inflight >= n->slots) {
-        double g = (double)(now - n->last_done_ns);
-        n->gap_ns = n->gap_ns > 0 ? n->gap_ns * 0.875 + g * 0.125 : g;
-    }
-    n->last_done_ns = now;
     wf_job_leave(d, j);
     if (f->body_len >= 4 && (int32_t)wf_load_le32(f->body) == WEFT_ECRASHED) {
         wf_msg_done m;
@@ -618,6 +608,13 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
     } else if ((f->type == WF_MSG_OBJ_CHUNK || f->type == WF_MSG_OBJ_MISSING) &&
                n->state == WF_DN_READY) {
         e = wf_pull_frame(d, n, f);
+    } else if (f->type == WF_MSG_PACE && n->state == WF_DN_READY) {
+        uint64_t ns;
+        uint32_t count;
+        e = wf_proto_get_pace(f->body, f->body_len, &ns, &count);
+        if (!e) /* recent windows weigh more; a big one is worth more */
+            n->svc_ns =
+                n->svc_ns > 0 ? (n->svc_ns + (double)ns) / 2 : (double)ns;
     } else if (f->type == WF_MSG_ACTOR_DIED && n->state == WF_DN_READY) {
         wf_msg_actor_died m;
         e = wf_proto_get_actor_died(f->body, f->body_len, &m);

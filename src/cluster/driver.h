@@ -13,11 +13,11 @@
  * until its answer; one that needs what no node offers fails at once with
  * WEFT_ERESOURCE. Plain one-cpu jobs are pipelined: each goes to the ready
  * node with the fewest jobs per worker slot (or, if not much busier, the
- * node holding its largest input), up to about 2 ms of work per slot as
- * estimated from the gaps between the node's answers (2..WF_DRIVER_PIPELINE
- * jobs per slot); the rest wait here for whichever node has room. The
- * answers come in bursts, so the estimate runs low for long tasks: mixed
- * long and short tasks can still pile up on one node (docs/cluster.md).
+ * node holding its largest input), one per worker slot plus about 2 ms of
+ * work queued behind it, from the run times the node reports (PACE; up to
+ * WF_DRIVER_PIPELINE per slot, 2 before the first report); the rest wait
+ * here for whichever node frees a worker first, so long tasks spread over
+ * the nodes while tiny ones stream.
  *
  * Completions come back through the callbacks (on the driver's own loop
  * thread): done for an answer; lost (running = true) when the node's

@@ -52,10 +52,11 @@ typedef struct wf_nsess {
     char name[WF_PROG_NAME_MAX + 1];
     uint32_t pid;
     wf_procs *procs;
-    wf_wire_value *args;    /* scratch for checking RUN frames */
-    uint32_t inflight;      /* RUN frames not answered (loop thread) */
-    wf_nactor *actors;      /* loop thread; freed with the session */
-    wf_nactor *dead_actors; /* stopped, kept until the session ends */
+    wf_wire_value *args;           /* scratch for checking RUN frames */
+    uint32_t inflight;             /* RUN frames not answered (loop thread) */
+    uint64_t pace_done, pace_busy; /* the workers' counts at the last PACE */
+    wf_nactor *actors;             /* loop thread; freed with the session */
+    wf_nactor *dead_actors;        /* stopped, kept until the session ends */
     struct wf_npend *pends; /* RUNs waiting for their arguments, in order */
 
     /* Completions from the worker I/O thread, sent by the loop. */
@@ -79,6 +80,7 @@ struct wf_noded {
     _Atomic uint32_t load;
     bool stopping;
     wf_objtab *objs;
+    uv_timer_t pace; /* reports each driver's pace (PACE) */
 };
 
 static _Atomic uint64_t wf_noded_tmp_seq;
@@ -831,12 +833,44 @@ static void wf_noded_on_close(wf_net_conn *c, weft_err why, void *arg)
     wf_nsess_end(s);
 }
 
+/* Every WF_PACE_MS: tell each driver whose tasks finished how long they
+ * took in its workers. */
+static void wf_noded_pace(uv_timer_t *t)
+{
+    wf_noded *d = t->data;
+    for (wf_nsess *s = d->sessions; s; s = s->next) {
+        if (s->state != WF_NSESS_READY || !s->procs || !s->conn)
+            continue;
+        uint64_t done, busy;
+        wf_procs_pace(s->procs, &done, &busy);
+        if (done <= s->pace_done)
+            continue;
+        uint64_t n = done - s->pace_done, b = busy - s->pace_busy;
+        s->pace_done = done;
+        s->pace_busy = busy;
+        wf_wbuf w;
+        wf_wbuf_init(&w);
+        size_t start = wf_frame_begin(&w, WF_MSG_PACE, 0);
+        wf_proto_put_pace(&w, b / n ? b / n : 1,
+                          n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+        wf_frame_finish(&w, start);
+        if (wf_net_send_frames(s->conn, &w))
+            wf_net_conn_close(s->conn);
+    }
+}
+
+static void wf_noded_pace_closed(uv_handle_t *h)
+{
+    wf_noded *d = h->data;
+    wf_free(d->cache_dir);
+    wf_free(d);
+}
+
 static void wf_noded_stopped(void *arg)
 {
     wf_noded *d = arg;
     wf_objtab_free(d->objs);
-    wf_free(d->cache_dir);
-    wf_free(d);
+    uv_close((uv_handle_t *)&d->pace, wf_noded_pace_closed);
 }
 
 weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
@@ -870,6 +904,10 @@ weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
         return e;
     }
     d->port = wf_net_server_port(d->srv);
+    uv_timer_init(loop, &d->pace);
+    d->pace.data = d;
+    uv_timer_start(&d->pace, wf_noded_pace, WF_PACE_MS, WF_PACE_MS);
+    uv_unref((uv_handle_t *)&d->pace);
     *out = d;
     return 0;
 }

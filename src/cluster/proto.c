@@ -267,6 +267,28 @@ weft_err wf_proto_get_free(const uint8_t *p, size_t len,
     return wf_rbuf_end(&r, "FREE");
 }
 
+void wf_proto_put_pace(wf_wbuf *w, uint64_t ns_per_task, uint32_t tasks)
+{
+    wf_wbuf_put_u64(w, ns_per_task);
+    wf_wbuf_put_u32(w, tasks);
+}
+
+weft_err wf_proto_get_pace(const uint8_t *p, size_t len, uint64_t *ns_per_task,
+                           uint32_t *tasks)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u64(&r, ns_per_task, "ns per task");
+    if (!e && *ns_per_task == 0)
+        return wf_rbuf_bad(&r, 0, "0 ns per task");
+    size_t at = r.off;
+    if (!e)
+        e = wf_rbuf_get_u32(&r, tasks, "tasks counted");
+    if (!e && *tasks == 0)
+        return wf_rbuf_bad(&r, at, "no tasks counted");
+    return e ? e : wf_rbuf_end(&r, "PACE");
+}
+
 weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],
                             uint64_t *size)
 {

@@ -47,6 +47,13 @@
  * Both answers carry the PULL's seq. When the driver lets go of an object
  * it tells every node:
  *
+ * While a driver's tasks run, its node tells it how long they take, from
+ * its workers' own clocks (every WF_PACE_MS at most, when some finished):
+ *
+ *   node -> driver  PACE          u64 ns per task (>= 1), u32 tasks counted
+ *
+ * The driver sizes how many tasks it queues on the node by it.
+ *
  *   driver -> node  FREE          u32 n (1..WF_FREE_MAX), n times: u64
  *                                 object id, str holder ("" on the holder
  *                                 itself, else its task address: drop the
@@ -69,6 +76,7 @@
 #define WF_READY_MAX_MESSAGE 1024 /* bytes of READY's message */
 #define WF_KEEP_MIN (1u << 20)    /* results this large stay on their node */
 #define WF_FREE_MAX 4096          /* objects in one FREE */
+#define WF_PACE_MS 10             /* a node's PACE reports, at most every */
 
 typedef enum wf_prog_kind {
     WF_PROG_EXE = 0, /* run it in worker mode */
@@ -146,6 +154,10 @@ weft_err wf_proto_get_obj_missing(const uint8_t *p, size_t len,
 void wf_proto_put_free(wf_wbuf *w, const wf_msg_free_item *items, size_t n);
 weft_err wf_proto_get_free(const uint8_t *p, size_t len,
                            wf_msg_free_item *items, size_t *n);
+
+void wf_proto_put_pace(wf_wbuf *w, uint64_t ns_per_task, uint32_t tasks);
+weft_err wf_proto_get_pace(const uint8_t *p, size_t len, uint64_t *ns_per_task,
+                           uint32_t *tasks);
 
 /* SHA-256 of the file at path, and its size. WEFT_ESYS naming the path
  * when it cannot be read. */

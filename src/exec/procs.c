@@ -33,6 +33,9 @@ struct wf_proc {
     int fd;
     int page_fd; /* the shared wf_worker_page */
     wf_worker_page *page;
+    /* The page's counters restart with each process: what earlier ones
+     * counted (under the lock). */
+    uint64_t base_done, base_busy, total_done, total_busy;
     uint64_t next_seq;
     pid_t pid;
     void *actor;   /* NULL: a task process */
@@ -228,6 +231,10 @@ static weft_err wf_spawn_proc(wf_procs *p, wf_proc *proc)
         proc->page = m;
     }
     atomic_store(&proc->page->started, 0);
+    atomic_store(&proc->page->done, 0);
+    atomic_store(&proc->page->busy_ns, 0);
+    proc->base_done = proc->total_done;
+    proc->base_busy = proc->total_busy;
     char fdvar[32], parentvar[48], pagevar[40];
     snprintf(fdvar, sizeof fdvar, "WEFT_WORKER_FD=%d", sv[1]);
     snprintf(pagevar, sizeof pagevar, "WEFT_WORKER_PAGE=%d", proc->page_fd);
@@ -876,6 +883,23 @@ void wf_procs_actor_stop(wf_procs *p, wf_proc *proc)
 uint64_t wf_procs_deaths(wf_procs *p)
 {
     return p ? atomic_load(&p->deaths) : 0;
+}
+
+void wf_procs_pace(wf_procs *p, uint64_t *done, uint64_t *busy_ns)
+{
+    *done = *busy_ns = 0;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (wf_proc *q = p->procs; q; q = q->next) {
+        if (q->actor || !q->page)
+            continue;
+        q->total_done = q->base_done + atomic_load(&q->page->done);
+        q->total_busy = q->base_busy + atomic_load(&q->page->busy_ns);
+        *done += q->total_done;
+        *busy_ns += q->total_busy;
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 int wf_procs_count(wf_procs *p)

@@ -89,6 +89,11 @@ int wf_procs_count(wf_procs *p);
 /* Worker processes that died without being asked to. */
 uint64_t wf_procs_deaths(wf_procs *p);
 
+/* Tasks finished by p's task processes so far and the time they spent
+ * running them (ns), from the workers' own clocks (actors not counted).
+ * Any thread. */
+void wf_procs_pace(wf_procs *p, uint64_t *done, uint64_t *busy_ns);
+
 /* Worker mode: the fd of the socket to the parent, or -1 when this process
  * is not a weft worker. */
 int wf_worker_fd(void);
@@ -99,6 +104,9 @@ int wf_worker_fd(void);
  * the worker batches its replies. */
 typedef struct wf_worker_page {
     _Atomic uint64_t started;
+    /* Tasks the worker finished and the time it spent running them (ns):
+     * the pace a scheduler sizes its queues by. */
+    _Atomic uint64_t done, busy_ns;
 } wf_worker_page;
 
 /* Worker mode: the shared page, or NULL. */

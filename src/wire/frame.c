@@ -52,6 +52,8 @@ const char *wf_msg_type_name(unsigned type)
         return "OBJ_MISSING";
     case WF_MSG_FREE:
         return "FREE";
+    case WF_MSG_PACE:
+        return "PACE";
     }
     return "?";
 }

@@ -53,6 +53,7 @@ typedef enum wf_msg_type {
     WF_MSG_OBJ_CHUNK = 19,   /* node -> puller: a piece of it */
     WF_MSG_OBJ_MISSING = 20, /* node -> puller: no such object here */
     WF_MSG_FREE = 21,        /* driver -> node: objects no longer needed */
+    WF_MSG_PACE = 22,        /* node -> driver: how long its tasks take */
     WF_MSG__END
 } wf_msg_type;
 
