@@ -44,10 +44,12 @@ typedef struct wf_dnode {
     uint32_t slots;
     uint64_t inflight;
     /* How long this driver's tasks take in the node's workers (ns; from
-     * its PACE reports): how many to keep queued there. */
+     * its PACE reports): how many to keep queued there. Forgotten when the
+     * node ran dry long after its last report: the next tasks may differ. */
     double svc_ns;
-    wf_wbuf out; /* frames to send at the end of this loop turn */
-    int prog_fd; /* the program being uploaded, or -1 */
+    uint64_t pace_ns; /* when the last PACE came */
+    wf_wbuf out;      /* frames to send at the end of this loop turn */
+    int prog_fd;      /* the program being uploaded, or -1 */
     uint64_t prog_sent;
     uint64_t retry_at; /* uv_now before which we do not reconnect */
 } wf_dnode;
@@ -282,9 +284,13 @@ static void wf_job_leave(wf_driver *d, wf_job *j)
  * per worker, while long ones wait here for whichever node frees a worker
  * first); 2 per worker until the node's PACE says how long tasks take. */
 #define WF_DRIVER_QUEUE_NS 2e6
-static uint64_t wf_dnode_depth(const wf_dnode *n)
+#define WF_DRIVER_PACE_STALE_NS 200000000ull
+static uint64_t wf_dnode_depth(wf_dnode *n)
 {
     double per_slot = 2;
+    if (n->inflight == 0 && n->svc_ns > 0 &&
+        wf_now_ns() - n->pace_ns > WF_DRIVER_PACE_STALE_NS)
+        n->svc_ns = 0; /* idle for long: learn the pace of what comes next */
     if (n->svc_ns > 0) {
         per_slot = WF_DRIVER_QUEUE_NS / n->svc_ns + 1;
         if (per_slot > WF_DRIVER_PIPELINE)
@@ -612,9 +618,11 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
         uint64_t ns;
         uint32_t count;
         e = wf_proto_get_pace(f->body, f->body_len, &ns, &count);
-        if (!e) /* recent windows weigh more; a big one is worth more */
+        if (!e) { /* recent windows weigh more */
             n->svc_ns =
                 n->svc_ns > 0 ? (n->svc_ns + (double)ns) / 2 : (double)ns;
+            n->pace_ns = wf_now_ns();
+        }
     } else if (f->type == WF_MSG_ACTOR_DIED && n->state == WF_DN_READY) {
         wf_msg_actor_died m;
         e = wf_proto_get_actor_died(f->body, f->body_len, &m);
