@@ -44,6 +44,16 @@ static weft_err t_op(weft_task *t)
 }
 WEFT_REGISTER(t_op);
 
+/* Return the n f64 at v (malloc'ed; freed here) as the task's result. */
+static weft_err return_vec(weft_task *t, double *v, int64_t n)
+{
+    int64_t shape[1] = {n};
+    weft_value a = weft_array(WEFT_DT_F64, 1, shape, v);
+    weft_err e = weft_return(t, 0, &a);
+    free(v);
+    return e;
+}
+
 /* An array of n f64 (n >= 1) whose elements are seed, seed+1, ...: large
  * values cross the network inline. */
 static weft_err t_vec(weft_task *t)
@@ -54,11 +64,7 @@ static weft_err t_vec(weft_task *t)
         return weft_fail(t, "no memory for %" PRId64 " values", n);
     for (int64_t i = 0; i < n; i++)
         v[i] = (double)(seed + i);
-    int64_t shape[1] = {n};
-    weft_value a = weft_array(WEFT_DT_F64, 1, shape, v);
-    weft_err e = weft_return(t, 0, &a);
-    free(v);
-    return e;
+    return return_vec(t, v, n);
 }
 WEFT_REGISTER(t_vec);
 
@@ -75,11 +81,7 @@ static weft_err t_vinc(weft_task *t)
     const double *in = v->u.arr.data;
     for (int64_t i = 0; i < n; i++)
         out[i] = in[i] + 1;
-    int64_t shape[1] = {n};
-    weft_value a = weft_array(WEFT_DT_F64, 1, shape, out);
-    weft_err e = weft_return(t, 0, &a);
-    free(out);
-    return e;
+    return return_vec(t, out, n);
 }
 WEFT_REGISTER(t_vinc);
 

@@ -148,6 +148,19 @@ static void wf_actor_proc_stop(weft_runtime *rt, wf_actor *a)
     }
 }
 
+/* a could not be started (what: why, then the last error): it is dead,
+ * and call t fails with that. */
+static void wf_actor_start_failed(weft_runtime *rt, wf_actor *a, wf_task *t,
+                                  const char *what)
+{
+    pthread_mutex_lock(&a->lock);
+    wf_actor_die(
+        a, WEFT_EACTORDEAD,
+        wf_strfmt("actor '%s' %s: %s", a->cls->name, what, weft_last_error()));
+    pthread_mutex_unlock(&a->lock);
+    wf_call_reject(rt, t, a->death_code, a->death ? a->death : "dead");
+}
+
 /* Send one ready call of a process actor to its process, or fail it. */
 static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
 {
@@ -178,12 +191,7 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
             job->owner = NULL;
             wf_job_free(job);
         }
-        pthread_mutex_lock(&a->lock);
-        wf_actor_die(a, WEFT_EACTORDEAD,
-                     wf_strfmt("actor '%s' could not be placed: %s",
-                               a->cls->name, weft_last_error()));
-        pthread_mutex_unlock(&a->lock);
-        wf_call_reject(rt, t, a->death_code, a->death ? a->death : "dead");
+        wf_actor_start_failed(rt, a, t, "could not be placed");
         return;
     }
     if (!(e = wf_remote_procs(rt)) &&
@@ -199,12 +207,7 @@ static void wf_proc_send(weft_runtime *rt, wf_actor *a, wf_task *t)
         job->owner = NULL;
         wf_job_free(job);
     }
-    pthread_mutex_lock(&a->lock);
-    wf_actor_die(a, WEFT_EACTORDEAD,
-                 wf_strfmt("actor '%s' could not start its process: %s",
-                           a->cls->name, weft_last_error()));
-    pthread_mutex_unlock(&a->lock);
-    wf_call_reject(rt, t, a->death_code, a->death ? a->death : "dead");
+    wf_actor_start_failed(rt, a, t, "could not start its process");
 }
 
 /* Send a process actor's ready calls in mailbox order. Results are

@@ -40,13 +40,8 @@ static size_t wf_cl_done(void *ctx, wf_job *job, const wf_frame *f,
         return 0;
     }
     wf_task *t = job->owner;
-    size_t used = wf_remote_complete(rt, t, f, fds, nfds, (uint64_t)job->pid);
+    size_t used = wf_remote_answer(rt, job, f, fds, nfds, (uint64_t)job->pid);
     wf_lineage_record(rt, t, job);
-    if (rt->trace)
-        wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
-                       !t->nret ||
-                           wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
-                       job->pid);
     wf_job_free(job);
     wf_task_finish(rt, t);
     return used;

@@ -195,6 +195,19 @@ size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
     return used;
 }
 
+size_t wf_remote_answer(weft_runtime *rt, wf_job *job, const wf_frame *f,
+                        const int *fds, size_t nfds, uint64_t node)
+{
+    wf_task *t = job->owner;
+    size_t used = wf_remote_complete(rt, t, f, fds, nfds, node);
+    if (rt->trace)
+        wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
+                       !t->nret ||
+                           wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
+                       job->pid);
+    return used;
+}
+
 /* ------------------------------------------------ task processes */
 
 static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
@@ -204,12 +217,7 @@ static size_t wf_cb_done(void *ctx, wf_job *job, const wf_frame *f,
     if (job->actor)
         return wf_actor_proc_done(rt, job, f, fds, nfds);
     wf_task *t = job->owner;
-    size_t used = wf_remote_complete(rt, t, f, fds, nfds, 0);
-    if (rt->trace)
-        wf_trace_event(rt, t->name, job->sent_ns, wf_now_ns(),
-                       !t->nret ||
-                           wf_obj_state(wf_task_ret(t)[0]) == WF_OBJ_READY,
-                       job->pid);
+    size_t used = wf_remote_answer(rt, job, f, fds, nfds, 0);
     wf_job_free(job);
     wf_task_finish(rt, t);
     return used;

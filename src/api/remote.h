@@ -22,6 +22,11 @@ void wf_remote_dispatch(weft_runtime *rt, wf_task *t);
 size_t wf_remote_complete(weft_runtime *rt, wf_task *t, const wf_frame *f,
                           const int *fds, size_t nfds, uint64_t node);
 
+/* A task's answer: its results from the DONE (wf_remote_complete) and its
+ * trace event; the caller then frees job and finishes the task. */
+size_t wf_remote_answer(weft_runtime *rt, wf_job *job, const wf_frame *f,
+                        const int *fds, size_t nfds, uint64_t node);
+
 /* cluster.c: a result object o whose bytes stay on node (object id, len)
  * for value shape v; and fetching such bytes here for a get. */
 weft_err wf_cluster_remote_result(weft_runtime *rt, wf_obj *o,

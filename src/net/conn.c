@@ -277,6 +277,19 @@ fail:
     return e;
 }
 
+/* uv_write w's bytes as they are; on failure w is freed here. */
+static int wf_net_raw_write(wf_net_conn *c, wf_net_write *w)
+{
+    uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
+    int r =
+        uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wf_net_write_done);
+    if (r < 0) {
+        wf_wbuf_free(&w->w);
+        wf_free(w);
+    }
+    return r;
+}
+
 /* Write the bytes TLS has ready for the wire. */
 static int wf_net_tls_flush(wf_net_conn *c)
 {
@@ -294,30 +307,17 @@ static int wf_net_tls_flush(wf_net_conn *c)
             return UV_ENOMEM;
         }
         w->w.len = (size_t)k;
-        uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
-        int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
-                         wf_net_write_done);
-        if (r < 0) {
-            wf_wbuf_free(&w->w);
-            wf_free(w);
+        int r = wf_net_raw_write(c, w);
+        if (r < 0)
             return r;
-        }
     }
     return 0;
 }
 
 static int wf_net_out(wf_net_conn *c, wf_net_write *w)
 {
-    if (!c->ssl) {
-        uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
-        int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
-                         wf_net_write_done);
-        if (r < 0) {
-            wf_wbuf_free(&w->w);
-            wf_free(w);
-        }
-        return r;
-    }
+    if (!c->ssl)
+        return wf_net_raw_write(c, w);
     int k = w->w.len ? SSL_write(c->ssl, w->w.data, (int)w->w.len) : 0;
     bool ok = k == (int)w->w.len;
     wf_wbuf_free(&w->w);
