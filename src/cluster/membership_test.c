@@ -21,6 +21,7 @@
 #include "wire/frame.h"
 
 #include "testutil.h"
+#include "uvtest.h"
 
 typedef struct ctx {
     uv_loop_t loop;
@@ -29,25 +30,6 @@ typedef struct ctx {
     wf_token good, bad;
     uint64_t bytes_before;
 } ctx;
-
-/* Run the loop until cond holds, for at most 20 s (generous: sanitizers). */
-#define RUN_UNTIL(x, cond)                                                     \
-    do {                                                                       \
-        uint64_t t0_ = uv_hrtime();                                            \
-        while (!(cond) && uv_hrtime() - t0_ < 20000000000ull) {                \
-            uv_run(&(x)->loop, UV_RUN_NOWAIT);                                 \
-            if (!(cond))                                                       \
-                sleep_ms(1);                                                   \
-        }                                                                      \
-        assert_true(cond);                                                     \
-    } while (0)
-
-static void make_token(wf_token *t, char fill)
-{
-    char b[32];
-    memset(b, fill, sizeof b);
-    OK(wf_token_set(t, b, sizeof b));
-}
 
 static void setup(ctx *x, uint64_t heartbeat_ms, uint64_t dead_after_ms)
 {

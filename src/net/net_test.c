@@ -28,15 +28,9 @@
 #include "wire/frame.h"
 
 #include "testutil.h"
+#include "uvtest.h"
 
 /* ------------------------------------------------------------ auth */
-
-static void make_token(wf_token *t, char fill)
-{
-    char b[32];
-    memset(b, fill, sizeof b);
-    OK(wf_token_set(t, b, sizeof b));
-}
 
 /* One whole handshake on buffers; returns the first error. */
 static weft_err handshake(const wf_token *server, const wf_token *client)
@@ -218,17 +212,6 @@ typedef struct raw {
     size_t got;
     bool eof, closed;
 } raw;
-
-#define RUN_UNTIL(x, cond)                                                     \
-    do {                                                                       \
-        uint64_t t0_ = uv_hrtime();                                            \
-        while (!(cond) && uv_hrtime() - t0_ < 20000000000ull) {                \
-            uv_run(&(x)->loop, UV_RUN_NOWAIT);                                 \
-            if (!(cond))                                                       \
-                sleep_ms(1);                                                   \
-        }                                                                      \
-        assert_true(cond);                                                     \
-    } while (0)
 
 static void srv_frame(wf_net_conn *c, const wf_frame *f, void *arg)
 {
