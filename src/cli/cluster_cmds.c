@@ -1042,8 +1042,12 @@ int wf_cli_status(int argc, char **argv)
     }
     if (q.timed_out)
         fprintf(stderr,
-                "weft status: head at %s:%d did not answer within %d s\n", host,
-                port, WF_CLI_WAIT_MS / 1000);
+                "weft status: head at %s:%d did not answer within %d s%s\n",
+                host, port, WF_CLI_WAIT_MS / 1000,
+                q.authed || wf_tls_enabled()
+                    ? ""
+                    : " (a cluster using TLS says nothing to a client "
+                      "without it: set WEFT_TLS=1 or give --tls)");
     else if (q.authed)
         fprintf(stderr, "weft status: head at %s:%d: %s\n", host, port,
                 q.detail[0] ? q.detail : "closed the connection");
