@@ -648,7 +648,9 @@ static void wf_nsess_pends(wf_nsess *s)
             continue;
         }
         *q = p->next;
-        if (p->failed) {
+        if (p->kind == WF_RUN_ACTOR_KILL) {
+            wf_nsess_actor_kill(s, p->actor_id); /* no answer */
+        } else if (p->failed) {
             wf_nsess_fail(s, p->seq, WEFT_ECRASHED, p->why);
         } else {
             wf_job *job = wf_npend_job(s, p);
@@ -693,16 +695,20 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
     }
     if (f->seq == 0)
         return wf_err(WEFT_EPROTO, "noded: RUN with seq 0");
-    if (m.kind == WF_RUN_ACTOR_KILL) {
-        wf_nsess_actor_kill(s, m.actor_id);
-        return 0;
-    }
-    /* Every other RUN gets exactly one DONE (which counts it back out). */
-    s->inflight++;
-    atomic_fetch_add(&s->d->load, 1);
+    /* Actor RUNs keep their order: behind one still waiting for its
+     * arguments, the next ones wait too (a KILL included). */
     bool queued_actor = false;
     for (wf_npend *p = s->pends; p && !queued_actor; p = p->next)
         queued_actor = p->kind != WF_RUN_TASK;
+    if (m.kind == WF_RUN_ACTOR_KILL && !queued_actor) {
+        wf_nsess_actor_kill(s, m.actor_id);
+        return 0;
+    }
+    if (m.kind != WF_RUN_ACTOR_KILL) {
+        /* It gets exactly one DONE (which counts it back out). */
+        s->inflight++;
+        atomic_fetch_add(&s->d->load, 1);
+    }
     if (nremote == 0 && !(m.kind != WF_RUN_TASK && queued_actor)) {
         wf_job *job = wf_calloc(1, sizeof *job);
         wf_wbuf w;
