@@ -31,21 +31,11 @@ import time
 
 import psutil
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vs_dask import emit  # noqa: E402  (one number format for all lines)
+
 NWORKERS = 3
 NTHREADS = 2
-
-
-def emit(name, value, unit):  # same number formatting as bench/vs_dask.py
-    a = abs(value)
-    if a >= 1e5:
-        v = f"{value:.0f}"
-    elif a >= 100:
-        v = f"{value:.1f}"
-    elif a >= 1:
-        v = f"{value:.3f}"
-    else:
-        v = f"{value:.4g}"
-    print(f"{name} {v} {unit}", flush=True)
 
 
 def note(text):

@@ -1245,13 +1245,8 @@ static weft_err wf_pull_frame(wf_driver *d, wf_dnode *n, const wf_frame *f)
     weft_err e = wf_proto_get_obj_chunk(f->body, f->body_len, &m);
     if (e || !op)
         return e;
-    if (m.id != op->id || m.total != op->len || m.offset != op->got)
-        return wf_err(WEFT_EPROTO,
-                      "driver: chunk %llu+%zu of %llu for object %llu, "
-                      "expected %llu of %llu",
-                      (unsigned long long)m.offset, m.len,
-                      (unsigned long long)m.total, (unsigned long long)m.id,
-                      (unsigned long long)op->got, (unsigned long long)op->len);
+    if ((e = wf_proto_chunk_next(&m, op->id, op->len, op->got, "driver")))
+        return e;
     memcpy(op->dst + op->got, m.data, m.len);
     op->got += m.len;
     if (op->got == op->len)

@@ -427,13 +427,8 @@ static weft_err wf_peer_chunk(wf_peer *p, const wf_frame *f)
     wf_nobj *o = wf_peer_pull_of(p, f->seq);
     if (!o)
         return 0; /* dropped meanwhile (its owner left) */
-    if (m.id != o->id || m.total != o->len || m.offset != o->got)
-        return wf_err(WEFT_EPROTO,
-                      "objtab: chunk %llu+%zu of %llu for object %llu, "
-                      "expected %llu of %llu",
-                      (unsigned long long)m.offset, m.len,
-                      (unsigned long long)m.total, (unsigned long long)m.id,
-                      (unsigned long long)o->got, (unsigned long long)o->len);
+    if ((e = wf_proto_chunk_next(&m, o->id, o->len, o->got, "objtab")))
+        return e;
     for (size_t done = 0; done < m.len;) {
         ssize_t k =
             pwrite(o->fd, m.data + done, m.len - done, (off_t)(o->got + done));

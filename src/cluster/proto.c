@@ -216,6 +216,19 @@ weft_err wf_proto_get_obj_chunk(const uint8_t *p, size_t len,
     return e;
 }
 
+weft_err wf_proto_chunk_next(const wf_msg_obj_chunk *m, uint64_t id,
+                             uint64_t total, uint64_t got, const char *who)
+{
+    if (m->id == id && m->total == total && m->offset == got)
+        return 0;
+    return wf_err(WEFT_EPROTO,
+                  "%s: chunk %llu+%zu of %llu for object %llu, expected %llu "
+                  "of %llu",
+                  who, (unsigned long long)m->offset, m->len,
+                  (unsigned long long)m->total, (unsigned long long)m->id,
+                  (unsigned long long)got, (unsigned long long)total);
+}
+
 void wf_proto_put_obj_missing(wf_wbuf *w, uint64_t id, const char *why)
 {
     wf_msg_actor_died m = {id, why, strlen(why)};

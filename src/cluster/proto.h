@@ -146,6 +146,11 @@ weft_err wf_proto_get_pull(const uint8_t *p, size_t len, uint64_t *id);
 void wf_proto_put_obj_chunk(wf_wbuf *w, const wf_msg_obj_chunk *m);
 weft_err wf_proto_get_obj_chunk(const uint8_t *p, size_t len,
                                 wf_msg_obj_chunk *m);
+/* A decoded chunk is the next one of the pull for object id of total bytes
+ * with got received so far: 0, or WEFT_EPROTO naming who (for the log) and
+ * both sides. */
+weft_err wf_proto_chunk_next(const wf_msg_obj_chunk *m, uint64_t id,
+                             uint64_t total, uint64_t got, const char *who);
 /* OBJ_MISSING shares ACTOR_DIED's layout (an id and a message). */
 void wf_proto_put_obj_missing(wf_wbuf *w, uint64_t id, const char *why);
 weft_err wf_proto_get_obj_missing(const uint8_t *p, size_t len,
