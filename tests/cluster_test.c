@@ -123,6 +123,16 @@ static weft_err t_daemon(weft_task *t)
 }
 WEFT_REGISTER(t_daemon);
 
+/* Sleeps slow_ms on the node whose daemon is slow_pid, fast_ms elsewhere;
+ * returns the daemon's pid. */
+static weft_err t_slow_on(weft_task *t)
+{
+    bool slow = (int64_t)getppid() == weft_arg_i64(t, 0);
+    sleep_ms((long)weft_arg_i64(t, slow ? 1 : 2));
+    return weft_return_i64(t, (int64_t)getppid());
+}
+WEFT_REGISTER(t_slow_on);
+
 /* An actor holding a counter: Counter(start); add(x) -> new value;
  * where() -> the node daemon's pid. */
 static weft_err counter_init(weft_task *t)
@@ -479,6 +489,36 @@ static void test_resources(void **state)
     o.cpus = 3; /* every node has 2 */
     assert_int_equal(weft_submit(rt, "t_daemon", NULL, 0, &o, &bad),
                      WEFT_ERESOURCE);
+    weft_shutdown(rt);
+}
+
+/* One node is slow: the tasks queued behind its busy workers are taken
+ * back and run by the nodes that went idle (work stealing). */
+static void test_stealing(void **state)
+{
+    (void)state;
+    weft_runtime *rt = connect_rt();
+    wait_nodes(rt, 4);
+    pid_t slow = node_pid(2);
+    enum { N = 16 }; /* 2 per worker slot: all placed at once */
+    weft_ref r[N];
+    for (int i = 0; i < N; i++)
+        OK(weft_submit(rt, "t_slow_on",
+                       WEFT_ARGS(weft_i64(slow), weft_i64(1500), weft_i64(10)),
+                       NULL, &r[i]));
+    int on_slow = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t pid;
+        OK(weft_get_i64(rt, r[i], &pid, 60000));
+        on_slow += pid == slow;
+        weft_release(rt, r[i]);
+    }
+    weft_stats s;
+    weft_get_stats(rt, &s);
+    /* Without stealing the slow node would run 4 (its 2 slots x 2). */
+    assert_true(s.tasks_stolen >= 1);
+    assert_true(on_slow <= 2);
+    assert_int_equal(s.tasks_retried, 0);
     weft_shutdown(rt);
 }
 
@@ -980,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_examples),
         cmocka_unit_test(test_random_dags),
         cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_stealing),
         cmocka_unit_test(test_actors),
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_tls),

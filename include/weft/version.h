@@ -11,6 +11,6 @@
  * processes and between the machines of a cluster (docs/protocol.md).
  * Bumped on any incompatible change; peers must match exactly. 2: node task
  * addresses, custom resources and drivers in membership and status. */
-#define WEFT_WIRE_VERSION 2
+#define WEFT_WIRE_VERSION 3
 
 #endif

@@ -379,7 +379,9 @@ typedef struct weft_stats {
     uint64_t store_cap;
     uint64_t worker_crashes;
     uint32_t threads, procs;
-    uint32_t nodes; /* driver mode: cluster nodes ready to run tasks */
+    uint32_t nodes;        /* driver mode: cluster nodes ready to run tasks */
+    uint64_t tasks_stolen; /* driver mode: tasks a busy node gave back,
+                              unstarted, to run on an idle one */
 } weft_stats;
 
 /* Snapshot of the runtime's counters. Does not block. */

@@ -231,6 +231,7 @@ WF_EXPORT void weft_get_stats(weft_runtime *rt, weft_stats *s)
     s->threads = (uint32_t)wf_pool_threads(rt->pool);
     s->procs = (uint32_t)wf_procs_count(rt->procs);
     s->nodes = rt->driver ? (uint32_t)wf_driver_nodes(rt->driver) : 0;
+    s->tasks_stolen = rt->driver ? wf_driver_stolen(rt->driver) : 0;
 }
 
 WF_EXPORT weft_err weft__check(weft_err e, const char *expr, const char *file,

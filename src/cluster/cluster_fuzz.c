@@ -32,6 +32,8 @@ enum {
     FUZZ_OBJ_CHUNK,
     FUZZ_FREE,
     FUZZ_PACE,
+    FUZZ_STEAL,
+    FUZZ_RETURNED,
     FUZZ_NDECODERS
 };
 
@@ -208,6 +210,35 @@ static void fuzz_pace(const uint8_t *p, size_t n, wf_wbuf *w)
     fuzz_same(w, p, n);
 }
 
+static void fuzz_steal(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    uint32_t max;
+    weft_err e = wf_proto_get_steal(p, n, &max);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(max >= 1 && max <= WF_STEAL_MAX);
+    wf_proto_put_steal(w, max);
+    fuzz_same(w, p, n);
+}
+
+static void fuzz_returned(const uint8_t *p, size_t n, wf_wbuf *w)
+{
+    static uint64_t seqs[WF_STEAL_MAX];
+    uint32_t count;
+    weft_err e = wf_proto_get_returned(p, n, seqs, &count);
+    if (e) {
+        fuzz_refused(e, 0);
+        return;
+    }
+    fuzz_check(count <= WF_STEAL_MAX);
+    for (uint32_t i = 0; i < count; i++)
+        fuzz_check(seqs[i] >= 1);
+    wf_proto_put_returned(w, seqs, count);
+    fuzz_same(w, p, n);
+}
+
 static void fuzz_member(const wf_member *m)
 {
     size_t len = strnlen(m->name, sizeof m->name);
@@ -307,6 +338,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case FUZZ_PACE:
         fuzz_pace(p, n, &w);
+        break;
+    case FUZZ_STEAL:
+        fuzz_steal(p, n, &w);
+        break;
+    case FUZZ_RETURNED:
+        fuzz_returned(p, n, &w);
         break;
     default:
         fuzz_addr(p, n, &w);

@@ -1,6 +1,7 @@
 #include "cluster/driver.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -47,9 +48,11 @@ typedef struct wf_dnode {
      * its PACE reports): how many to keep queued there. Forgotten when the
      * node ran dry long after its last report: the next tasks may differ. */
     double svc_ns;
-    uint64_t pace_ns; /* when the last PACE came */
-    wf_wbuf out;      /* frames to send at the end of this loop turn */
-    int prog_fd;      /* the program being uploaded, or -1 */
+    uint64_t pace_ns;   /* when the last PACE came */
+    uint32_t steal_max; /* a STEAL for this many is out; 0: none */
+    uint64_t steal_at;  /* no STEAL before this (ns) */
+    wf_wbuf out;        /* frames to send at the end of this loop turn */
+    int prog_fd;        /* the program being uploaded, or -1 */
     uint64_t prog_sent;
     uint64_t retry_at; /* uv_now before which we do not reconnect */
 } wf_dnode;
@@ -127,6 +130,7 @@ struct wf_driver {
     weft_err start_err;
     char start_msg[512];
     bool got_status;
+    _Atomic uint64_t stolen; /* tasks taken back from a node and re-placed */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -354,6 +358,7 @@ static void wf_place(wf_driver *d, wf_dnode *n, wf_job *j)
 }
 
 static void wf_actors_place(wf_driver *d);
+static void wf_steal(wf_driver *d);
 
 /* Place what can be placed now. */
 static void wf_pump(wf_driver *d)
@@ -382,6 +387,98 @@ static void wf_pump(wf_driver *d)
     }
     d->resv_head = keep_head;
     d->resv_tail = keep_tail;
+    wf_steal(d);
+}
+
+/* Work stealing. With nothing waiting here, idle worker slots on one node
+ * take tasks another node has queued but not begun: STEAL asks the busy
+ * node, RETURNED gives them back, and they are placed again. Tasks shorter
+ * than WF_STEAL_MIN_NS stay where they are (moving them costs more than
+ * the wait); after a STEAL that found nothing, that node is left alone for
+ * WF_STEAL_BACKOFF_NS. */
+#define WF_STEAL_MIN_NS 500000.0
+#define WF_STEAL_BACKOFF_NS 2000000ull
+static void wf_steal(wf_driver *d)
+{
+    if (d->plain_head || d->resv_head)
+        return;
+    uint64_t idle = 0;
+    for (size_t i = 0; i < d->nnodes; i++) {
+        wf_dnode *n = d->nodes[i];
+        if (n && n->state == WF_DN_READY && n->inflight < n->slots)
+            idle += n->slots - n->inflight;
+    }
+    uint64_t now = idle ? wf_now_ns() : 0;
+    for (size_t i = 0; i < d->nnodes && idle > 0; i++) {
+        wf_dnode *v = d->nodes[i];
+        if (!v || v->state != WF_DN_READY || v->steal_max ||
+            v->inflight <= v->slots || now < v->steal_at ||
+            (v->svc_ns > 0 && v->svc_ns < WF_STEAL_MIN_NS))
+            continue;
+        uint64_t k = v->inflight - v->slots;
+        if (k > idle)
+            k = idle;
+        if (k > WF_STEAL_MAX)
+            k = WF_STEAL_MAX;
+        size_t start = wf_frame_begin(&v->out, WF_MSG_STEAL, 0);
+        wf_proto_put_steal(&v->out, (uint32_t)k);
+        wf_frame_finish(&v->out, start);
+        v->steal_max = (uint32_t)k;
+        idle -= k;
+    }
+}
+
+/* RETURNED from n: its answer to our STEAL. The jobs go back to the front
+ * of the queues, in their order, as if never sent. */
+static weft_err wf_dnode_returned(wf_driver *d, wf_dnode *n, const wf_frame *f)
+{
+    uint64_t seqs[WF_STEAL_MAX];
+    uint32_t count;
+    weft_err e = wf_proto_get_returned(f->body, f->body_len, seqs, &count);
+    if (e)
+        return e;
+    if (!n->steal_max || count > n->steal_max)
+        return wf_err(WEFT_EPROTO, "driver: RETURNED %u tasks, %u asked for",
+                      count, n->steal_max);
+    n->steal_max = 0;
+    if (count == 0) {
+        n->steal_at = wf_now_ns() + WF_STEAL_BACKOFF_NS;
+        return 0;
+    }
+    wf_job *ph = NULL, *pt = NULL, *rh = NULL, *rt = NULL;
+    for (uint32_t i = 0; i < count; i++) {
+        wf_job *j = wf_table_take(d, seqs[i]);
+        if (!j || (uint64_t)j->pid != n->id) {
+            if (j)
+                wf_table_put(d, j);
+            e = wf_err(WEFT_EPROTO, "driver: RETURNED unknown task %llu",
+                       (unsigned long long)seqs[i]);
+            break;
+        }
+        wf_job_leave(d, j);
+        j->attempts--; /* it never ran: no retry is spent */
+        if (j->res)
+            wf_q_push(&rh, &rt, j);
+        else
+            wf_q_push(&ph, &pt, j);
+    }
+    if (pt) {
+        pt->next = d->plain_head;
+        d->plain_head = ph;
+        if (!d->plain_tail)
+            d->plain_tail = pt;
+    }
+    if (rt) {
+        rt->next = d->resv_head;
+        d->resv_head = rh;
+        if (!d->resv_tail)
+            d->resv_tail = rt;
+    }
+    atomic_fetch_add(&d->stolen, count);
+    WF_LOG_DEBUG("driver: took back %u queued tasks from node %s", count,
+                 n->name);
+    wf_pump(d);
+    return e;
 }
 
 static void wf_enqueue(wf_driver *d, wf_job *j)
@@ -485,6 +582,7 @@ static void wf_dnode_on_close(wf_net_conn *c, weft_err why, void *arg)
         d->o.node_lost(d->o.ctx, n->id);
     n->conn = NULL;
     n->state = WF_DN_IDLE;
+    n->steal_max = 0; /* its queued tasks come back as lost ones */
     n->retry_at = uv_now(&d->loop) + WF_DRIVER_RETRY_MS;
     if (!was_ready)
         n->failed = true;
@@ -623,6 +721,8 @@ static void wf_dnode_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
                 n->svc_ns > 0 ? (n->svc_ns + (double)ns) / 2 : (double)ns;
             n->pace_ns = wf_now_ns();
         }
+    } else if (f->type == WF_MSG_RETURNED && n->state == WF_DN_READY) {
+        e = wf_dnode_returned(d, n, f);
     } else if (f->type == WF_MSG_ACTOR_DIED && n->state == WF_DN_READY) {
         wf_msg_actor_died m;
         e = wf_proto_get_actor_died(f->body, f->body_len, &m);
@@ -875,6 +975,8 @@ static void wf_driver_on_check(uv_check_t *h)
     wf_driver *d = h->data;
     if (d->plain_head || d->resv_head)
         wf_pump(d);
+    else
+        wf_steal(d);
     for (size_t i = 0; i < d->nnodes; i++) {
         wf_dnode *n = d->nodes[i];
         if (!n || !n->conn)
@@ -1515,6 +1617,11 @@ weft_err wf_driver_submit(wf_driver *d, wf_job *job, const wf_driver_req *req)
     if (first)
         uv_async_send(&d->wake);
     return 0;
+}
+
+uint64_t wf_driver_stolen(wf_driver *d)
+{
+    return atomic_load(&d->stolen);
 }
 
 int wf_driver_nodes(wf_driver *d)

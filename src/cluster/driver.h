@@ -113,6 +113,9 @@ bool wf_driver_node_addr(wf_driver *d, uint64_t node, char *out, size_t cap);
 /* Nodes ready now. */
 int wf_driver_nodes(wf_driver *d);
 
+/* Tasks taken back from a busy node and placed again (work stealing). */
+uint64_t wf_driver_stolen(wf_driver *d);
+
 /* A copy of what each alive node offers (*out: wf_alloc'ed, free with
  * wf_free; NULL when none); returns how many. */
 size_t wf_driver_caps(wf_driver *d, wf_node_resources **out);

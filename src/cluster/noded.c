@@ -37,6 +37,8 @@ typedef struct wf_nactor {
     struct wf_nactor *next;
 } wf_nactor;
 
+#define WF_NODE_QUEUE_NS 2e6 /* work handed to one worker ahead (see pace) */
+
 /* One driver connected to this node. */
 typedef struct wf_nsess {
     wf_noded *d;
@@ -379,6 +381,8 @@ static weft_err wf_nsess_ready(wf_nsess *s)
     s->procs =
         wf_procs_new_exe(s->d->nprocs, s->kind == WF_PROG_EXE ? s->path : NULL,
                          s->kind == WF_PROG_LIB ? s->path : NULL, &cb, s);
+    if (s->procs) /* one task per worker until their pace is known */
+        wf_procs_set_depth(s->procs, 1);
     wf_wbuf w;
     wf_wbuf_init(&w);
     char msg[PATH_MAX + 64] = "";
@@ -767,6 +771,36 @@ static weft_err wf_nsess_run(wf_nsess *s, const wf_frame *f)
     return 0;
 }
 
+/* STEAL: give the driver back the tasks no worker has been handed, so it
+ * can run them on a node with idle workers. Always answered (RETURNED with
+ * none is "nothing to take"). */
+static weft_err wf_nsess_steal(wf_nsess *s, const wf_frame *f)
+{
+    uint32_t max;
+    weft_err e = wf_proto_get_steal(f->body, f->body_len, &max);
+    if (e)
+        return e;
+    wf_job *list;
+    size_t n = wf_procs_take_queued(s->procs, max, &list);
+    uint64_t seqs[WF_STEAL_MAX];
+    for (size_t i = 0; i < n; i++) {
+        wf_job *j = list;
+        list = j->next;
+        seqs[i] = (uint64_t)(uintptr_t)j->owner;
+        wf_job_free(j);
+    }
+    s->inflight -= (uint32_t)n;
+    atomic_fetch_sub(&s->d->load, n);
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    wf_proto_put_returned(&w, seqs, (uint32_t)n);
+    e = wf_wbuf_status(&w);
+    if (!e)
+        e = wf_net_send(s->conn, WF_MSG_RETURNED, 0, w.data, w.len);
+    wf_wbuf_free(&w);
+    return e;
+}
+
 /* ------------------------------------------------------------ server */
 
 static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
@@ -797,6 +831,8 @@ static void wf_noded_on_frame(wf_net_conn *c, const wf_frame *f, void *arg)
     }
     if (f->type == WF_MSG_RUN && s->state == WF_NSESS_READY)
         e = wf_nsess_run(s, f);
+    else if (f->type == WF_MSG_STEAL && s->state == WF_NSESS_READY)
+        e = wf_nsess_steal(s, f);
     else if (f->type == WF_MSG_PULL)
         e = wf_objtab_serve(d->objs, c, f);
     else if (f->type == WF_MSG_FREE && s->state == WF_NSESS_READY)
@@ -849,11 +885,19 @@ static void wf_noded_pace(uv_timer_t *t)
             continue;
         uint64_t done, busy;
         wf_procs_pace(s->procs, &done, &busy);
-        if (done <= s->pace_done)
+        if (done <= s->pace_done) {
+            if (s->inflight == 0) /* idle: learn what comes next afresh */
+                wf_procs_set_depth(s->procs, 1);
             continue;
+        }
         uint64_t n = done - s->pace_done, b = busy - s->pace_busy;
         s->pace_done = done;
         s->pace_busy = busy;
+        /* Hand a worker about WF_NODE_QUEUE_NS of work at a time: tiny
+         * tasks stream, while a long one never has another queued behind
+         * it in one worker as a neighbour frees up (or a STEAL asks). */
+        double per = (double)b / (double)n;
+        wf_procs_set_depth(s->procs, 1 + (int)(WF_NODE_QUEUE_NS / (per + 1)));
         wf_wbuf w;
         wf_wbuf_init(&w);
         size_t start = wf_frame_begin(&w, WF_MSG_PACE, 0);

@@ -302,6 +302,48 @@ weft_err wf_proto_get_pace(const uint8_t *p, size_t len, uint64_t *ns_per_task,
     return e ? e : wf_rbuf_end(&r, "PACE");
 }
 
+void wf_proto_put_steal(wf_wbuf *w, uint32_t max)
+{
+    wf_wbuf_put_u32(w, max);
+}
+
+weft_err wf_proto_get_steal(const uint8_t *p, size_t len, uint32_t *max)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u32(&r, max, "tasks asked for");
+    if (!e && (*max == 0 || *max > WF_STEAL_MAX))
+        return wf_rbuf_bad(&r, 0, "tasks asked for not in 1..1024");
+    return e ? e : wf_rbuf_end(&r, "STEAL");
+}
+
+void wf_proto_put_returned(wf_wbuf *w, const uint64_t *seqs, uint32_t n)
+{
+    wf_wbuf_put_u32(w, n);
+    for (uint32_t i = 0; i < n; i++)
+        wf_wbuf_put_u64(w, seqs[i]);
+}
+
+weft_err wf_proto_get_returned(const uint8_t *p, size_t len, uint64_t *seqs,
+                               uint32_t *n)
+{
+    wf_rbuf r;
+    wf_rbuf_init(&r, p, len);
+    weft_err e = wf_rbuf_get_u32(&r, n, "tasks returned");
+    if (e)
+        return e;
+    if (*n > WF_STEAL_MAX)
+        return wf_rbuf_bad(&r, 0, "more than 1024 tasks returned");
+    for (uint32_t i = 0; i < *n; i++) {
+        size_t at = r.off;
+        if ((e = wf_rbuf_get_u64(&r, &seqs[i], "task seq")))
+            return e;
+        if (seqs[i] == 0)
+            return wf_rbuf_bad(&r, at, "task seq 0");
+    }
+    return wf_rbuf_end(&r, "RETURNED");
+}
+
 weft_err wf_proto_hash_file(const char *path, uint8_t hash[WF_PROG_HASH],
                             uint64_t *size)
 {

@@ -47,18 +47,27 @@
  * Both answers carry the PULL's seq. When the driver lets go of an object
  * it tells every node:
  *
+ *   driver -> node  FREE          u32 n (1..WF_FREE_MAX), n times: u64
+ *                                 object id, str holder ("" on the holder
+ *                                 itself, else its task address: drop the
+ *                                 copy pulled from there)
+ *
  * While a driver's tasks run, its node tells it how long they take, from
  * its workers' own clocks (every WF_PACE_MS at most, when some finished):
  *
  *   node -> driver  PACE          u64 ns per task (>= 1), u32 tasks counted
  *
- * The driver sizes how many tasks it queues on the node by it.
+ * The driver sizes how many tasks it queues on the node by it. When another
+ * node has idle workers and nothing waits at the driver, it takes queued
+ * tasks back from a busy node (work stealing):
  *
- *   driver -> node  FREE          u32 n (1..WF_FREE_MAX), n times: u64
- *                                 object id, str holder ("" on the holder
- *                                 itself, else its task address: drop the
- *                                 copy pulled from there) Decoders check every
- * field and refuse trailing bytes (WEFT_EPROTO with the byte offset). */
+ *   driver -> node  STEAL         u32 max (1..WF_STEAL_MAX)
+ *   node -> driver  RETURNED      u32 n (0..max), n times: u64 seq of a RUN
+ *                                 the node dropped before any worker began it
+ *
+ * The driver places returned tasks again as if new (no retry is charged).
+ * Decoders check every field and refuse trailing bytes (WEFT_EPROTO with
+ * the byte offset). */
 #ifndef WF_CLUSTER_PROTO_H
 #define WF_CLUSTER_PROTO_H
 
@@ -76,6 +85,7 @@
 #define WF_READY_MAX_MESSAGE 1024 /* bytes of READY's message */
 #define WF_KEEP_MIN (1u << 20)    /* results this large stay on their node */
 #define WF_FREE_MAX 4096          /* objects in one FREE */
+#define WF_STEAL_MAX 1024         /* tasks one STEAL may take back */
 #define WF_PACE_MS 10             /* a node's PACE reports, at most every */
 
 typedef enum wf_prog_kind {
@@ -163,6 +173,15 @@ weft_err wf_proto_get_free(const uint8_t *p, size_t len,
 void wf_proto_put_pace(wf_wbuf *w, uint64_t ns_per_task, uint32_t tasks);
 weft_err wf_proto_get_pace(const uint8_t *p, size_t len, uint64_t *ns_per_task,
                            uint32_t *tasks);
+
+/* STEAL: give back at most max (1..WF_STEAL_MAX) tasks not started yet. */
+void wf_proto_put_steal(wf_wbuf *w, uint32_t max);
+weft_err wf_proto_get_steal(const uint8_t *p, size_t len, uint32_t *max);
+/* RETURNED: the driver's seqs (each >= 1) of n (0..WF_STEAL_MAX) tasks the
+ * node dropped unstarted; the decoder fills seqs[0..*n). */
+void wf_proto_put_returned(wf_wbuf *w, const uint64_t *seqs, uint32_t n);
+weft_err wf_proto_get_returned(const uint8_t *p, size_t len, uint64_t *seqs,
+                               uint32_t *n);
 
 /* SHA-256 of the file at path, and its size. WEFT_ESYS naming the path
  * when it cannot be read. */

@@ -62,6 +62,7 @@ struct wf_procs {
     wf_proc *procs; /* all, task and actor processes */
     int ntask, want_ntask;
     wf_job *queue_head, *queue_tail; /* task jobs waiting for a process */
+    int depth; /* task jobs handed to one process at most (1..INFLIGHT) */
     int epfd, evfd;
     pthread_t io;
     bool io_started;
@@ -352,7 +353,7 @@ static void wf_dispatch(wf_procs *p)
             if (!q->actor && !q->dead &&
                 (!best || q->ninflight < best->ninflight))
                 best = q;
-        if (!best || best->ninflight >= WF_PROC_INFLIGHT)
+        if (!best || best->ninflight >= p->depth)
             return;
         wf_job *job = p->queue_head;
         p->queue_head = job->next;
@@ -748,6 +749,8 @@ wf_procs *wf_procs_new_exe(int nprocs, const char *exe,
                            void *ctx)
 {
     wf_procs *p = wf_calloc(1, sizeof *p);
+    if (p)
+        p->depth = WF_PROC_INFLIGHT;
     if (!p)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
@@ -883,6 +886,39 @@ void wf_procs_actor_stop(wf_procs *p, wf_proc *proc)
 uint64_t wf_procs_deaths(wf_procs *p)
 {
     return p ? atomic_load(&p->deaths) : 0;
+}
+
+void wf_procs_set_depth(wf_procs *p, int depth)
+{
+    if (depth < 1)
+        depth = 1;
+    if (depth > WF_PROC_INFLIGHT)
+        depth = WF_PROC_INFLIGHT;
+    pthread_mutex_lock(&p->lock);
+    bool more = depth > p->depth;
+    p->depth = depth;
+    pthread_mutex_unlock(&p->lock);
+    if (more)
+        wf_wake_io(p);
+}
+
+size_t wf_procs_take_queued(wf_procs *p, size_t max, wf_job **out)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = 0;
+    for (wf_job *j = p->queue_head; j; j = j->next)
+        n++;
+    size_t skip = n > max ? n - max : 0;
+    wf_job **at = &p->queue_head, *last = NULL;
+    for (size_t i = 0; i < skip; i++) {
+        last = *at;
+        at = &(*at)->next;
+    }
+    *out = *at;
+    *at = NULL;
+    p->queue_tail = last;
+    pthread_mutex_unlock(&p->lock);
+    return n - skip;
 }
 
 void wf_procs_pace(wf_procs *p, uint64_t *done, uint64_t *busy_ns)

@@ -94,6 +94,17 @@ uint64_t wf_procs_deaths(wf_procs *p);
  * Any thread. */
 void wf_procs_pace(wf_procs *p, uint64_t *done, uint64_t *busy_ns);
 
+/* Hand one task process at most depth queued jobs at a time (clamped to
+ * 1..WF_PROC_INFLIGHT; the default is WF_PROC_INFLIGHT). Jobs beyond stay
+ * in the shared queue, where a process that frees up (or
+ * wf_procs_take_queued) finds them. Any thread. */
+void wf_procs_set_depth(wf_procs *p, int depth);
+
+/* Take back up to max task jobs no process has been handed, the most
+ * recently queued, chained through next in queue order into *out. Returns
+ * how many. Any thread. */
+size_t wf_procs_take_queued(wf_procs *p, size_t max, wf_job **out);
+
 /* Worker mode: the fd of the socket to the parent, or -1 when this process
  * is not a weft worker. */
 int wf_worker_fd(void);

@@ -54,6 +54,10 @@ const char *wf_msg_type_name(unsigned type)
         return "FREE";
     case WF_MSG_PACE:
         return "PACE";
+    case WF_MSG_STEAL:
+        return "STEAL";
+    case WF_MSG_RETURNED:
+        return "RETURNED";
     }
     return "?";
 }

@@ -54,6 +54,8 @@ typedef enum wf_msg_type {
     WF_MSG_OBJ_MISSING = 20, /* node -> puller: no such object here */
     WF_MSG_FREE = 21,        /* driver -> node: objects no longer needed */
     WF_MSG_PACE = 22,        /* node -> driver: how long its tasks take */
+    WF_MSG_STEAL = 23,       /* driver -> node: give back unstarted tasks */
+    WF_MSG_RETURNED = 24,    /* node -> driver: the tasks given back */
     WF_MSG__END
 } wf_msg_type;
 
