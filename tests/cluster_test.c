@@ -749,6 +749,24 @@ static void test_tls(void **state)
         slurp(out, r.out, sizeof r.out);
         ex_ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0 &&
                 strstr(r.out, "expected") && strstr(r.out, " OK");
+        /* Objects kept on a node come to the driver in chunks sent from
+         * their pages, encrypted on the way: several chunks, not a
+         * multiple of a chunk, checked value by value. */
+        weft_runtime *trt = connect_rt();
+        int64_t n = (9 << 20) / 8 + 3;
+        weft_ref big;
+        OK(weft_submit(trt, "t_vec", WEFT_ARGS(weft_i64(11), weft_i64(n)), NULL,
+                       &big));
+        weft_value v;
+        OK(weft_get(trt, big, &v, 30000));
+        assert_int_equal(v.type, WEFT_T_ARRAY);
+        assert_int_equal(v.u.arr.shape[0], n);
+        const double *d = v.u.arr.data;
+        for (int64_t i = 0; i < n; i++)
+            if (d[i] != (double)(11 + i))
+                fail_msg("element %" PRId64 " is %g over TLS", i, d[i]);
+        weft_release(trt, big);
+        weft_shutdown(trt);
         /* Without TLS: refused, saying why. */
         setenv("WEFT_TLS", "0", 1);
         RUN(&r, "status", "--address", taddr, "--token-file", ttoken);

@@ -4,6 +4,7 @@
  * of a local thread or process, and comes back through the same
  * completion path as a worker process's answer. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -18,6 +19,7 @@
 #include "base/log.h"
 #include "base/platform.h"
 #include "cluster/driver.h"
+#include "cluster/proto.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "wire/msg.h"
@@ -170,6 +172,7 @@ void wf_cluster_dispatch(weft_runtime *rt, wf_task *t)
 typedef struct wf_cl_robj {
     weft_runtime *rt;
     uint64_t node, id, len;
+    int fd; /* the fetched copy's memfd (the blob's), or -1 */
     char holder[WF_WIRE_HOLDER_MAX + 1];
     bool lost;                      /* its node is gone */
     wf_lineage *lineage;            /* NULL: cannot be made again */
@@ -229,6 +232,45 @@ static void wf_lineage_unref(weft_runtime *rt, wf_lineage *lin)
     wf_free(lin);
 }
 
+/* Keep (a duplicate of) a fetched copy's memfd for the next fetch, while
+ * the pool has room; its pages are already the process's. */
+static void wf_cl_pool_put(weft_runtime *rt, int fd, uint64_t cap)
+{
+    if (cap < WF_KEEP_MIN || rt->cl_npool >= WF_CL_POOL_FDS ||
+        rt->cl_pool_bytes + cap > WF_CL_POOL_BYTES)
+        return;
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return;
+    rt->cl_pool[rt->cl_npool].fd = dup;
+    rt->cl_pool[rt->cl_npool++].cap = cap;
+    rt->cl_pool_bytes += cap;
+}
+
+/* A memfd of len bytes: a pooled one not much larger (cut to len), or
+ * new. -1 with errno set on failure. */
+static int wf_cl_pool_get(weft_runtime *rt, uint64_t len)
+{
+    pthread_mutex_lock(&rt->cl_lock);
+    int best = -1;
+    for (int i = 0; i < rt->cl_npool; i++)
+        if (rt->cl_pool[i].cap >= len && rt->cl_pool[i].cap / 2 <= len &&
+            (best < 0 || rt->cl_pool[i].cap < rt->cl_pool[best].cap))
+            best = i;
+    int fd = -1;
+    if (best >= 0) {
+        fd = rt->cl_pool[best].fd;
+        rt->cl_pool_bytes -= rt->cl_pool[best].cap;
+        rt->cl_pool[best] = rt->cl_pool[--rt->cl_npool];
+    }
+    pthread_mutex_unlock(&rt->cl_lock);
+    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return wf_shm_create("weft-fetched", (size_t)len);
+}
+
 static void wf_cl_robj_free(void *p)
 {
     wf_cl_robj *r = p;
@@ -236,6 +278,8 @@ static void wf_cl_robj_free(void *p)
     if (rt->driver && !r->lost) /* NULL at shutdown: nodes drop everything */
         wf_driver_free_obj(rt->driver, r->node, r->id, r->holder);
     pthread_mutex_lock(&rt->cl_lock);
+    if (r->fd >= 0 && rt->driver)
+        wf_cl_pool_put(rt, r->fd, r->len);
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -265,6 +309,7 @@ weft_err wf_cluster_remote_result(weft_runtime *rt, wf_obj *o,
                                    "held on a node");
     }
     r->rt = rt;
+    r->fd = -1;
     r->node = node;
     r->id = id;
     r->len = len;
@@ -611,7 +656,7 @@ weft_err wf_cluster_fetch(weft_runtime *rt, wf_obj *o)
         pthread_mutex_lock(&rt->cl_lock);
         uint64_t node = r->node, id = r->id;
         pthread_mutex_unlock(&rt->cl_lock);
-        int fd = wf_shm_create("weft-fetched", (size_t)r->len);
+        int fd = wf_cl_pool_get(rt, r->len);
         if (fd < 0) {
             e = wf_err(WEFT_ESYS, "no memory for a %llu-byte object",
                        (unsigned long long)r->len);
@@ -622,8 +667,10 @@ weft_err wf_cluster_fetch(weft_runtime *rt, wf_obj *o)
             e = wf_err(WEFT_ESHUTDOWN, "the runtime is shutting down");
             break;
         }
-        void *p = mmap(NULL, (size_t)r->len, PROT_READ | PROT_WRITE, MAP_SHARED,
-                       fd, 0);
+        /* Populated at once: faulting 4 KiB at a time as chunks land
+         * costs more than the copy. */
+        void *p = mmap(NULL, (size_t)r->len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_POPULATE, fd, 0);
         if (p == MAP_FAILED) {
             e = wf_err(WEFT_ESYS, "cannot map a fetched object: %s",
                        strerror(errno));
@@ -636,6 +683,7 @@ weft_err wf_cluster_fetch(weft_runtime *rt, wf_obj *o)
             continue; /* lost meanwhile? then made again, and again */
         }
         mprotect(p, (size_t)r->len, PROT_READ); /* objects are immutable */
+        r->fd = fd;
         b->fd = fd;
         b->mapped = (size_t)r->len;
         b->readonly = true;
@@ -698,9 +746,8 @@ weft_err wf_cluster_connect(weft_runtime *rt, const weft_options *opts,
                       address, path, why);
     }
     wf_cl_name(name, sizeof name);
-    if (wf_tls_wanted(path))
-        wf_tls_set_enabled(true);
     wf_driver_opts o = {
+        .tls = wf_tls_wanted(path), /* this runtime's, not the process's */
         .host = host,
         .port = port,
         .token = &token,

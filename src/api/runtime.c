@@ -206,6 +206,8 @@ WF_EXPORT void weft_shutdown(weft_runtime *rt)
     pthread_mutex_destroy(&rt->admit_lock);
     wf_free(rt->created);
     pthread_mutex_destroy(&rt->created_lock);
+    for (int k = 0; k < rt->cl_npool; k++)
+        close(rt->cl_pool[k].fd);
     pthread_mutex_destroy(&rt->cl_lock);
     pthread_cond_destroy(&rt->cl_cond);
     wf_free(rt->counts_mem);

@@ -22,6 +22,9 @@ typedef struct wf_tcount {
 } wf_tcount;
 typedef struct wf_actors wf_actors;
 
+#define WF_CL_POOL_FDS 8
+#define WF_CL_POOL_BYTES (1ull << 30)
+
 struct weft_runtime {
     wf_store *store;
     wf_pool *pool;
@@ -32,6 +35,14 @@ struct weft_runtime {
     pthread_mutex_t cl_lock;
     pthread_cond_t cl_cond;
     struct wf_cl_robj *cl_objs;
+    /* Memfds of fetched objects since released, reused by the next fetch
+     * of a similar size (fresh pages cost more than the copy). */
+    struct {
+        int fd;
+        uint64_t cap;
+    } cl_pool[WF_CL_POOL_FDS];
+    int cl_npool;
+    uint64_t cl_pool_bytes;
     int nprocs;
     char *worker_library;
     wf_trace *trace;

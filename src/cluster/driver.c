@@ -768,7 +768,8 @@ static void wf_dnode_connect(wf_driver *d, wf_dnode *n)
     wf_net_opts no = {.on_frame = wf_dnode_on_frame,
                       .on_ready = wf_dnode_on_ready,
                       .on_close = wf_dnode_on_close,
-                      .arg = n};
+                      .arg = n,
+                      .tls = d->o.tls ? 1 : -1};
     n->prog_sent = 0;
     n->state = WF_DN_CONNECTING;
     weft_err e = wf_net_connect(&d->loop, host, port, &d->token, &no, &n->conn);
@@ -927,7 +928,8 @@ static void wf_head_conn_start(wf_driver *d)
     wf_net_opts no = {.on_frame = wf_head_on_frame,
                       .on_ready = wf_head_on_ready,
                       .on_close = wf_head_on_close,
-                      .arg = d};
+                      .arg = d,
+                      .tls = d->o.tls ? 1 : -1};
     weft_err e =
         wf_net_connect(&d->loop, d->host, d->o.port, &d->token, &no, &d->head);
     if (e) {

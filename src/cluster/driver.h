@@ -60,6 +60,7 @@ typedef struct wf_driver_opts {
     const char *program; /* path of the program to ship */
     wf_prog_kind kind;
     const char *name; /* for the nodes' logs */
+    bool tls;         /* TLS to the head and the nodes */
     /* done/lost as in exec/procs.h (fds always NULL, 0); actor_died unused */
     wf_procs_cb cb;
     void *ctx;

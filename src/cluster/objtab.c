@@ -238,6 +238,67 @@ static void wf_xfer_end(wf_objtab *t, wf_xfer *x)
     wf_free(x);
 }
 
+/* A chunk being sent straight from the object's pages: they stay mapped
+ * (and the object pinned) until the connection has written them. */
+typedef struct wf_xchunk {
+    wf_objtab *t;
+    wf_nobj *o;
+    void *map;
+    size_t map_len;
+} wf_xchunk;
+
+static void wf_xchunk_done(void *arg)
+{
+    wf_xchunk *k = arg;
+    if (k->map) /* NULL for an empty object */
+        munmap(k->map, k->map_len);
+    wf_objtab_unpin(k->t, k->o);
+    wf_free(k);
+}
+
+/* Queue the next chunk of x: a frame header, then the bytes from a mapping
+ * of the object (no copy in user space). False on failure (logged). */
+static bool wf_xfer_chunk(wf_objtab *t, wf_xfer *x)
+{
+    uint64_t left = x->o->len - x->sent;
+    size_t n = left < WF_PROG_CHUNK ? (size_t)left : WF_PROG_CHUNK;
+    wf_xchunk *k = wf_calloc(1, sizeof *k);
+    const uint8_t *bytes = NULL;
+    if (k && n) {
+        uint64_t at = x->o->off + x->sent;
+        uint64_t base = at & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
+        k->map_len = (size_t)(at - base) + n;
+        k->map = mmap(NULL, k->map_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+                      x->o->fd, (off_t)base);
+        if (k->map == MAP_FAILED) {
+            WF_LOG_WARN("objtab: mapping object %llu: %s",
+                        (unsigned long long)x->o->id, strerror(errno));
+            wf_free(k);
+            return false;
+        }
+        bytes = (const uint8_t *)k->map + (at - base);
+    } else if (!k) {
+        WF_LOG_WARN("objtab: sending object %llu: out of memory",
+                    (unsigned long long)x->o->id);
+        return false;
+    }
+    k->t = t;
+    k->o = x->o;
+    pthread_mutex_lock(&t->lock);
+    x->o->pins++;
+    pthread_mutex_unlock(&t->lock);
+    wf_wbuf w;
+    wf_wbuf_init(&w);
+    size_t start = wf_frame_begin(&w, WF_MSG_OBJ_CHUNK, x->seq);
+    wf_msg_obj_chunk m = {x->o->id, x->sent, x->o->len, NULL, 0};
+    wf_proto_put_obj_chunk(&w, &m);
+    wf_frame_finish_ext(&w, start, n);
+    if (wf_net_send_ext(x->c, &w, bytes, n, wf_xchunk_done, k))
+        return false;
+    x->sent += n;
+    return true;
+}
+
 /* Queue chunks of each transfer while its connection drains. */
 static void wf_objtab_pump(uv_check_t *h)
 {
@@ -246,38 +307,10 @@ static void wf_objtab_pump(uv_check_t *h)
         wf_xfer *x = *p;
         bool done = false, bad = false;
         while (!done && wf_net_queued(x->c) < WF_OBJ_SENDQ) {
-            uint64_t left = x->o->len - x->sent;
-            size_t n = left < WF_PROG_CHUNK ? (size_t)left : WF_PROG_CHUNK;
-            /* The bytes are read straight into the frame: one copy. */
-            wf_wbuf w;
-            wf_wbuf_init(&w);
-            wf_wbuf_reserve(&w, WF_FRAME_HDR + 24 + n);
-            size_t start = wf_frame_begin(&w, WF_MSG_OBJ_CHUNK, x->seq);
-            wf_msg_obj_chunk m = {x->o->id, x->sent, x->o->len, NULL, 0};
-            wf_proto_put_obj_chunk(&w, &m);
-            uint8_t *dst = wf_wbuf_put_space(&w, n);
-            ssize_t k = 0;
-            while (dst && n &&
-                   (k = pread(x->o->fd, dst, n, (off_t)(x->o->off + x->sent))) <
-                       0 &&
-                   errno == EINTR)
-                ;
-            if (!dst || k < 0 || (size_t)k != n) {
-                WF_LOG_WARN("objtab: reading object %llu: %s",
-                            (unsigned long long)x->o->id,
-                            !dst    ? "out of memory"
-                            : k < 0 ? strerror(errno)
-                                    : "short");
-                wf_wbuf_free(&w);
+            if (!wf_xfer_chunk(t, x)) {
                 bad = true;
                 break;
             }
-            wf_frame_finish(&w, start);
-            if (wf_net_send_frames(x->c, &w)) {
-                bad = true;
-                break;
-            }
-            x->sent += (uint64_t)k;
             done = x->sent == x->o->len;
         }
         if (done || bad) {

@@ -5,9 +5,10 @@
  *
  * Objects belong to an owner (the driver's session): FREE and the owner's
  * end drop them. PULLs from any authenticated connection are served from
- * the memfd with pread, a chunk at a time while the connection has less
- * than WF_OBJ_SENDQ bytes queued (so a connection holds about that much
- * of its transfers in memory).
+ * the memfd, a chunk at a time mapped and handed to the socket as it is
+ * (no copy in user space), while the connection has less than
+ * WF_OBJ_SENDQ bytes queued (so a connection holds about that much of its
+ * transfers mapped).
  *
  * Threads: wf_objtab_keep may be called from any thread; everything else
  * on the loop's thread. */

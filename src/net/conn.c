@@ -1,5 +1,6 @@
 #include "net/conn.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,22 @@ struct wf_net_server {
 typedef struct wf_net_write {
     uv_write_t req;
     wf_wbuf w;
+    /* Optional bytes written after w without being copied: ext_done(arg)
+     * runs once they are no longer needed. */
+    const void *ext;
+    size_t ext_len;
+    void (*ext_done)(void *arg);
+    void *ext_arg;
 } wf_net_write;
+
+/* Free w and let go of its external bytes. */
+static void wf_net_write_free(wf_net_write *w)
+{
+    wf_wbuf_free(&w->w);
+    if (w->ext_done)
+        w->ext_done(w->ext_arg);
+    wf_free(w);
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -239,8 +255,7 @@ static void wf_net_write_done(uv_write_t *req, int status)
         wf_err(WEFT_EIO, "net: write: %s", uv_strerror(status));
         wf_net_conn_fail(c, WEFT_EIO);
     }
-    wf_wbuf_free(&w->w);
-    wf_free(w);
+    wf_net_write_free(w);
 }
 
 /* Hand w's bytes to the socket: as they are, or through TLS (then w is
@@ -251,7 +266,7 @@ static int wf_net_out(wf_net_conn *c, wf_net_write *w);
 static weft_err wf_net_write_frame(wf_net_conn *c, wf_msg_type type,
                                    uint64_t seq, const void *body, size_t len)
 {
-    wf_net_write *w = wf_alloc(sizeof *w);
+    wf_net_write *w = wf_calloc(1, sizeof *w);
     if (!w)
         return wf_err(WEFT_ENOMEM, "net: no memory for a frame");
     wf_wbuf_init(&w->w);
@@ -280,13 +295,12 @@ fail:
 /* uv_write w's bytes as they are; on failure w is freed here. */
 static int wf_net_raw_write(wf_net_conn *c, wf_net_write *w)
 {
-    uv_buf_t buf = uv_buf_init((char *)w->w.data, (unsigned)w->w.len);
-    int r =
-        uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, wf_net_write_done);
-    if (r < 0) {
-        wf_wbuf_free(&w->w);
-        wf_free(w);
-    }
+    uv_buf_t buf[2] = {uv_buf_init((char *)w->w.data, (unsigned)w->w.len),
+                       uv_buf_init((char *)w->ext, (unsigned)w->ext_len)};
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, buf, w->ext_len ? 2 : 1,
+                     wf_net_write_done);
+    if (r < 0)
+        wf_net_write_free(w);
     return r;
 }
 
@@ -295,7 +309,7 @@ static int wf_net_tls_flush(wf_net_conn *c)
 {
     size_t n;
     while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
-        wf_net_write *w = wf_alloc(sizeof *w);
+        wf_net_write *w = wf_calloc(1, sizeof *w);
         if (!w)
             return UV_ENOMEM;
         wf_wbuf_init(&w->w);
@@ -320,8 +334,9 @@ static int wf_net_out(wf_net_conn *c, wf_net_write *w)
         return wf_net_raw_write(c, w);
     int k = w->w.len ? SSL_write(c->ssl, w->w.data, (int)w->w.len) : 0;
     bool ok = k == (int)w->w.len;
-    wf_wbuf_free(&w->w);
-    wf_free(w);
+    if (ok && w->ext_len) /* encrypted from where they are */
+        ok = SSL_write(c->ssl, w->ext, (int)w->ext_len) == (int)w->ext_len;
+    wf_net_write_free(w);
     if (!ok)
         return UV_EPROTO;
     return wf_net_tls_flush(c);
@@ -355,13 +370,44 @@ weft_err wf_net_send_frames(wf_net_conn *c, wf_wbuf *frames)
         wf_wbuf_free(frames);
         return 0;
     }
-    wf_net_write *w = wf_alloc(sizeof *w);
+    wf_net_write *w = wf_calloc(1, sizeof *w);
     if (!w) {
         wf_wbuf_free(frames);
         return wf_err(WEFT_ENOMEM, "net: no memory for a write");
     }
     w->w = *frames;
     wf_wbuf_init(frames);
+    int r = wf_net_out(c, w);
+    if (r < 0)
+        return wf_err(WEFT_EIO, "net: write to %s: %s", c->peer,
+                      uv_strerror(r));
+    return 0;
+}
+
+weft_err wf_net_send_ext(wf_net_conn *c, wf_wbuf *head, const void *ext,
+                         size_t ext_len, void (*done)(void *arg), void *arg)
+{
+    weft_err e = wf_wbuf_status(head);
+    if (!e && (c->closing || c->state != WF_NET_AUTHED))
+        e = wf_err(WEFT_EINVAL, "net: send to %s: connection is %s", c->peer,
+                   c->closing ? "closed" : "not authenticated yet");
+    if (!e && (head->len == 0 || head->len > UINT32_MAX || ext_len > INT_MAX))
+        e = wf_err(WEFT_ERANGE, "net: a write of %zu + %zu bytes", head->len,
+                   ext_len);
+    wf_net_write *w = e ? NULL : wf_calloc(1, sizeof *w);
+    if (!e && !w)
+        e = wf_err(WEFT_ENOMEM, "net: no memory for a write");
+    if (e) {
+        wf_wbuf_free(head);
+        done(arg);
+        return e;
+    }
+    w->w = *head;
+    wf_wbuf_init(head);
+    w->ext = ext;
+    w->ext_len = ext_len;
+    w->ext_done = done;
+    w->ext_arg = arg;
     int r = wf_net_out(c, w);
     if (r < 0)
         return wf_err(WEFT_EIO, "net: write to %s: %s", c->peer,
@@ -719,7 +765,7 @@ static wf_net_conn *wf_net_conn_new(uv_loop_t *loop, const wf_net_opts *opts)
     if (!c->opts.handshake_ms)
         c->opts.handshake_ms = WF_NET_HANDSHAKE_MS;
     c->rx_need = WF_FRAME_HDR;
-    c->use_tls = wf_tls_enabled();
+    c->use_tls = opts->tls ? opts->tls > 0 : wf_tls_enabled();
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
     c->tcp.data = c;

@@ -66,6 +66,9 @@ typedef struct wf_net_opts {
      * the last callback about the server (not called if start failed). */
     void (*on_stopped)(void *arg);
     uint64_t handshake_ms; /* 0: WF_NET_HANDSHAKE_MS */
+    /* Clients: TLS on (1) or off (-1) for this connection; 0 follows the
+     * process's setting (wf_tls_enabled). Servers use the process's. */
+    int tls;
 } wf_net_opts;
 
 /* Listen on host:port (port 0: an ephemeral port, see
@@ -108,6 +111,14 @@ weft_err wf_net_send(wf_net_conn *c, wf_msg_type type, uint64_t seq,
  * frames is empty afterwards, whatever the result. Errors as
  * wf_net_send, plus the wbuf's own sticky error. */
 weft_err wf_net_send_frames(wf_net_conn *c, wf_wbuf *frames);
+
+/* Like wf_net_send_frames, followed by ext_len bytes at ext written as
+ * they are, not copied (a frame's body may end in them: see
+ * wf_frame_finish_ext). ext must stay valid and unchanged until done(arg),
+ * which is called exactly once, whatever happens (also on error, before
+ * this returns). */
+weft_err wf_net_send_ext(wf_net_conn *c, wf_wbuf *head, const void *ext,
+                         size_t ext_len, void (*done)(void *arg), void *arg);
 
 /* Bytes queued on c and not yet handed to the kernel (for backpressure). */
 size_t wf_net_queued(const wf_net_conn *c);

@@ -121,12 +121,18 @@ size_t wf_frame_begin(wf_wbuf *w, wf_msg_type type, uint64_t seq)
 
 weft_err wf_frame_finish(wf_wbuf *w, size_t start)
 {
+    return wf_frame_finish_ext(w, start, 0);
+}
+
+weft_err wf_frame_finish_ext(wf_wbuf *w, size_t start, size_t extra)
+{
     weft_err e = wf_wbuf_status(w);
     if (e)
         goto fail;
     wf_assert(start <= w->len && w->len - start >= WF_FRAME_HDR,
               "wf_frame_finish without a matching wf_frame_begin");
     size_t body = w->len - start - WF_FRAME_HDR;
+    body = extra > WF_FRAME_MAX_BODY ? extra : body + extra;
     if (body > WF_FRAME_MAX_BODY) {
         e = wf_err(WEFT_ERANGE,
                    "wire: message body of %zu bytes exceeds the limit of %u; "

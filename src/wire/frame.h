@@ -90,6 +90,10 @@ size_t wf_frame_begin(wf_wbuf *w, wf_msg_type type, uint64_t seq);
  * frame is dropped: w->len goes back to start. */
 weft_err wf_frame_finish(wf_wbuf *w, size_t start);
 
+/* The same for a frame whose body goes on for extra bytes sent after w
+ * (wf_net_send_ext). */
+weft_err wf_frame_finish_ext(wf_wbuf *w, size_t start, size_t extra);
+
 /* "RUN", "DONE", ... or "?" for a number that is no known type. */
 const char *wf_msg_type_name(unsigned type);
 
