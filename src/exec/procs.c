@@ -808,15 +808,31 @@ weft_err wf_procs_submit(wf_procs *p, wf_job *job)
     job->next = NULL;
     pthread_mutex_lock(&p->lock);
     weft_err e = wf_procs_start(p, true);
+    bool sent = false;
     if (!e) {
+        /* A lone job while the I/O thread sleeps goes out from here: one
+         * thread wake-up less on the way to the worker. In a stream the
+         * I/O thread is awake and batches (first branch not taken). */
+        bool lone = !p->queue_head && atomic_load(&p->io_idle);
+        for (wf_proc *q = p->procs; q && lone; q = q->next)
+            lone = q->actor || q->dead || q->ninflight == 0;
         if (p->queue_tail)
             p->queue_tail->next = job;
         else
             p->queue_head = job;
         p->queue_tail = job;
+        if (lone) {
+            wf_dispatch(p);
+            sent = !p->queue_head;
+            for (wf_proc *q = p->procs; q && sent; q = q->next)
+                if (!q->dead && q->send_head) {
+                    wf_flush(p, q); /* what the socket refuses: EPOLLOUT */
+                    sent = !q->send_head;
+                }
+        }
     }
     pthread_mutex_unlock(&p->lock);
-    if (!e)
+    if (!e && !sent)
         wf_wake_io(p);
     return e;
 }
