@@ -12,7 +12,7 @@
 #include "dataframe/csv_conv.h"
 #include "dataframe/csv_int.h"
 
-#define WINDOW (256u << 10)  /* bytes read around a cut or a sample block */
+#define WINDOW (256u << 10) /* bytes read around a cut or a sample block */
 #define MAX_WINDOW (64u << 20)
 #define SAMPLE_BLOCKS 10
 #define CHECK_ROWS 8 /* rows that must tokenise to accept a FAST cut */
@@ -68,7 +68,7 @@ static weft_err window_read(window *w, int fd, uint64_t fsize, uint64_t off,
 
 typedef struct header {
     size_t n;
-    char **names;       /* raw header fields (or NULL without a header) */
+    char **names;        /* raw header fields (or NULL without a header) */
     uint64_t data_start; /* first byte after BOM (and header) */
 } header;
 
@@ -91,8 +91,8 @@ static void drop_names(header *h)
 /* Read the first row of the file (after a BOM and blank lines). With
  * want_names the fields are kept as the header. *empty: no row at all. */
 static weft_err read_first_row(int fd, uint64_t fsize, const char *path,
-                               const wf_csv_options *o, header *h,
-                               bool *empty, char *err, size_t errlen)
+                               const wf_csv_options *o, header *h, bool *empty,
+                               char *err, size_t errlen)
 {
     window w = {0};
     csv_tok t = {0};
@@ -120,8 +120,7 @@ static weft_err read_first_row(int fd, uint64_t fsize, const char *path,
             goto out;
         }
         if (rs == CSV_ROW_UNTERMINATED || rs == CSV_ROW_MORE) {
-            csv_errf(err, errlen,
-                     "%s:1: %s in the first row", path,
+            csv_errf(err, errlen, "%s:1: %s in the first row", path,
                      rs == CSV_ROW_MORE ? "a row longer than 64 MiB"
                                         : "unterminated quoted field");
             e = WEFT_EINVAL;
@@ -241,8 +240,8 @@ static wf_coltype infer_type(const infer *in)
 /* Tokenise up to max rows from p in w; feed each good row to in (when not
  * NULL). Returns rows with nfields fields; *bad counts other rows; *stop
  * is where it stopped; *more: stopped because the window ended. */
-static size_t scan_rows(csv_tok *t, const window *w, const char *p,
-                        size_t max, size_t nfields, const wf_csv_options *o,
+static size_t scan_rows(csv_tok *t, const window *w, const char *p, size_t max,
+                        size_t nfields, const wf_csv_options *o,
                         const char *marker, infer *in, size_t *bad,
                         const char **stop, bool *more)
 {
@@ -251,8 +250,7 @@ static size_t scan_rows(csv_tok *t, const window *w, const char *p,
     *bad = 0;
     *more = false;
     while (good + *bad < max && p < end) {
-        int rs =
-            csv_tokenize(t, p, end, w->eof, o->delimiter, o->quote, &next);
+        int rs = csv_tokenize(t, p, end, w->eof, o->delimiter, o->quote, &next);
         if (rs == CSV_ROW_BLANK) {
             p = next;
             continue;
@@ -335,8 +333,8 @@ static weft_err infer_schema(wf_csv_plan *pl, const wf_csv_options *o,
         in[f] = (infer){true, true, true, true, true, 0, 0};
     uint64_t ds = pl->data_start[0];
     uint64_t region = region_end > ds ? region_end - ds : 0;
-    size_t nblocks = region > (uint64_t)SAMPLE_BLOCKS * WINDOW ? SAMPLE_BLOCKS
-                                                               : 1;
+    size_t nblocks =
+        region > (uint64_t)SAMPLE_BLOCKS * WINDOW ? SAMPLE_BLOCKS : 1;
     size_t per = (o->sample_rows + nblocks - 1) / nblocks;
     size_t total_rows = 0;
     for (size_t k = 0; k < nblocks && per > 0; k++) {
@@ -349,13 +347,11 @@ static weft_err infer_schema(wf_csv_plan *pl, const wf_csv_options *o,
             if (at == 0)
                 continue;
         }
-        size_t want = nblocks == 1 ? (size_t)(region < (64u << 20)
-                                                  ? region
-                                                  : (64u << 20))
-                                   : WINDOW;
+        size_t want =
+            nblocks == 1 ? (size_t)(region < (64u << 20) ? region : (64u << 20))
+                         : WINDOW;
         for (;;) {
-            if ((e = window_read(&w, fd, fsize, at, want, path, err,
-                                 errlen)))
+            if ((e = window_read(&w, fd, fsize, at, want, path, err, errlen)))
                 goto out;
             const char *stop;
             size_t bad;
@@ -363,14 +359,13 @@ static weft_err infer_schema(wf_csv_plan *pl, const wf_csv_options *o,
             /* a first pass without inference finds out whether a row
              * fits in the window */
             size_t good = scan_rows(&t, &w, w.b, per, pl->nfields, o,
-                                    pl->null_marker, NULL, &bad, &stop,
-                                    &more);
+                                    pl->null_marker, NULL, &bad, &stop, &more);
             if (good == 0 && more && want < MAX_WINDOW && !w.eof) {
                 want *= 4;
                 continue;
             }
-            good = scan_rows(&t, &w, w.b, per, pl->nfields, o,
-                             pl->null_marker, in, &bad, &stop, &more);
+            good = scan_rows(&t, &w, w.b, per, pl->nfields, o, pl->null_marker,
+                             in, &bad, &stop, &more);
             if (k == 0 && good > 0)
                 pl->row_bytes = (double)(stop - w.b) / (double)(good + bad);
             total_rows += good;
@@ -397,8 +392,8 @@ out:
  * from `from`; cut[k] = 0 when there is none before the end of the file. */
 static weft_err exact_cuts(int fd, uint64_t fsize, uint64_t from,
                            const uint64_t *target, uint64_t *cut, size_t n,
-                           const wf_csv_options *o, const char *path,
-                           char *err, size_t errlen)
+                           const wf_csv_options *o, const char *path, char *err,
+                           size_t errlen)
 {
     window w = {0};
     weft_err e = WEFT_OK;
@@ -407,8 +402,7 @@ static weft_err exact_cuts(int fd, uint64_t fsize, uint64_t from,
     for (size_t i = 0; i < n; i++)
         cut[i] = 0;
     for (uint64_t at = from; at < fsize && k < n; at += w.len) {
-        if ((e = window_read(&w, fd, fsize, at, 1u << 20, path, err,
-                             errlen)))
+        if ((e = window_read(&w, fd, fsize, at, 1u << 20, path, err, errlen)))
             break;
         if (w.len == 0)
             break;
@@ -469,8 +463,8 @@ static weft_err plan_parts(wf_csv_plan *pl, size_t fi, int fd, uint64_t fsize,
     for (size_t k = 1; k < n; k++)
         target[k - 1] = ds + span / n * k;
     if (o->split == WF_CSV_SPLIT_EXACT) {
-        e = exact_cuts(fd, fsize, ds, target, cut, n - 1, o, pl->files[fi],
-                       err, errlen);
+        e = exact_cuts(fd, fsize, ds, target, cut, n - 1, o, pl->files[fi], err,
+                       errlen);
     } else {
         for (size_t k = 0; k + 1 < n && e == WEFT_OK; k++)
             e = guess_row_start(fd, fsize, target[k], pl->nfields, o,
@@ -593,8 +587,7 @@ void wf_csv_plan_free(wf_csv_plan *pl)
     free(pl);
 }
 
-static weft_err check_options(const wf_csv_options *o, char *err,
-                              size_t errlen)
+static weft_err check_options(const wf_csv_options *o, char *err, size_t errlen)
 {
     char d = o->delimiter, q = o->quote;
     if (d == 0 || d == '\n' || d == '\r' || d == q) {
@@ -618,14 +611,17 @@ static weft_err check_options(const wf_csv_options *o, char *err,
     for (size_t i = 0; i < o->nschema; i++) {
         wf_coltype t = o->schema[i].type;
         if (t < WF_COL_I64 || t > WF_COL_TS) {
-            csv_errf(err, errlen, "csv: schema entry %zu (%s) has no valid "
-                     "type", i + 1, o->schema[i].name ? o->schema[i].name
-                                                      : "?");
+            csv_errf(err, errlen,
+                     "csv: schema entry %zu (%s) has no valid "
+                     "type",
+                     i + 1, o->schema[i].name ? o->schema[i].name : "?");
             return WEFT_EINVAL;
         }
         if (o->header && o->schema[i].name == NULL) {
-            csv_errf(err, errlen, "csv: schema entry %zu has no name (with a "
-                     "header, entries name their column)", i + 1);
+            csv_errf(err, errlen,
+                     "csv: schema entry %zu has no name (with a "
+                     "header, entries name their column)",
+                     i + 1);
             return WEFT_EINVAL;
         }
     }
@@ -649,13 +645,15 @@ static weft_err apply_schema(wf_csv_plan *pl, const wf_csv_options *o,
         }
         if (f >= pl->nfields) {
             if (o->header)
-                csv_errf(err, errlen, "%s: schema names column \"%s\", which "
-                         "the header does not have", pl->files[0],
-                         o->schema[i].name);
+                csv_errf(err, errlen,
+                         "%s: schema names column \"%s\", which "
+                         "the header does not have",
+                         pl->files[0], o->schema[i].name);
             else
-                csv_errf(err, errlen, "%s: the schema has %zu entries but "
-                         "rows have %zu fields", pl->files[0], o->nschema,
-                         pl->nfields);
+                csv_errf(err, errlen,
+                         "%s: the schema has %zu entries but "
+                         "rows have %zu fields",
+                         pl->files[0], o->nschema, pl->nfields);
             return WEFT_EINVAL;
         }
         pl->field_types[f] = o->schema[i].type;
@@ -682,8 +680,9 @@ static weft_err apply_projection(wf_csv_plan *pl, const wf_csv_options *o,
                strcmp(pl->field_names[f], nm) != 0)
             f++;
         if (nm == NULL || f == pl->nfields) {
-            csv_errf(err, errlen, "%s: no column \"%s\" to select (columns: ",
-                     pl->files[0], nm ? nm : "(null)");
+            csv_errf(err, errlen,
+                     "%s: no column \"%s\" to select (columns: ", pl->files[0],
+                     nm ? nm : "(null)");
             for (size_t k = 0; k < pl->nfields && err; k++) {
                 size_t l = strlen(err);
                 snprintf(err + l, errlen > l ? errlen - l : 0, "%s%s",
@@ -696,8 +695,7 @@ static weft_err apply_projection(wf_csv_plan *pl, const wf_csv_options *o,
         }
         for (size_t k = 0; k < j; k++)
             if (pl->cols[k] == f) {
-                csv_errf(err, errlen, "csv: column \"%s\" selected twice",
-                         nm);
+                csv_errf(err, errlen, "csv: column \"%s\" selected twice", nm);
                 return WEFT_EINVAL;
             }
         pl->cols[j] = f;
@@ -706,9 +704,8 @@ static weft_err apply_projection(wf_csv_plan *pl, const wf_csv_options *o,
 }
 
 /* Check that file fi's header (h) matches the plan's first header (h0). */
-static weft_err check_header(const wf_csv_plan *pl, size_t fi,
-                             const header *h0, const header *h, char *err,
-                             size_t errlen)
+static weft_err check_header(const wf_csv_plan *pl, size_t fi, const header *h0,
+                             const header *h, char *err, size_t errlen)
 {
     if (h->n != h0->n) {
         csv_errf(err, errlen, "%s:1: %s has %zu fields, but %s has %zu",
@@ -771,8 +768,8 @@ weft_err wf_csv_plan_open(const char *const *paths, size_t npaths,
         header *hh = fi == 0 ? &h0 : &h;
         if ((e = csv_open(pl->files[fi], &fd, &fsize, err, errlen)))
             goto fail;
-        if ((e = read_first_row(fd, fsize, pl->files[fi], o, hh, &empty,
-                                err, errlen)))
+        if ((e = read_first_row(fd, fsize, pl->files[fi], o, hh, &empty, err,
+                                errlen)))
             goto fail;
         if (empty && (o->header || fi == 0)) {
             csv_errf(err, errlen, "%s: empty file (no %s)", pl->files[fi],
@@ -1080,8 +1077,7 @@ weft_err wf_csv_plan_decode(const uint8_t *buf, size_t len, wf_csv_plan **out)
             uint32_t fw = (uint32_t)(v >> 32);
             pl->field_types[f] = (wf_coltype)(v & 0xffffffff);
             memcpy(&pl->field_width[f], &fw, 4);
-            if (pl->field_names[f] == NULL ||
-                pl->field_types[f] < WF_COL_I64 ||
+            if (pl->field_names[f] == NULL || pl->field_types[f] < WF_COL_I64 ||
                 pl->field_types[f] > WF_COL_TS)
                 r.bad = true;
         }

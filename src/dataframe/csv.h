@@ -31,8 +31,9 @@
  * - Types: int64 ([+-]digits, overflow is an error), float64 (decimal with
  *   optional fraction and exponent, inf, nan; correctly rounded), bool
  *   (true/false, True/False, TRUE/FALSE), date (YYYY-MM-DD, days since
- *   1970-01-01), timestamp (YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z], UTC
- *   microseconds; digits beyond microseconds are dropped), string.
+ *   1970-01-01), timestamp (YYYY-MM-DD[( |T)HH:MM:SS[.fraction][Z]], UTC
+ *   microseconds, a date alone is midnight; digits beyond microseconds are
+ *   dropped), string.
  *   Inference over the sample: all int64 -> int64, int64 and float64 ->
  *   float64, date and timestamp -> timestamp, any other mix -> string, no
  *   value at all -> string.
@@ -106,21 +107,21 @@ typedef struct wf_csv_part {
 /* The result of planning. Fields are read-only for callers. */
 typedef struct wf_csv_plan {
     size_t nfiles;
-    char **files;          /* matched paths, in order */
-    uint64_t *data_start;  /* per file: first byte after BOM and header */
-    size_t nfields;        /* fields per row in every file */
-    char **field_names;    /* nfields names (after renaming) */
+    char **files;         /* matched paths, in order */
+    uint64_t *data_start; /* per file: first byte after BOM and header */
+    size_t nfields;       /* fields per row in every file */
+    char **field_names;   /* nfields names (after renaming) */
     wf_coltype *field_types;
-    float *field_width;    /* average value length in the sample */
-    size_t ncols;          /* output columns */
-    size_t *cols;          /* output column j is field cols[j] */
+    float *field_width; /* average value length in the sample */
+    size_t ncols;       /* output columns */
+    size_t *cols;       /* output column j is field cols[j] */
     size_t nparts;
     wf_csv_part *parts;
-    double row_bytes;      /* average row length in the sample */
+    double row_bytes; /* average row length in the sample */
     /* options the parser needs (copies) */
     char delimiter, quote;
     bool skip_bad_lines;
-    char *null_marker;     /* NULL or owned copy */
+    char *null_marker; /* NULL or owned copy */
 } wf_csv_plan;
 
 /* What a parse saw. */
@@ -149,9 +150,8 @@ void wf_csv_plan_free(wf_csv_plan *plan);
  * it is left empty). stats may be NULL. Blocks on file reads. Thread-safe
  * for one plan: concurrent calls may parse different (or the same)
  * partitions. */
-weft_err wf_csv_parse_part(const wf_csv_plan *plan, size_t part,
-                           wf_table *out, wf_csv_stats *stats, char *err,
-                           size_t errlen);
+weft_err wf_csv_parse_part(const wf_csv_plan *plan, size_t part, wf_table *out,
+                           wf_csv_stats *stats, char *err, size_t errlen);
 
 /* Plan and parse every partition in turn into one table *out (initialised
  * here); on a misaligned FAST cut, plans again with EXACT cuts. stats (may
@@ -167,7 +167,6 @@ weft_err wf_csv_plan_encode(const wf_csv_plan *plan, uint8_t **buf,
 
 /* Rebuild a plan from wf_csv_plan_encode's bytes (checked; WEFT_EINVAL if
  * malformed). Free the result with wf_csv_plan_free. */
-weft_err wf_csv_plan_decode(const uint8_t *buf, size_t len,
-                            wf_csv_plan **out);
+weft_err wf_csv_plan_decode(const uint8_t *buf, size_t len, wf_csv_plan **out);
 
 #endif

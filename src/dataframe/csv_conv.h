@@ -35,8 +35,7 @@ static inline bool csv_digit(char c)
 }
 
 /* [+-]digits. *st: CSV_OK, CSV_BAD (no digits) or CSV_RANGE. */
-static inline const char *csv_i64_prefix(const char *p, int64_t *out,
-                                         int *st)
+static inline const char *csv_i64_prefix(const char *p, int64_t *out, int *st)
 {
     bool neg = *p == '-';
     p += neg || *p == '+';
@@ -162,11 +161,11 @@ static inline unsigned csv_days_in_month(unsigned y, unsigned m)
 static inline const char *csv_date_prefix(const char *p, int64_t *days)
 {
     const unsigned char *u = (const unsigned char *)p;
-    unsigned y0 = u[0] - '0', y1 = u[1] - '0', y2 = u[2] - '0',
-             y3 = u[3] - '0', m0 = u[5] - '0', m1 = u[6] - '0',
-             d0 = u[8] - '0', d1 = u[9] - '0';
-    if ((y0 | y1 | y2 | y3 | m0 | m1 | d0 | d1) > 9 || u[4] != '-' ||
-        u[7] != '-')
+    unsigned y0 = u[0] - '0', y1 = u[1] - '0', y2 = u[2] - '0', y3 = u[3] - '0',
+             m0 = u[5] - '0', m1 = u[6] - '0', d0 = u[8] - '0', d1 = u[9] - '0';
+    if ((y0 > 9) | (y1 > 9) | (y2 > 9) | (y3 > 9) | (m0 > 9) | (m1 > 9) |
+            (d0 > 9) | (d1 > 9) ||
+        u[4] != '-' || u[7] != '-')
         return NULL;
     unsigned y = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
     unsigned m = m0 * 10 + m1, d = d0 * 10 + d1;
@@ -176,17 +175,22 @@ static inline const char *csv_date_prefix(const char *p, int64_t *days)
     return p + 10;
 }
 
-/* YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z] in microseconds since the epoch;
- * NULL if p does not start with one. */
+/* YYYY-MM-DD[( |T)HH:MM:SS[.fraction][Z]] in microseconds since the
+ * epoch (a date alone is its midnight); NULL if p does not start with one. */
 static inline const char *csv_ts_prefix(const char *p, int64_t *us)
 {
     int64_t days;
-    if (csv_date_prefix(p, &days) == NULL || (p[10] != ' ' && p[10] != 'T'))
+    if (csv_date_prefix(p, &days) == NULL)
         return NULL;
+    if (p[10] != ' ' && p[10] != 'T') {
+        *us = days * 86400000000LL;
+        return p + 10;
+    }
     const unsigned char *u = (const unsigned char *)p + 11;
-    unsigned h0 = u[0] - '0', h1 = u[1] - '0', n0 = u[3] - '0',
-             n1 = u[4] - '0', s0 = u[6] - '0', s1 = u[7] - '0';
-    if ((h0 | h1 | n0 | n1 | s0 | s1) > 9 || u[2] != ':' || u[5] != ':')
+    unsigned h0 = u[0] - '0', h1 = u[1] - '0', n0 = u[3] - '0', n1 = u[4] - '0',
+             s0 = u[6] - '0', s1 = u[7] - '0';
+    if ((h0 > 9) | (h1 > 9) | (n0 > 9) | (n1 > 9) | (s0 > 9) | (s1 > 9) ||
+        u[2] != ':' || u[5] != ':')
         return NULL;
     unsigned h = h0 * 10 + h1, mi = n0 * 10 + n1, s = s0 * 10 + s1;
     if (h > 23 || mi > 59 || s > 60)
@@ -208,8 +212,7 @@ static inline const char *csv_ts_prefix(const char *p, int64_t *us)
     }
     if (*p == 'Z')
         p++;
-    *us = ((days * 24 + h) * 60 + mi) * 60000000 + (int64_t)s * 1000000 +
-          frac;
+    *us = ((days * 24 + h) * 60 + mi) * 60000000 + (int64_t)s * 1000000 + frac;
     return p;
 }
 
@@ -221,8 +224,8 @@ static inline bool csv_parse_bool(const char *s, size_t n, uint8_t *out)
         *out = 1;
         return true;
     }
-    if (n == 5 && (memcmp(s, "false", 5) == 0 ||
-                   memcmp(s, "False", 5) == 0 || memcmp(s, "FALSE", 5) == 0)) {
+    if (n == 5 && (memcmp(s, "false", 5) == 0 || memcmp(s, "False", 5) == 0 ||
+                   memcmp(s, "FALSE", 5) == 0)) {
         *out = 0;
         return true;
     }

@@ -27,9 +27,9 @@ typedef struct csv_tok {
 } csv_tok;
 
 enum csv_row {
-    CSV_ROW_OK,    /* a row: t->nf fields */
-    CSV_ROW_BLANK, /* an empty line (skipped) */
-    CSV_ROW_MORE,  /* the row runs past end and !eof: need more bytes */
+    CSV_ROW_OK,           /* a row: t->nf fields */
+    CSV_ROW_BLANK,        /* an empty line (skipped) */
+    CSV_ROW_MORE,         /* the row runs past end and !eof: need more bytes */
     CSV_ROW_UNTERMINATED, /* eof inside a quoted field */
     CSV_ROW_NOMEM,
 };
