@@ -15,6 +15,7 @@
 #define WINDOW (256u << 10) /* bytes read around a cut or a sample block */
 #define MAX_WINDOW (64u << 20)
 #define SAMPLE_BLOCKS 10
+#define SAMPLE_REGION (64u << 20) /* the sample spreads over these bytes */
 #define CHECK_ROWS 8 /* rows that must tokenise to accept a FAST cut */
 
 void wf_csv_options_defaults(wf_csv_options *o)
@@ -794,13 +795,14 @@ weft_err wf_csv_plan_open(const char *const *paths, size_t npaths,
         }
         if (!o->header)
             drop_names(hh); /* a first row of data, not names */
-        size_t before = pl->nparts;
         if ((e = plan_parts(pl, fi, fd, fsize, o, &pcap, err, errlen)))
             goto fail;
         if (fi == 0) {
-            uint64_t region_end =
-                pl->nparts > before ? pl->parts[before].end : fsize;
-            if ((e = infer_schema(pl, o, fixed, fd, fsize, region_end, err,
+            /* the sampled region does not depend on partition_bytes, so
+             * every partitioning of a file infers the same types */
+            uint64_t region_end = pl->data_start[0] + SAMPLE_REGION;
+            if ((e = infer_schema(pl, o, fixed, fd, fsize,
+                                  region_end < fsize ? region_end : fsize, err,
                                   errlen)))
                 goto fail;
         }
