@@ -73,8 +73,8 @@ static int run(const char *glob, const char *const *cols, size_t ncols,
     return 0;
 }
 
-static int measure(const char *name, const char *glob,
-                   const char *const *cols, size_t ncols)
+static int measure(const char *name, const char *glob, const char *const *cols,
+                   size_t ncols)
 {
     double mbs[3];
     result r;

@@ -699,6 +699,8 @@ static int parse_rows(parser *ps, const char **pp, const char *lim, weft_err *e)
             p = q + 1;
         }
         q = fast_field(ps, kind[f], &cols[colof[f]], r, p, end);
+        if (q == row) /* a blank line (one column): skipped */
+            goto slow;
         if (*q == '\n')
             p = q + 1;
         else if (*q == '\r' && q[1] == '\n')

@@ -4,6 +4,7 @@
  * one and with many partitions (both cut modes), cell by cell. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -367,6 +368,15 @@ static void test_quoting(void **state)
     assert_int_equal(col(&t, "a")->v.i64[0], 1);
     assert_true(col(&t, "b")->v.f64[0] == 2.5);
     assert_true(col(&t, "b")->v.f64[1] == 4.0);
+    wf_table_free(&t);
+
+    /* one column: a blank line is skipped, an empty quoted field is "" */
+    p = write_str("onecol.csv", "s\nx\n\n\"\"\r\n\r\ny\n");
+    read_ok(p, &o, &t, NULL);
+    assert_int_equal(t.nrows, 3);
+    assert_str(col(&t, "s"), 0, "x");
+    assert_str(col(&t, "s"), 1, "");
+    assert_str(col(&t, "s"), 2, "y");
     wf_table_free(&t);
 
     /* other delimiter, quoting off */
@@ -1059,6 +1069,67 @@ static void test_many_partitions(void **state)
     wf_csv_plan_free(pl);
 }
 
+typedef struct par_job {
+    const wf_csv_plan *pl;
+    size_t first, step;
+    int64_t *rows_of_part; /* per partition: rows, or -1 on error */
+    int64_t *first_id;     /* per partition: id of its first row */
+} par_job;
+
+static void *parse_some(void *arg)
+{
+    par_job *j = arg;
+    char err[256];
+    for (size_t i = j->first; i < j->pl->nparts; i += j->step) {
+        wf_table t;
+        if (wf_csv_parse_part(j->pl, i, &t, NULL, err, sizeof err) != WEFT_OK) {
+            j->rows_of_part[i] = -1;
+            continue;
+        }
+        j->rows_of_part[i] = (int64_t)t.nrows;
+        j->first_id[i] = t.nrows ? t.cols[0].v.i64[0] : -1;
+        /* ids within a partition are consecutive */
+        for (size_t r = 1; r < t.nrows; r++)
+            if (t.cols[0].v.i64[r] != t.cols[0].v.i64[r - 1] + 1)
+                j->rows_of_part[i] = -2;
+        wf_table_free(&t);
+    }
+    return NULL;
+}
+
+/* Four threads parse the partitions of one plan at once. */
+static void test_parallel_parse(void **state)
+{
+    (void)state;
+    const char *path = tpath("many.csv"); /* from test_many_partitions */
+    wf_csv_options o = opts();
+    o.partition_bytes = 20000;
+    wf_csv_plan *pl;
+    char err[256];
+    assert_int_equal(wf_csv_plan_open(&path, 1, &o, &pl, err, sizeof err), 0);
+    int64_t *rows = calloc(pl->nparts, sizeof *rows);
+    int64_t *ids = calloc(pl->nparts, sizeof *ids);
+    pthread_t th[4];
+    par_job jobs[4];
+    for (size_t k = 0; k < 4; k++) {
+        jobs[k] = (par_job){pl, k, 4, rows, ids};
+        assert_int_equal(pthread_create(&th[k], NULL, parse_some, &jobs[k]), 0);
+    }
+    for (size_t k = 0; k < 4; k++)
+        pthread_join(th[k], NULL);
+    int64_t next = 0;
+    for (size_t i = 0; i < pl->nparts; i++) {
+        assert_true(rows[i] >= 0);
+        if (rows[i] > 0)
+            assert_int_equal(ids[i], next);
+        next += rows[i];
+    }
+    assert_int_equal(next, scaled_by(50000, 5));
+    free(rows);
+    free(ids);
+    wf_csv_plan_free(pl);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1093,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_plan_encode),
         cmocka_unit_test(test_property_round_trip),
         cmocka_unit_test(test_many_partitions),
+        cmocka_unit_test(test_parallel_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
