@@ -5,10 +5,10 @@
  *   1. wf_csv_plan_open: expand paths and globs (names sorted), read each
  *      file's header (every header must match the first file's), infer the
  *      column types from a sample of the first file (sample_rows rows in
- *      blocks spread over its first 64 MiB, whatever the partition size),
- *      or take them from an explicit schema, and cut every file into partitions
- * of about partition_bytes at row boundaries. Reads only headers, the sample
- *      and a small window at each cut.
+ *      10 blocks spread over its first 64 MiB, whatever the partition
+ *      size) or take them from an explicit schema, and cut every file into
+ *      partitions of about partition_bytes at row boundaries. Reads only
+ *      headers, the sample and a small window at each cut.
  *   2. wf_csv_parse_part: parse partition i into a table of the projected
  *      columns. The plan is read only here, so any number of threads may
  *      parse partitions of one plan at once.
