@@ -219,6 +219,30 @@ static void test_wrong_token(void **state)
     assert_string_equal(r.out, "");
 }
 
+/* A bad --resources list is refused before anything starts, saying what
+ * is wrong and where (the same tokenizer as options.resources). */
+static void test_bad_resources(void **state)
+{
+    session *s = *state;
+    static const struct {
+        const char *spec, *want;
+    } cases[] = {
+        {"gpu", "expected NAME=AMOUNT at column 1"},
+        {"gpu=1,=2", "expected NAME=AMOUNT at column 7"},
+        {"gpu=x", "bad amount at column 5"},
+        {"gpu=-1", "bad amount at column 5"},
+        {"gpu=1,gpu=2", "'gpu' is given twice"},
+        {"g\tpu=1", "not printable ASCII"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        result r;
+        RUN(&r, "start", "--address", "127.0.0.1:1", "--session-dir", s->dir,
+            "--resources", cases[i].spec);
+        assert_int_equal(r.status, 2);
+        contains(r.err, cases[i].want);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -229,6 +253,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_resources, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

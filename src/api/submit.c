@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/platform.h"
+#include "base/resspec.h"
 #include "base/slab.h"
 
 #define WF_MAX_RETURNS 1024
@@ -62,42 +63,31 @@ weft_err wf_parse_resources(weft_runtime *rt, const char *spec, bool define,
 {
     const char *p = spec;
     while (*p) {
-        const char *eq = strchr(p, '=');
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        if (!eq || eq > end || eq == p)
-            return wf_err(WEFT_EINVAL,
-                          "%s: resources \"%s\": expected NAME=AMOUNT at "
-                          "column %zu",
-                          what, spec, (size_t)(p - spec) + 1);
-        char *num_end;
-        double amount = strtod(eq + 1, &num_end);
-        if (num_end == eq + 1 || num_end != end || !(amount >= 0) ||
-            amount > 1e12)
-            return wf_err(WEFT_EINVAL,
-                          "%s: resources \"%s\": bad amount at column %zu",
-                          what, spec, (size_t)(eq + 1 - spec) + 1);
-        int k = wf_custom_index(rt, p, (size_t)(eq - p));
+        const char *name;
+        size_t nlen;
+        double amount;
+        weft_err e = wf_res_item(what, spec, &p, &name, &nlen, &amount);
+        if (e)
+            return e;
+        int k = wf_custom_index(rt, name, nlen);
         if (k < 0 && define) {
             if (rt->ncustom == WF_MAX_CUSTOM)
                 return wf_err(WEFT_EINVAL, "%s: more than %d resource kinds",
                               what, WF_MAX_CUSTOM);
             k = rt->ncustom;
-            rt->custom_name[k] = wf_alloc((size_t)(eq - p) + 1);
+            rt->custom_name[k] = wf_alloc(nlen + 1);
             if (!rt->custom_name[k])
                 return wf_err(WEFT_ENOMEM, "%s: out of memory", what);
-            memcpy(rt->custom_name[k], p, (size_t)(eq - p));
-            rt->custom_name[k][eq - p] = '\0';
+            memcpy(rt->custom_name[k], name, nlen);
+            rt->custom_name[k][nlen] = '\0';
             rt->ncustom++;
         }
         if (k < 0)
             return wf_err(WEFT_ERESOURCE,
                           "%s: needs resource '%.*s', which this runtime does "
                           "not have",
-                          what, (int)(eq - p), p);
+                          what, (int)nlen, name);
         amounts[k] = (uint64_t)llround(amount * 1000);
-        p = *end ? end + 1 : end;
     }
     return 0;
 }

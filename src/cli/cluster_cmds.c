@@ -26,6 +26,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "base/resspec.h"
 #include "cluster/membership.h"
 #include "cluster/noded.h"
 #include "cluster/status.h"
@@ -536,42 +537,40 @@ static _Noreturn void wf_daemon_main(wf_daemon *d, const char *logfile)
     exit(rc);
 }
 
-/* Parse --resources "gpu=1,fpga=0.5" into res (names as node names). */
+/* Parse --resources "gpu=1,fpga=0.5" into res (names as node names);
+ * false after saying why on stderr. */
 static bool wf_cli_resources(const char *spec, wf_node_resources *res)
 {
     res->ncustom = 0;
-    const char *p = spec;
-    while (*p) {
-        const char *eq = strchr(p, '=');
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        if (!eq || eq > end || eq == p || eq - p > WF_NODE_NAME_MAX ||
-            res->ncustom == WF_NODE_MAX_CUSTOM)
+    for (const char *p = spec; *p;) {
+        const char *name;
+        size_t nlen;
+        double v;
+        if (wf_res_item("weft start", spec, &p, &name, &nlen, &v)) {
+            fprintf(stderr, "%s\n", weft_last_error());
             return false;
-        char num[64];
-        size_t nl = (size_t)(end - eq - 1);
-        if (nl == 0 || nl >= sizeof num)
+        }
+        const char *bad = NULL;
+        if (nlen > WF_NODE_NAME_MAX)
+            bad = "longer than 64 bytes";
+        for (size_t i = 0; i < nlen && !bad; i++)
+            if ((unsigned char)name[i] < 0x21 || (unsigned char)name[i] > 0x7e)
+                bad = "not printable ASCII without spaces";
+        for (uint32_t i = 0; i < res->ncustom && !bad; i++)
+            if (strlen(res->custom[i].name) == nlen &&
+                memcmp(res->custom[i].name, name, nlen) == 0)
+                bad = "given twice";
+        if (!bad && res->ncustom == WF_NODE_MAX_CUSTOM)
+            bad = "one resource too many (64 at most)";
+        if (bad) {
+            fprintf(stderr, "weft start: resources \"%s\": '%.*s' is %s\n",
+                    spec, (int)nlen, name, bad);
             return false;
-        memcpy(num, eq + 1, nl);
-        num[nl] = '\0';
-        char *ne;
-        double v = strtod(num, &ne);
-        if (*ne || !(v >= 0) || v > 1e12)
-            return false;
-        wf_node_resource *r = &res->custom[res->ncustom];
-        memcpy(r->name, p, (size_t)(eq - p));
-        r->name[eq - p] = '\0';
-        for (uint32_t i = 0; i < res->ncustom; i++)
-            if (strcmp(res->custom[i].name, r->name) == 0)
-                return false;
-        for (const char *c = r->name; *c; c++)
-            if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e ||
-                *c == ',' || *c == '=')
-                return false;
+        }
+        wf_node_resource *r = &res->custom[res->ncustom++];
+        memcpy(r->name, name, nlen);
+        r->name[nlen] = '\0';
         r->milli = (uint64_t)(v * 1000 + 0.5);
-        res->ncustom++;
-        p = *end ? end + 1 : end;
     }
     return true;
 }
@@ -667,13 +666,8 @@ int wf_cli_start(int argc, char **argv)
         }
         d.res.cpus_milli = (uint64_t)v * 1000;
     }
-    if (a.resources && !wf_cli_resources(a.resources, &d.res)) {
-        fprintf(stderr,
-                "weft start: bad --resources '%s' (want NAME=AMOUNT,... with "
-                "distinct names)\n",
-                a.resources);
-        return 2;
-    }
+    if (a.resources && !wf_cli_resources(a.resources, &d.res))
+        return 2; /* said why */
     if (a.name) {
         size_t n = strlen(a.name);
         bool ok = n >= 1 && n <= WF_NODE_NAME_MAX;
