@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weftcli.h"
@@ -520,6 +521,73 @@ static void test_stealing(void **state)
     assert_true(on_slow <= 2);
     assert_int_equal(s.tasks_retried, 0);
     weft_shutdown(rt);
+}
+
+/* A node keeps the 16 programs used last in its cache/, never one a
+ * connected driver runs, and removes downloads left over an hour. */
+static void test_cache_trimmed(void **state)
+{
+    (void)state;
+    char cache[PATH_MAX], path[PATH_MAX + 80];
+    snprintf(cache, sizeof cache, "%s/s3/cache", lab);
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 7200},
+                              {.tv_sec = time(NULL) - 7200}};
+    int real = 0; /* programs cached by the cases before */
+    DIR *d = opendir(cache);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        real += strlen(de->d_name) == 64 || strlen(de->d_name) == 67;
+    closedir(d);
+    for (int i = 0; i < 20; i++) { /* 20 programs no one has run for 2 h */
+        snprintf(path, sizeof path, "%s/%064x", cache, i + 1);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("not a program", f);
+        fclose(f);
+        assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    }
+    snprintf(path, sizeof path, "%s/.%064x.1.2.tmp", cache, 99);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    snprintf(path, sizeof path, "%s/notes.txt", cache);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+
+    weft_runtime *rt = connect_rt(); /* its program: a hit, or fetched */
+    wait_nodes(rt, 4);
+    weft_ref r;
+    OK(weft_submit(rt, "t_daemon", NULL, 0, NULL, &r));
+    int64_t pid;
+    OK(weft_get_i64(rt, r, &pid, 30000));
+    weft_release(rt, r);
+
+    int programs = 0, fakes = 0, tmp = 0, notes = 0;
+    d = opendir(cache);
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' && len > 4)
+            tmp++;
+        else if (strcmp(de->d_name, "notes.txt") == 0)
+            notes++;
+        else if (len == 64 || len == 67)
+            programs++, fakes += strncmp(de->d_name, "0000000000", 10) == 0;
+    }
+    closedir(d);
+    weft_shutdown(rt);
+    /* The oldest fakes went; every program used before (and this one)
+     * stayed. */
+    assert_true(real < 16);
+    assert_int_equal(programs, 16);
+    int kept = programs - fakes; /* + this program, if it was new */
+    assert_true(kept == real || kept == real + 1);
+    assert_true(fakes < 20);
+    assert_int_equal(tmp, 0);
+    assert_int_equal(notes, 1);
 }
 
 static int64_t actor_where(weft_runtime *rt, weft_actor a)
@@ -1039,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_random_dags),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_stealing),
+        cmocka_unit_test(test_cache_trimmed),
         cmocka_unit_test(test_actors),
         cmocka_unit_test(test_objects),
         cmocka_unit_test(test_tls),

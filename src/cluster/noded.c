@@ -1,14 +1,17 @@
 #include "cluster/noded.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -410,6 +413,8 @@ static weft_err wf_nsess_ready(wf_nsess *s)
     return e;
 }
 
+static void wf_noded_trim_cache(wf_noded *d);
+
 static weft_err wf_nsess_hello(wf_nsess *s, const wf_frame *f)
 {
     wf_msg_driver_hello h;
@@ -433,6 +438,8 @@ static weft_err wf_nsess_hello(wf_nsess *s, const wf_frame *f)
     if (stat(s->path, &st) == 0 && S_ISREG(st.st_mode) &&
         (uint64_t)st.st_size == h.size) {
         WF_LOG_INFO("noded: program %s from cache for %s", hex, s->name);
+        utimensat(AT_FDCWD, s->path, NULL, 0); /* used now: kept longest */
+        wf_noded_trim_cache(s->d);
         return wf_nsess_ready(s);
     }
     unsigned long long n = atomic_fetch_add(&wf_noded_tmp_seq, 1);
@@ -450,6 +457,78 @@ static weft_err wf_nsess_hello(wf_nsess *s, const wf_frame *f)
     WF_LOG_INFO("noded: fetching program %s (%llu bytes) from %s", hex,
                 (unsigned long long)h.size, s->name);
     return wf_net_send(s->conn, WF_MSG_EXE_WANT, 0, NULL, 0);
+}
+
+/* Keep the cache to the WF_NODE_CACHE_KEEP programs used last (a hit
+ * touches its file): older ones go unless a connected driver runs them,
+ * and so do partial downloads over an hour old. Errors only logged. */
+#define WF_NODE_CACHE_KEEP 16
+typedef struct wf_cache_ent {
+    char name[80];
+    struct timespec used;
+} wf_cache_ent;
+
+static int wf_cache_newer(const void *a, const void *b)
+{
+    const struct timespec *x = &((const wf_cache_ent *)a)->used,
+                          *y = &((const wf_cache_ent *)b)->used;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec > y->tv_sec ? -1 : 1;
+    return x->tv_nsec > y->tv_nsec ? -1 : x->tv_nsec < y->tv_nsec;
+}
+
+static void wf_noded_trim_cache(wf_noded *d)
+{
+    DIR *dir = opendir(d->cache_dir);
+    if (!dir)
+        return;
+    wf_cache_ent *ents = NULL;
+    size_t n = 0, cap = 0;
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        char path[PATH_MAX];
+        size_t len = strlen(de->d_name);
+        struct stat st;
+        if (len >= sizeof ents->name ||
+            (size_t)snprintf(path, sizeof path, "%s/%s", d->cache_dir,
+                             de->d_name) >= sizeof path ||
+            lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (de->d_name[0] == '.') { /* a download: gone after an hour */
+            if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0 &&
+                now - st.st_mtime > 3600 && unlink(path) == 0)
+                WF_LOG_INFO("noded: removed stale download %s", path);
+            continue;
+        }
+        if (len != 64 && !(len == 67 && strcmp(de->d_name + 64, ".so") == 0))
+            continue; /* not ours */
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 32;
+            wf_cache_ent *m = wf_realloc(ents, c * sizeof *m);
+            if (!m)
+                break;
+            ents = m;
+            cap = c;
+        }
+        memcpy(ents[n].name, de->d_name, len + 1);
+        ents[n++].used = st.st_mtim;
+    }
+    closedir(dir);
+    if (n > WF_NODE_CACHE_KEEP)
+        qsort(ents, n, sizeof *ents, wf_cache_newer);
+    for (size_t i = WF_NODE_CACHE_KEEP; i < n; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", d->cache_dir, ents[i].name);
+        bool in_use = false;
+        for (wf_nsess *s = d->sessions; s && !in_use; s = s->next)
+            in_use = strcmp(s->path, path) == 0;
+        if (!in_use && unlink(path) == 0)
+            WF_LOG_INFO("noded: removed cached program %s (least recently "
+                        "used of %zu)",
+                        ents[i].name, n);
+    }
+    wf_free(ents);
 }
 
 static weft_err wf_nsess_chunk(wf_nsess *s, const wf_frame *f)
@@ -500,6 +579,7 @@ static weft_err wf_nsess_chunk(wf_nsess *s, const wf_frame *f)
         return wf_err(WEFT_ESYS, "noded: caching %s: %s", s->path,
                       strerror(err));
     }
+    wf_noded_trim_cache(s->d);
     return wf_nsess_ready(s);
 }
 
@@ -958,6 +1038,7 @@ weft_err wf_noded_start(uv_loop_t *loop, const char *host, int port,
     d->pace.data = d;
     uv_timer_start(&d->pace, wf_noded_pace, WF_PACE_MS, WF_PACE_MS);
     uv_unref((uv_handle_t *)&d->pace);
+    wf_noded_trim_cache(d);
     *out = d;
     return 0;
 }
