@@ -1,0 +1,733 @@
+/* Group by and aggregate (see groupby.h): rows are numbered by group with
+ * one open-addressing hash table over the key columns (XXH3 for text),
+ * then each aggregate is one pass over (group number, value). */
+#include "dataframe/groupby.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+static const char *const fn_names[] = {"sum", "mean", "count", "min",
+                                       "max", "std",  "var",   "size"};
+#define NFNS (sizeof fn_names / sizeof fn_names[0])
+
+__attribute__((format(printf, 3, 4))) static weft_err
+gerr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return WEFT_EINVAL;
+}
+
+void wf_aggs_free(wf_agg *aggs, size_t n)
+{
+    for (size_t i = 0; aggs && i < n; i++)
+        free(aggs[i].col);
+    free(aggs);
+}
+
+weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
+                       size_t errlen)
+{
+    *aggs = NULL;
+    *n = 0;
+    wf_agg *out = NULL;
+    size_t count = 0;
+    const char *p = spec;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *open = strchr(p, '('),
+                   *close = open ? strchr(open, ')') : NULL;
+        size_t at = (size_t)(p - spec) + 1;
+        if (!open || !close) {
+            wf_aggs_free(out, count);
+            return gerr(err, errlen,
+                        "aggregates \"%s\": expected FUNC(COLUMN) at column "
+                        "%zu",
+                        spec, at);
+        }
+        size_t fl = (size_t)(open - p);
+        while (fl && p[fl - 1] == ' ')
+            fl--;
+        unsigned f = 0;
+        while (f < NFNS &&
+               !(strlen(fn_names[f]) == fl && memcmp(fn_names[f], p, fl) == 0))
+            f++;
+        if (f == NFNS) {
+            wf_aggs_free(out, count);
+            return gerr(err, errlen,
+                        "aggregates \"%s\": unknown function '%.*s' at "
+                        "column %zu (there are sum, mean, count, min, max, "
+                        "std, var, size)",
+                        spec, (int)fl, p, at);
+        }
+        const char *c = open + 1, *ce = close;
+        while (c < ce && *c == ' ')
+            c++;
+        while (ce > c && ce[-1] == ' ')
+            ce--;
+        if ((f == WF_AGG_SIZE) != (c == ce)) {
+            wf_aggs_free(out, count);
+            return gerr(err, errlen,
+                        f == WF_AGG_SIZE
+                            ? "aggregates \"%s\": size() takes no column "
+                              "(column %zu)"
+                            : "aggregates \"%s\": a column is missing at "
+                              "column %zu",
+                        spec, (size_t)(open - spec) + 2);
+        }
+        wf_agg *m = realloc(out, (count + 1) * sizeof *m);
+        if (!m) {
+            wf_aggs_free(out, count);
+            return WEFT_ENOMEM;
+        }
+        out = m;
+        out[count].fn = (wf_agg_fn)f;
+        out[count].col = c == ce ? NULL : strndup(c, (size_t)(ce - c));
+        if (c != ce && !out[count].col) {
+            wf_aggs_free(out, count);
+            return WEFT_ENOMEM;
+        }
+        count++;
+        p = close + 1;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p) {
+            wf_aggs_free(out, count);
+            return gerr(err, errlen,
+                        "aggregates \"%s\": expected ',' at column %zu", spec,
+                        (size_t)(p - spec) + 1);
+        }
+    }
+    if (!count)
+        return gerr(err, errlen, "aggregates \"%s\": none given", spec);
+    *aggs = out;
+    *n = count;
+    return WEFT_OK;
+}
+
+/* ------------------------------------------------------------ grouping */
+
+typedef struct grouping {
+    int64_t *gid; /* per row; -1: a null key, dropped */
+    size_t *rep;  /* per group: its first row */
+    size_t ngroups;
+} grouping;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static bool key_null(const wf_column *c, size_t i)
+{
+    return !wf_col_present(c, i) ||
+           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
+}
+
+static bool key_equal(const wf_column *c, size_t i, size_t j)
+{
+    switch (c->type) {
+    case WF_COL_STR: {
+        size_t n1, n2;
+        const char *a = wf_col_str(c, i, &n1), *b = wf_col_str(c, j, &n2);
+        return n1 == n2 && memcmp(a, b, n1) == 0;
+    }
+    case WF_COL_F64:
+        return c->v.f64[i] == c->v.f64[j];
+    case WF_COL_BOOL:
+        return c->v.b[i] == c->v.b[j];
+    default:
+        return c->v.i64[i] == c->v.i64[j];
+    }
+}
+
+static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
+                           size_t nrows, grouping *g)
+{
+    memset(g, 0, sizeof *g);
+    uint64_t *h = malloc((nrows ? nrows : 1) * sizeof *h);
+    g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
+    size_t cap = 64, repcap = 16;
+    int64_t *slots = malloc(cap * sizeof *slots);
+    g->rep = malloc(repcap * sizeof *g->rep);
+    if (!h || !g->gid || !slots || !g->rep)
+        goto oom;
+    for (size_t i = 0; i < nrows; i++)
+        h[i] = 0x9e3779b97f4a7c15ull;
+    for (size_t k = 0; k < nkeys; k++) { /* a column at a time */
+        const wf_column *c = keys[k];
+        for (size_t i = 0; i < nrows; i++) {
+            uint64_t v;
+            if (c->type == WF_COL_STR) {
+                size_t n;
+                const char *s = wf_col_str(c, i, &n);
+                v = XXH3_64bits(s, n);
+            } else if (c->type == WF_COL_F64) {
+                double d = c->v.f64[i] == 0 ? 0.0 : c->v.f64[i]; /* -0 */
+                memcpy(&v, &d, 8);
+                v = mix64(v);
+            } else if (c->type == WF_COL_BOOL) {
+                v = mix64(c->v.b[i]);
+            } else {
+                v = mix64((uint64_t)c->v.i64[i]);
+            }
+            h[i] = mix64(h[i] ^ v) + k;
+        }
+    }
+    memset(slots, 0xff, cap * sizeof *slots);
+    for (size_t i = 0; i < nrows; i++) {
+        bool null = false;
+        for (size_t k = 0; k < nkeys && !null; k++)
+            null = key_null(keys[k], i);
+        if (null) {
+            g->gid[i] = -1;
+            continue;
+        }
+        size_t s = (size_t)h[i] & (cap - 1);
+        for (;;) {
+            int64_t id = slots[s];
+            if (id < 0) {
+                if (g->ngroups == repcap) {
+                    size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
+                    if (!r)
+                        goto oom;
+                    g->rep = r;
+                    repcap *= 2;
+                }
+                g->rep[g->ngroups] = i;
+                slots[s] = (int64_t)g->ngroups;
+                g->gid[i] = (int64_t)g->ngroups++;
+                if (g->ngroups * 2 > cap) { /* grow: rehash the groups */
+                    size_t ncap = cap * 2;
+                    int64_t *ns = malloc(ncap * sizeof *ns);
+                    if (!ns)
+                        goto oom;
+                    memset(ns, 0xff, ncap * sizeof *ns);
+                    for (size_t q = 0; q < g->ngroups; q++) {
+                        size_t t = (size_t)h[g->rep[q]] & (ncap - 1);
+                        while (ns[t] >= 0)
+                            t = (t + 1) & (ncap - 1);
+                        ns[t] = (int64_t)q;
+                    }
+                    free(slots);
+                    slots = ns;
+                    cap = ncap;
+                }
+                break;
+            }
+            size_t r = g->rep[id];
+            bool same = h[r] == h[i];
+            for (size_t k = 0; k < nkeys && same; k++)
+                same = key_equal(keys[k], i, r);
+            if (same) {
+                g->gid[i] = id;
+                break;
+            }
+            s = (s + 1) & (cap - 1);
+        }
+    }
+    free(h);
+    free(slots);
+    return WEFT_OK;
+oom:
+    free(h);
+    free(slots);
+    free(g->gid);
+    free(g->rep);
+    memset(g, 0, sizeof *g);
+    return WEFT_ENOMEM;
+}
+
+static void grouping_free(grouping *g)
+{
+    free(g->gid);
+    free(g->rep);
+}
+
+/* ------------------------------------------------------------ states */
+
+/* Columns of state each aggregate keeps in a partial table. */
+static size_t nstate(wf_agg_fn f)
+{
+    return f == WF_AGG_MEAN ? 2 : f == WF_AGG_STD || f == WF_AGG_VAR ? 3 : 1;
+}
+
+static weft_err add_col(wf_table *t, const char *name, wf_column *c)
+{
+    weft_err e = wf_table_add(t, name, c);
+    if (e)
+        wf_col_free(c);
+    return e;
+}
+
+static weft_err zero_col(wf_column *c, wf_coltype type, size_t n)
+{
+    weft_err e = wf_col_init(c, type, n);
+    if (e)
+        return e;
+    if (type == WF_COL_BOOL)
+        memset(c->v.b, 0, n);
+    else
+        memset(c->v.i64, 0, n * 8);
+    c->len = n;
+    return 0;
+}
+
+static bool is_num(wf_coltype t)
+{
+    return t == WF_COL_I64 || t == WF_COL_F64 || t == WF_COL_BOOL;
+}
+
+static double num_at(const wf_column *c, size_t i)
+{
+    return c->type == WF_COL_F64    ? c->v.f64[i]
+           : c->type == WF_COL_BOOL ? c->v.b[i]
+                                    : (double)c->v.i64[i];
+}
+
+/* Is the value at row i of c below (less) or above the one at j of d? */
+static int val_cmp(const wf_column *c, size_t i, const wf_column *d, size_t j)
+{
+    if (c->type == WF_COL_STR) {
+        size_t n1, n2;
+        const char *a = wf_col_str(c, i, &n1), *b = wf_col_str(d, j, &n2);
+        int r = memcmp(a, b, n1 < n2 ? n1 : n2);
+        return r ? r : (n1 > n2) - (n1 < n2);
+    }
+    if (c->type == WF_COL_F64) {
+        double a = c->v.f64[i], b = d->v.f64[j];
+        return (a > b) - (a < b);
+    }
+    if (c->type == WF_COL_BOOL)
+        return (c->v.b[i] > d->v.b[j]) - (c->v.b[i] < d->v.b[j]);
+    return (c->v.i64[i] > d->v.i64[j]) - (c->v.i64[i] < d->v.i64[j]);
+}
+
+/* min/max of src per group into a column of src's type (null: none). */
+static weft_err minmax(const wf_column *src, const grouping *g, bool max,
+                       wf_column *out)
+{
+    size_t ng = g->ngroups;
+    int64_t *best = malloc((ng ? ng : 1) * sizeof *best); /* row or -1 */
+    if (!best)
+        return WEFT_ENOMEM;
+    for (size_t q = 0; q < ng; q++)
+        best[q] = -1;
+    size_t n = src->len;
+    for (size_t i = 0; i < n; i++) {
+        int64_t q = g->gid[i];
+        if (q < 0 || !wf_col_present(src, i) ||
+            (src->type == WF_COL_F64 && isnan(src->v.f64[i])))
+            continue;
+        int64_t b = best[q];
+        if (b < 0 || (max ? val_cmp(src, i, src, (size_t)b) > 0
+                          : val_cmp(src, i, src, (size_t)b) < 0))
+            best[q] = (int64_t)i;
+    }
+    size_t *idx = calloc(ng ? ng : 1, sizeof *idx);
+    if (!idx) {
+        free(best);
+        return WEFT_ENOMEM;
+    }
+    for (size_t q = 0; q < ng; q++)
+        idx[q] = best[q] < 0 ? 0 : (size_t)best[q];
+    weft_err e;
+    if (n == 0) { /* nothing to take from: all null */
+        e = wf_col_init(out, src->type, ng);
+        for (size_t q = 0; !e && q < ng; q++)
+            e = wf_col_push_null(out);
+    } else {
+        e = wf_col_take(src, idx, ng, out);
+        for (size_t q = 0; !e && q < ng; q++)
+            if (best[q] < 0) {
+                if ((e = wf_col_make_nullable(out)))
+                    break;
+                out->valid[q] = 0;
+            }
+    }
+    free(idx);
+    free(best);
+    return e;
+}
+
+/* The state columns of one aggregate over raw values (partial) or over
+ * state columns (combine: st points at this aggregate's first state). */
+static weft_err agg_states(const wf_agg *a, const wf_column *src,
+                           const wf_column *st, const grouping *g, size_t nrows,
+                           wf_table *out, size_t index)
+{
+    size_t ng = g->ngroups;
+    char name[64];
+    wf_column c1, c2, c3;
+    weft_err e;
+    const int64_t *gid = g->gid;
+    switch (a->fn) {
+    case WF_AGG_SIZE:
+    case WF_AGG_COUNT: {
+        if ((e = zero_col(&c1, WF_COL_I64, ng)))
+            return e;
+        int64_t *n = c1.v.i64;
+        for (size_t i = 0; i < nrows; i++) {
+            if (gid[i] < 0)
+                continue;
+            if (st)
+                n[gid[i]] += st->v.i64[i];
+            else
+                n[gid[i]] += a->fn == WF_AGG_SIZE || wf_col_present(src, i);
+        }
+        snprintf(name, sizeof name, "#%zu.n", index);
+        return add_col(out, name, &c1);
+    }
+    case WF_AGG_SUM: {
+        wf_coltype t = st                        ? st->type
+                       : src->type == WF_COL_F64 ? WF_COL_F64
+                                                 : WF_COL_I64;
+        if ((e = zero_col(&c1, t, ng)))
+            return e;
+        const wf_column *v = st ? st : src;
+        if (t == WF_COL_F64) {
+            for (size_t i = 0; i < nrows; i++)
+                if (gid[i] >= 0 && wf_col_present(v, i) && !isnan(v->v.f64[i]))
+                    c1.v.f64[gid[i]] += v->v.f64[i];
+        } else {
+            for (size_t i = 0; i < nrows; i++)
+                if (gid[i] >= 0 && wf_col_present(v, i))
+                    c1.v.i64[gid[i]] =
+                        (int64_t)((uint64_t)c1.v.i64[gid[i]] +
+                                  (uint64_t)(v->type == WF_COL_BOOL
+                                                 ? v->v.b[i]
+                                                 : v->v.i64[i]));
+        }
+        snprintf(name, sizeof name, "#%zu.sum", index);
+        return add_col(out, name, &c1);
+    }
+    case WF_AGG_MEAN: {
+        if ((e = zero_col(&c1, WF_COL_F64, ng)))
+            return e;
+        if ((e = zero_col(&c2, WF_COL_I64, ng))) {
+            wf_col_free(&c1);
+            return e;
+        }
+        double *s = c1.v.f64;
+        int64_t *n = c2.v.i64;
+        if (st) {
+            for (size_t i = 0; i < nrows; i++)
+                if (gid[i] >= 0) {
+                    s[gid[i]] += st[0].v.f64[i];
+                    n[gid[i]] += st[1].v.i64[i];
+                }
+        } else if (src->type == WF_COL_I64 && !src->valid) {
+            const int64_t *v = src->v.i64;
+            for (size_t i = 0; i < nrows; i++)
+                if (gid[i] >= 0) {
+                    s[gid[i]] += (double)v[i];
+                    n[gid[i]]++;
+                }
+        } else {
+            for (size_t i = 0; i < nrows; i++)
+                if (gid[i] >= 0 && wf_col_present(src, i)) {
+                    double d = num_at(src, i);
+                    if (isnan(d))
+                        continue;
+                    s[gid[i]] += d;
+                    n[gid[i]]++;
+                }
+        }
+        snprintf(name, sizeof name, "#%zu.sum", index);
+        if ((e = add_col(out, name, &c1))) {
+            wf_col_free(&c2);
+            return e;
+        }
+        snprintf(name, sizeof name, "#%zu.n", index);
+        return add_col(out, name, &c2);
+    }
+    case WF_AGG_STD:
+    case WF_AGG_VAR: {
+        if ((e = zero_col(&c1, WF_COL_I64, ng)))
+            return e;
+        if ((e = zero_col(&c2, WF_COL_F64, ng))) {
+            wf_col_free(&c1);
+            return e;
+        }
+        if ((e = zero_col(&c3, WF_COL_F64, ng))) {
+            wf_col_free(&c1);
+            wf_col_free(&c2);
+            return e;
+        }
+        int64_t *n = c1.v.i64;
+        double *mean = c2.v.f64, *m2 = c3.v.f64;
+        for (size_t i = 0; i < nrows; i++) {
+            int64_t q = gid[i];
+            if (q < 0)
+                continue;
+            if (st) { /* Chan et al.: merge (n, mean, m2) */
+                int64_t nb = st[0].v.i64[i];
+                if (nb == 0)
+                    continue;
+                double mb = st[1].v.f64[i], m2b = st[2].v.f64[i];
+                int64_t na = n[q], nn = na + nb;
+                double d = mb - mean[q];
+                mean[q] += d * (double)nb / (double)nn;
+                m2[q] += m2b + d * d * (double)na * (double)nb / (double)nn;
+                n[q] = nn;
+            } else { /* Welford */
+                if (!wf_col_present(src, i))
+                    continue;
+                double x = num_at(src, i);
+                if (isnan(x))
+                    continue;
+                n[q]++;
+                double d = x - mean[q];
+                mean[q] += d / (double)n[q];
+                m2[q] += d * (x - mean[q]);
+            }
+        }
+        snprintf(name, sizeof name, "#%zu.n", index);
+        if ((e = add_col(out, name, &c1))) {
+            wf_col_free(&c2);
+            wf_col_free(&c3);
+            return e;
+        }
+        snprintf(name, sizeof name, "#%zu.mean", index);
+        if ((e = add_col(out, name, &c2))) {
+            wf_col_free(&c3);
+            return e;
+        }
+        snprintf(name, sizeof name, "#%zu.m2", index);
+        return add_col(out, name, &c3);
+    }
+    default: /* min, max */
+        if ((e = minmax(st ? st : src, g, a->fn == WF_AGG_MAX, &c1)))
+            return e;
+        snprintf(name, sizeof name, "#%zu.v", index);
+        return add_col(out, name, &c1);
+    }
+}
+
+/* The key columns of the groups (their first rows). */
+static weft_err add_keys(const wf_column *const *keys, char *const *names,
+                         size_t nkeys, const grouping *g, wf_table *out)
+{
+    for (size_t k = 0; k < nkeys; k++) {
+        wf_column c;
+        weft_err e = wf_col_take(keys[k], g->rep, g->ngroups, &c);
+        if (e || (e = add_col(out, names[k], &c)))
+            return e;
+    }
+    return 0;
+}
+
+weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
+                            size_t nkeys, const wf_agg *aggs, size_t naggs,
+                            wf_table *out, char *err, size_t errlen)
+{
+    wf_table_init(out);
+    if (nkeys == 0 || nkeys > 64)
+        return gerr(err, errlen, "groupby: 1 to 64 key columns, not %zu",
+                    nkeys);
+    const wf_column *kc[64];
+    char *kn[64];
+    for (size_t k = 0; k < nkeys; k++) {
+        long j = wf_table_find(t, keys[k]);
+        if (j < 0)
+            return gerr(err, errlen, "groupby: no column '%s'", keys[k]);
+        kc[k] = &t->cols[j];
+        kn[k] = t->names[j];
+    }
+    const wf_column **src = calloc(naggs + 1, sizeof *src);
+    if (!src)
+        return WEFT_ENOMEM;
+    for (size_t a = 0; a < naggs; a++) {
+        if (aggs[a].fn == WF_AGG_SIZE)
+            continue;
+        long j = wf_table_find(t, aggs[a].col);
+        if (j < 0) {
+            free(src);
+            return gerr(err, errlen, "%s(%s): no column '%s'",
+                        fn_names[aggs[a].fn], aggs[a].col, aggs[a].col);
+        }
+        src[a] = &t->cols[j];
+        bool need_num = aggs[a].fn == WF_AGG_SUM || aggs[a].fn == WF_AGG_MEAN ||
+                        aggs[a].fn == WF_AGG_STD || aggs[a].fn == WF_AGG_VAR;
+        if (need_num && !is_num(src[a]->type)) {
+            const char *tn = wf_coltype_name(src[a]->type);
+            free(src);
+            return gerr(err, errlen,
+                        "%s(%s): '%s' is a %s column, not a number",
+                        fn_names[aggs[a].fn], aggs[a].col, aggs[a].col, tn);
+        }
+    }
+    grouping g;
+    weft_err e = group_rows(kc, nkeys, t->nrows, &g);
+    if (!e)
+        e = add_keys(kc, kn, nkeys, &g, out);
+    for (size_t a = 0; !e && a < naggs; a++)
+        e = agg_states(&aggs[a], src[a], NULL, &g, t->nrows, out, a);
+    if (!e)
+        out->nrows = g.ngroups;
+    grouping_free(&g);
+    free(src);
+    if (e)
+        wf_table_free(out);
+    return e;
+}
+
+static weft_err check_layout(const wf_table *p, size_t nkeys,
+                             const wf_agg *aggs, size_t naggs, char *err,
+                             size_t errlen)
+{
+    size_t want = nkeys;
+    for (size_t a = 0; a < naggs; a++)
+        want += nstate(aggs[a].fn);
+    if (p->ncols != want)
+        return gerr(err, errlen,
+                    "groupby: a partial table with %zu columns, expected %zu",
+                    p->ncols, want);
+    return 0;
+}
+
+weft_err wf_groupby_combine(const wf_table *parts, size_t n, size_t nkeys,
+                            const wf_agg *aggs, size_t naggs, wf_table *out,
+                            char *err, size_t errlen)
+{
+    wf_table_init(out);
+    if (n == 0 || nkeys == 0 || nkeys > 64)
+        return gerr(err, errlen, "groupby: nothing to combine");
+    wf_table all;
+    wf_table_init(&all);
+    weft_err e = 0;
+    for (size_t i = 0; !e && i < n; i++)
+        e = check_layout(&parts[i], nkeys, aggs, naggs, err, errlen);
+    for (size_t j = 0; !e && j < parts[0].ncols; j++) {
+        wf_column c;
+        if ((e = wf_col_init(&c, parts[0].cols[j].type, 0)))
+            break;
+        for (size_t i = 0; !e && i < n; i++)
+            e = parts[i].cols[j].type == c.type
+                    ? wf_col_append(&c, &parts[i].cols[j])
+                    : gerr(err, errlen,
+                           "groupby: partial tables differ in "
+                           "column %zu",
+                           j + 1);
+        if (e || (e = wf_table_add(&all, parts[0].names[j], &c)))
+            wf_col_free(&c);
+    }
+    if (e) {
+        wf_table_free(&all);
+        return e;
+    }
+    const wf_column *kc[64];
+    for (size_t k = 0; k < nkeys; k++)
+        kc[k] = &all.cols[k];
+    grouping g;
+    e = group_rows(kc, nkeys, all.nrows, &g);
+    if (!e)
+        e = add_keys(kc, all.names, nkeys, &g, out);
+    size_t col = nkeys;
+    for (size_t a = 0; !e && a < naggs; a++) {
+        e = agg_states(&aggs[a], NULL, &all.cols[col], &g, all.nrows, out, a);
+        col += nstate(aggs[a].fn);
+    }
+    if (!e)
+        out->nrows = g.ngroups;
+    grouping_free(&g);
+    wf_table_free(&all);
+    if (e)
+        wf_table_free(out);
+    return e;
+}
+
+static int cmp_groups(const void *x, const void *y, void *arg)
+{
+    const wf_table *p = ((const void **)arg)[0];
+    size_t nkeys = *(const size_t *)((const void **)arg)[1];
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    for (size_t k = 0; k < nkeys; k++) {
+        int c = val_cmp(&p->cols[k], i, &p->cols[k], j);
+        if (c)
+            return c;
+    }
+    return (i > j) - (i < j);
+}
+
+weft_err wf_groupby_final(const wf_table *partial, size_t nkeys,
+                          const wf_agg *aggs, size_t naggs, wf_table *out,
+                          char *err, size_t errlen)
+{
+    wf_table_init(out);
+    weft_err e = check_layout(partial, nkeys, aggs, naggs, err, errlen);
+    if (e)
+        return e;
+    size_t ng = partial->nrows;
+    size_t *order = malloc((ng ? ng : 1) * sizeof *order);
+    if (!order)
+        return WEFT_ENOMEM;
+    for (size_t q = 0; q < ng; q++)
+        order[q] = q;
+    const void *ctx[2] = {partial, &nkeys};
+    qsort_r(order, ng, sizeof *order, cmp_groups, ctx);
+    for (size_t k = 0; !e && k < nkeys; k++) {
+        wf_column c;
+        if (!(e = wf_col_take(&partial->cols[k], order, ng, &c)))
+            e = add_col(out, partial->names[k], &c);
+    }
+    size_t col = nkeys;
+    for (size_t a = 0; !e && a < naggs; a++) {
+        const wf_column *s = &partial->cols[col];
+        col += nstate(aggs[a].fn);
+        char name[300];
+        snprintf(name, sizeof name, "%s(%s)", fn_names[aggs[a].fn],
+                 aggs[a].col ? aggs[a].col : "");
+        wf_column c;
+        wf_agg_fn f = aggs[a].fn;
+        if (f == WF_AGG_MIN || f == WF_AGG_MAX || f == WF_AGG_SUM ||
+            f == WF_AGG_COUNT || f == WF_AGG_SIZE) {
+            if (!(e = wf_col_take(s, order, ng, &c)))
+                e = add_col(out, name, &c);
+            continue;
+        }
+        if ((e = wf_col_init(&c, WF_COL_F64, ng)))
+            break;
+        for (size_t q = 0; !e && q < ng; q++) {
+            size_t r = order[q];
+            double v;
+            bool null;
+            if (f == WF_AGG_MEAN) {
+                int64_t n = s[1].v.i64[r];
+                null = n == 0;
+                v = null ? 0 : s[0].v.f64[r] / (double)n;
+            } else {
+                int64_t n = s[0].v.i64[r];
+                null = n < 2;
+                v = null ? 0 : s[2].v.f64[r] / (double)(n - 1);
+                if (f == WF_AGG_STD)
+                    v = sqrt(v);
+            }
+            e = null ? wf_col_push_null(&c) : wf_col_push_f64(&c, v);
+        }
+        if (e || (e = add_col(out, name, &c)))
+            break;
+    }
+    free(order);
+    if (!e)
+        out->nrows = ng;
+    else
+        wf_table_free(out);
+    return e;
+}
