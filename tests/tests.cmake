@@ -14,7 +14,7 @@ foreach(src ${unit_tests})
   set_tests_properties(${n} PROPERTIES TIMEOUT 600
     ENVIRONMENT "WEFT_EXAMPLES_DIR=${CMAKE_BINARY_DIR}/examples;WEFT_BIN=${CMAKE_BINARY_DIR}/weft;WEFT_SCRIPTS_DIR=${CMAKE_SOURCE_DIR}/scripts")
 endforeach()
-foreach(t cli_test cluster_cli_test cluster_test)
+foreach(t cli_test cluster_cli_test cluster_test csv_cli_test)
   if(TARGET ${t})
     add_dependencies(${t} weft)
   endif()

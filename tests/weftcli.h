@@ -47,11 +47,14 @@ static void runv(result *r, const char **args)
     const char *bin = getenv("WEFT_BIN");
     if (!bin || !*bin)
         fail_msg("WEFT_BIN is not set (ctest sets it to the weft binary)");
-    char *argv[16];
+    char *argv[64];
     int n = 0;
     argv[n++] = (char *)bin;
-    for (int i = 1; args[i] && n < 15; i++)
+    for (int i = 1; args[i]; i++) {
+        if (n == 63)
+            fail_msg("runv: more than 62 arguments");
         argv[n++] = (char *)args[i];
+    }
     argv[n] = NULL;
     int out = temp_file(), err = temp_file();
     posix_spawn_file_actions_t fa;

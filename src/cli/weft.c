@@ -8,6 +8,7 @@
 #include <weft/weft.h>
 
 #include "cli/cluster_cmds.h"
+#include "cli/csv_cmd.h"
 
 static void usage(FILE *out)
 {
@@ -31,6 +32,13 @@ static void usage(FILE *out)
         "            list the nodes: resources, load, drivers connected\n"
         "  stop [--session-dir D]\n"
         "            stop the session's daemons (node, then head)\n"
+        "  csv FILE_OR_GLOB... [--filter EXPR] [--eval \"NAME = EXPR\"]...\n"
+        "               [--select COL,...] [--groupby COL,... --agg "
+        "\"FUNC(COL),...\"]\n"
+        "               [--sort [-]COL,...] [--head N] [--output OUT.csv]\n"
+        "               [--format table|csv]\n"
+        "            query CSV files (FUNC: sum mean count min max std size;\n"
+        "            see docs/dataframes.md)\n"
         "  version   print the weft and wire protocol versions\n"
         "  help      print this help\n"
         "\n"
@@ -104,6 +112,8 @@ int main(int argc, char **argv)
         return wf_cli_status(argc - 2, argv + 2);
     if (strcmp(cmd, "stop") == 0)
         return wf_cli_stop(argc - 2, argv + 2);
+    if (strcmp(cmd, "csv") == 0)
+        return wf_cli_csv(argc - 2, argv + 2);
     if (strcmp(cmd, "worker") == 0)
         return worker(argc - 2, argv + 2);
 

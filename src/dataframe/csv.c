@@ -524,6 +524,16 @@ static weft_err add_file(wf_csv_plan *pl, size_t *cap, const char *path)
     return WEFT_OK;
 }
 
+/* Why glob gave up (GLOB_ERR): the directory it could not read. */
+static _Thread_local char glob_failed[320];
+
+static int glob_error(const char *path, int eno)
+{
+    snprintf(glob_failed, sizeof glob_failed, "cannot read %s: %s", path,
+             strerror(eno));
+    return 1;
+}
+
 static weft_err expand_paths(wf_csv_plan *pl, const char *const *paths,
                              size_t npaths, char *err, size_t errlen)
 {
@@ -540,7 +550,8 @@ static weft_err expand_paths(wf_csv_plan *pl, const char *const *paths,
             continue;
         }
         glob_t g;
-        int r = glob(pat, GLOB_ERR, NULL, &g);
+        glob_failed[0] = '\0';
+        int r = glob(pat, GLOB_ERR, glob_error, &g);
         if (r == GLOB_NOMATCH || (r == 0 && g.gl_pathc == 0)) {
             if (r == 0)
                 globfree(&g);
@@ -549,7 +560,9 @@ static weft_err expand_paths(wf_csv_plan *pl, const char *const *paths,
         }
         if (r != 0) {
             csv_errf(err, errlen, "csv: cannot expand %s: %s", pat,
-                     r == GLOB_NOSPACE ? "out of memory" : "read error");
+                     r == GLOB_NOSPACE ? "out of memory"
+                     : glob_failed[0]  ? glob_failed
+                                       : "read error");
             return r == GLOB_NOSPACE ? WEFT_ENOMEM : WEFT_EIO;
         }
         qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, cmp_str);
@@ -919,7 +932,8 @@ static void put(wbuf *w, const void *p, size_t n)
         w->b = b;
         w->cap = cap;
     }
-    memcpy(w->b + w->len, p, n);
+    if (n) /* p may be NULL for nothing */
+        memcpy(w->b + w->len, p, n);
     w->len += n;
 }
 
