@@ -287,9 +287,12 @@ int main(int argc, char **argv)
     char glob[4096];
     snprintf(glob, sizeof glob, "%s/patient_data_*.csv", dir);
     static const char *const proj[] = {"age", "condition"};
-    if (measure("csv.parse_all_columns_mb_per_s_per_core", glob, NULL, 0) ||
+    /* The query first: a child started while this process holds the
+     * whole set would count that memory as its own (vfork) in ru_maxrss. */
+    if (query(glob) ||
+        measure("csv.parse_all_columns_mb_per_s_per_core", glob, NULL, 0) ||
         measure("csv.parse_projected_mb_per_s_per_core", glob, proj, 2) ||
-        in_memory(glob) || query(glob))
+        in_memory(glob))
         return 1;
     return 0;
 }
