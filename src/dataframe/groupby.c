@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
+#include "dataframe/keys.h"
 
 static const char *const fn_names[] = {"sum", "mean", "count", "min",
                                        "max", "std",  "var",   "size"};
@@ -125,38 +125,6 @@ typedef struct grouping {
     size_t ngroups;
 } grouping;
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
-static bool key_null(const wf_column *c, size_t i)
-{
-    return !wf_col_present(c, i) ||
-           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
-}
-
-static bool key_equal(const wf_column *c, size_t i, size_t j)
-{
-    switch (c->type) {
-    case WF_COL_STR: {
-        size_t n1, n2;
-        const char *a = wf_col_str(c, i, &n1), *b = wf_col_str(c, j, &n2);
-        return n1 == n2 && memcmp(a, b, n1) == 0;
-    }
-    case WF_COL_F64:
-        return c->v.f64[i] == c->v.f64[j];
-    case WF_COL_BOOL:
-        return c->v.b[i] == c->v.b[j];
-    default:
-        return c->v.i64[i] == c->v.i64[j];
-    }
-}
-
 static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
                            size_t nrows, grouping *g)
 {
@@ -168,33 +136,12 @@ static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
     g->rep = malloc(repcap * sizeof *g->rep);
     if (!h || !g->gid || !slots || !g->rep)
         goto oom;
-    for (size_t i = 0; i < nrows; i++)
-        h[i] = 0x9e3779b97f4a7c15ull;
-    for (size_t k = 0; k < nkeys; k++) { /* a column at a time */
-        const wf_column *c = keys[k];
-        for (size_t i = 0; i < nrows; i++) {
-            uint64_t v;
-            if (c->type == WF_COL_STR) {
-                size_t n;
-                const char *s = wf_col_str(c, i, &n);
-                v = XXH3_64bits(s, n);
-            } else if (c->type == WF_COL_F64) {
-                double d = c->v.f64[i] == 0 ? 0.0 : c->v.f64[i]; /* -0 */
-                memcpy(&v, &d, 8);
-                v = mix64(v);
-            } else if (c->type == WF_COL_BOOL) {
-                v = mix64(c->v.b[i]);
-            } else {
-                v = mix64((uint64_t)c->v.i64[i]);
-            }
-            h[i] = mix64(h[i] ^ v) + k;
-        }
-    }
+    wf_keys_hash(keys, nkeys, nrows, h);
     memset(slots, 0xff, cap * sizeof *slots);
     for (size_t i = 0; i < nrows; i++) {
         bool null = false;
         for (size_t k = 0; k < nkeys && !null; k++)
-            null = key_null(keys[k], i);
+            null = wf_key_null(keys[k], i);
         if (null) {
             g->gid[i] = -1;
             continue;
@@ -234,7 +181,7 @@ static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
             size_t r = g->rep[id];
             bool same = h[r] == h[i];
             for (size_t k = 0; k < nkeys && same; k++)
-                same = key_equal(keys[k], i, r);
+                same = wf_key_equal(keys[k], i, keys[k], r);
             if (same) {
                 g->gid[i] = id;
                 break;

@@ -1,0 +1,275 @@
+/* Hash join (see join.h): right's rows are bucketed by key in an
+ * open-addressing table (each distinct key: its rows, in order); each left
+ * row probes it and the matching (left, right) row pairs are gathered,
+ * then every output column is one take. */
+#include "dataframe/join.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataframe/keys.h"
+
+__attribute__((format(printf, 3, 4))) static weft_err
+jerr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return WEFT_EINVAL;
+}
+
+/* right's rows by distinct key: slots -> key number; rows of key k are
+ * order[start[k] .. start[k + 1]). */
+typedef struct buckets {
+    int64_t *slots;
+    size_t cap, nkeys;
+    size_t *rep;   /* a row of each key */
+    size_t *start; /* nkeys + 1 */
+    size_t *order;
+    uint64_t *h; /* right's row hashes */
+} buckets;
+
+static void buckets_free(buckets *b)
+{
+    free(b->slots);
+    free(b->rep);
+    free(b->start);
+    free(b->order);
+    free(b->h);
+}
+
+static weft_err build(const wf_column *const *rk, size_t nk, size_t n,
+                      buckets *b)
+{
+    memset(b, 0, sizeof *b);
+    b->cap = 16;
+    while (b->cap < 2 * n)
+        b->cap *= 2;
+    b->slots = malloc(b->cap * sizeof *b->slots);
+    b->rep = malloc((n ? n : 1) * sizeof *b->rep);
+    b->h = malloc((n ? n : 1) * sizeof *b->h);
+    int64_t *kid = malloc((n ? n : 1) * sizeof *kid);
+    b->order = malloc((n ? n : 1) * sizeof *b->order);
+    if (!b->slots || !b->rep || !b->h || !kid || !b->order) {
+        free(kid);
+        buckets_free(b);
+        return WEFT_ENOMEM;
+    }
+    memset(b->slots, 0xff, b->cap * sizeof *b->slots);
+    wf_keys_hash(rk, nk, n, b->h);
+    for (size_t i = 0; i < n; i++) {
+        bool null = false;
+        for (size_t k = 0; k < nk && !null; k++)
+            null = wf_key_null(rk[k], i);
+        kid[i] = -1;
+        if (null)
+            continue;
+        size_t s = (size_t)b->h[i] & (b->cap - 1);
+        for (;; s = (s + 1) & (b->cap - 1)) {
+            int64_t id = b->slots[s];
+            if (id < 0) {
+                b->rep[b->nkeys] = i;
+                b->slots[s] = (int64_t)b->nkeys;
+                kid[i] = (int64_t)b->nkeys++;
+                break;
+            }
+            size_t r = b->rep[id];
+            bool same = b->h[r] == b->h[i];
+            for (size_t k = 0; k < nk && same; k++)
+                same = wf_key_equal(rk[k], i, rk[k], r);
+            if (same) {
+                kid[i] = id;
+                break;
+            }
+        }
+    }
+    /* counting sort of the rows by key, keeping their order */
+    b->start = calloc(b->nkeys + 2, sizeof *b->start);
+    if (!b->start) {
+        free(kid);
+        buckets_free(b);
+        return WEFT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (kid[i] >= 0)
+            b->start[kid[i] + 2]++;
+    for (size_t k = 2; k < b->nkeys + 2; k++)
+        b->start[k] += b->start[k - 1];
+    for (size_t i = 0; i < n; i++)
+        if (kid[i] >= 0)
+            b->order[b->start[kid[i] + 1]++] = i;
+    free(kid);
+    return 0;
+}
+
+/* The key number of left row i, or -1. */
+static int64_t probe(const buckets *b, const wf_column *const *lk,
+                     const wf_column *const *rk, size_t nk, size_t i,
+                     uint64_t h)
+{
+    for (size_t k = 0; k < nk; k++)
+        if (wf_key_null(lk[k], i))
+            return -1;
+    for (size_t s = (size_t)h & (b->cap - 1);; s = (s + 1) & (b->cap - 1)) {
+        int64_t id = b->slots[s];
+        if (id < 0)
+            return -1;
+        size_t r = b->rep[id];
+        bool same = b->h[r] == h;
+        for (size_t k = 0; k < nk && same; k++)
+            same = wf_key_equal(lk[k], i, rk[k], r);
+        if (same)
+            return id;
+    }
+}
+
+typedef struct pairs {
+    size_t *l, *r; /* r: SIZE_MAX for no match (left join) */
+    size_t n, cap;
+} pairs;
+
+static bool push(pairs *p, size_t l, size_t r)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        size_t *a = realloc(p->l, cap * sizeof *a);
+        if (!a)
+            return false;
+        p->l = a;
+        size_t *b = realloc(p->r, cap * sizeof *b);
+        if (!b)
+            return false;
+        p->r = b;
+        p->cap = cap;
+    }
+    p->l[p->n] = l;
+    p->r[p->n++] = r;
+    return true;
+}
+
+/* Column c at rows idx (SIZE_MAX: a null row). */
+static weft_err take_or_null(const wf_column *c, const size_t *idx, size_t n,
+                             wf_column *out)
+{
+    bool any_null = false;
+    size_t *safe = malloc((n ? n : 1) * sizeof *safe);
+    if (!safe)
+        return WEFT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        any_null |= idx[i] == SIZE_MAX;
+        safe[i] = idx[i] == SIZE_MAX || c->len == 0 ? 0 : idx[i];
+    }
+    weft_err e;
+    if (c->len == 0) { /* nothing to take from: all null */
+        e = wf_col_init(out, c->type, n);
+        for (size_t i = 0; !e && i < n; i++)
+            e = wf_col_push_null(out);
+    } else {
+        e = wf_col_take(c, safe, n, out);
+        if (!e && any_null && !(e = wf_col_make_nullable(out)))
+            for (size_t i = 0; i < n; i++)
+                if (idx[i] == SIZE_MAX)
+                    out->valid[i] = 0;
+    }
+    free(safe);
+    return e;
+}
+
+static bool named_key(const char *name, const char *const *lkeys,
+                      const char *const *rkeys, size_t nk)
+{
+    for (size_t k = 0; k < nk; k++)
+        if (!strcmp(lkeys[k], rkeys[k]) && !strcmp(lkeys[k], name))
+            return true;
+    return false;
+}
+
+weft_err wf_join(const wf_table *left, const wf_table *right,
+                 const char *const *lkeys, const char *const *rkeys,
+                 size_t nkeys, wf_join_how how, wf_table *out, char *err,
+                 size_t errlen)
+{
+    wf_table_init(out);
+    if (nkeys == 0 || nkeys > 64)
+        return jerr(err, errlen, "join: 1 to 64 keys, not %zu", nkeys);
+    const wf_column *lk[64], *rk[64];
+    for (size_t k = 0; k < nkeys; k++) {
+        long a = wf_table_find(left, lkeys[k]),
+             b = wf_table_find(right, rkeys[k]);
+        if (a < 0 || b < 0)
+            return jerr(err, errlen, "join: no column '%s' on the %s",
+                        a < 0 ? lkeys[k] : rkeys[k], a < 0 ? "left" : "right");
+        lk[k] = &left->cols[a];
+        rk[k] = &right->cols[b];
+        if (lk[k]->type != rk[k]->type)
+            return jerr(err, errlen,
+                        "join: key '%s' is a %s on the left, '%s' a %s on "
+                        "the right",
+                        lkeys[k], wf_coltype_name(lk[k]->type), rkeys[k],
+                        wf_coltype_name(rk[k]->type));
+    }
+    buckets b;
+    weft_err e = build(rk, nkeys, right->nrows, &b);
+    if (e)
+        return e;
+    uint64_t *lh = malloc((left->nrows ? left->nrows : 1) * sizeof *lh);
+    pairs p = {0};
+    if (!lh) {
+        buckets_free(&b);
+        return WEFT_ENOMEM;
+    }
+    wf_keys_hash(lk, nkeys, left->nrows, lh);
+    for (size_t i = 0; i < left->nrows && !e; i++) {
+        int64_t id = probe(&b, lk, rk, nkeys, i, lh[i]);
+        if (id < 0) {
+            if (how == WF_JOIN_LEFT && !push(&p, i, SIZE_MAX))
+                e = WEFT_ENOMEM;
+            continue;
+        }
+        for (size_t q = b.start[id]; q < b.start[id + 1] && !e; q++)
+            if (!push(&p, i, b.order[q]))
+                e = WEFT_ENOMEM;
+    }
+    free(lh);
+    buckets_free(&b);
+    for (size_t j = 0; !e && j < left->ncols; j++) {
+        const char *name = left->names[j];
+        char buf[600];
+        if (wf_table_find(right, name) >= 0 &&
+            !named_key(name, lkeys, rkeys, nkeys)) {
+            snprintf(buf, sizeof buf, "%s_x", name);
+            name = buf;
+        }
+        wf_column c;
+        if (!(e = wf_col_take(&left->cols[j], p.l, p.n, &c)) &&
+            (e = wf_table_add(out, name, &c)))
+            wf_col_free(&c);
+    }
+    for (size_t j = 0; !e && j < right->ncols; j++) {
+        const char *name = right->names[j];
+        if (named_key(name, lkeys, rkeys, nkeys))
+            continue;
+        char buf[600];
+        if (wf_table_find(left, name) >= 0) {
+            snprintf(buf, sizeof buf, "%s_y", name);
+            name = buf;
+        }
+        wf_column c;
+        if (!(e = take_or_null(&right->cols[j], p.r, p.n, &c)) &&
+            (e = wf_table_add(out, name, &c)))
+            wf_col_free(&c);
+    }
+    free(p.l);
+    free(p.r);
+    if (e)
+        wf_table_free(out);
+    else
+        out->nrows = p.n;
+    return e;
+}

@@ -1,0 +1,66 @@
+/* Row keys (see keys.h): XXH3 for text, a 64-bit mix for the rest. */
+#include "dataframe/keys.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+void wf_keys_hash(const wf_column *const *keys, size_t nkeys, size_t nrows,
+                  uint64_t *h)
+{
+    for (size_t i = 0; i < nrows; i++)
+        h[i] = 0x9e3779b97f4a7c15ull;
+    for (size_t k = 0; k < nkeys; k++) { /* a column at a time */
+        const wf_column *c = keys[k];
+        for (size_t i = 0; i < nrows; i++) {
+            uint64_t v;
+            if (c->type == WF_COL_STR) {
+                size_t n;
+                const char *s = wf_col_str(c, i, &n);
+                v = XXH3_64bits(s, n);
+            } else if (c->type == WF_COL_F64) {
+                double d = c->v.f64[i] == 0 ? 0.0 : c->v.f64[i]; /* -0 */
+                memcpy(&v, &d, 8);
+                v = mix64(v);
+            } else if (c->type == WF_COL_BOOL) {
+                v = mix64(c->v.b[i]);
+            } else {
+                v = mix64((uint64_t)c->v.i64[i]);
+            }
+            h[i] = mix64(h[i] ^ v) + k;
+        }
+    }
+}
+
+bool wf_key_null(const wf_column *c, size_t i)
+{
+    return !wf_col_present(c, i) ||
+           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
+}
+
+bool wf_key_equal(const wf_column *a, size_t i, const wf_column *b, size_t j)
+{
+    switch (a->type) {
+    case WF_COL_STR: {
+        size_t n1, n2;
+        const char *p = wf_col_str(a, i, &n1), *q = wf_col_str(b, j, &n2);
+        return n1 == n2 && memcmp(p, q, n1) == 0;
+    }
+    case WF_COL_F64:
+        return a->v.f64[i] == b->v.f64[j];
+    case WF_COL_BOOL:
+        return a->v.b[i] == b->v.b[j];
+    default:
+        return a->v.i64[i] == b->v.i64[j];
+    }
+}
