@@ -1,0 +1,827 @@
+/* Lazy task graphs: building, culling, fusion, the generic task that runs
+ * a fused group, and Graphviz output (see graph.h). */
+#include "graph/graph.h"
+
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define WG_NAME_MAX 63
+#define WG_NONE UINT32_MAX
+
+/* ------------------------------------------------------------ registry */
+
+typedef struct kentry {
+    char name[WG_NAME_MAX + 1];
+    wg_kernel_fn fn;
+} kentry;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static kentry *reg;
+static size_t nreg, capreg;
+
+weft_err wg_kernel_register(const char *name, wg_kernel_fn fn)
+{
+    if (!name || !fn || !*name || strlen(name) > WG_NAME_MAX)
+        return WEFT_EINVAL;
+    weft_err e = WEFT_OK;
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < nreg; i++)
+        if (strcmp(reg[i].name, name) == 0) {
+            e = reg[i].fn == fn ? WEFT_OK : WEFT_EEXIST;
+            goto out;
+        }
+    if (nreg == capreg) {
+        size_t cap = capreg ? capreg * 2 : 64;
+        kentry *k = realloc(reg, cap * sizeof *k);
+        if (!k) {
+            e = WEFT_ENOMEM;
+            goto out;
+        }
+        reg = k;
+        capreg = cap;
+    }
+    strcpy(reg[nreg].name, name);
+    reg[nreg++].fn = fn;
+out:
+    pthread_mutex_unlock(&reg_lock);
+    return e;
+}
+
+static wg_kernel_fn find_kernel(const char *name, size_t len)
+{
+    wg_kernel_fn fn = NULL;
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < nreg && !fn; i++)
+        if (strlen(reg[i].name) == len && memcmp(reg[i].name, name, len) == 0)
+            fn = reg[i].fn;
+    pthread_mutex_unlock(&reg_lock);
+    return fn;
+}
+
+/* ------------------------------------------------------------ calls */
+
+typedef struct owned {
+    weft_value v;
+    void *buf; /* owned bytes behind v */
+    int64_t shape[WEFT_MAX_NDIM];
+} owned;
+
+struct wg_call {
+    const char *kernel, *key;
+    size_t klen, keylen;
+    const weft_value *const *in;
+    size_t nin;
+    const void *params;
+    size_t plen;
+    owned out;
+    bool has_out;
+    char err[512];
+    bool failed;
+};
+
+size_t wg_nin(const wg_call *c)
+{
+    return c->nin;
+}
+
+const weft_value *wg_in(const wg_call *c, size_t i)
+{
+    return i < c->nin ? c->in[i] : NULL;
+}
+
+const void *wg_params(const wg_call *c, size_t *len)
+{
+    *len = c->plen;
+    return c->params;
+}
+
+static size_t value_bytes(const weft_value *v)
+{
+    if (v->type == WEFT_T_STR || v->type == WEFT_T_BYTES)
+        return v->u.buf.len;
+    if (v->type != WEFT_T_ARRAY)
+        return 0;
+    size_t n = weft_dtype_size(v->u.arr.dtype);
+    for (uint32_t d = 0; d < v->u.arr.ndim; d++)
+        n *= (size_t)v->u.arr.shape[d];
+    return n;
+}
+
+/* dst = a copy of v that owns its bytes. */
+static weft_err own_copy(owned *dst, const weft_value *v)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->v = *v;
+    if (v->type != WEFT_T_STR && v->type != WEFT_T_BYTES &&
+        v->type != WEFT_T_ARRAY)
+        return 0;
+    if (v->type == WEFT_T_ARRAY && v->u.arr.ndim > WEFT_MAX_NDIM)
+        return WEFT_EINVAL;
+    size_t n = value_bytes(v);
+    dst->buf = malloc(n + 1);
+    if (!dst->buf)
+        return WEFT_ENOMEM;
+    if (n)
+        memcpy(dst->buf,
+               v->type == WEFT_T_ARRAY ? v->u.arr.data : v->u.buf.data, n);
+    ((char *)dst->buf)[n] = '\0';
+    if (v->type == WEFT_T_ARRAY) {
+        memcpy(dst->shape, v->u.arr.shape, v->u.arr.ndim * sizeof(int64_t));
+        dst->v.u.arr.shape = dst->shape;
+        dst->v.u.arr.data = dst->buf;
+    } else {
+        dst->v.u.buf.data = dst->buf;
+    }
+    return 0;
+}
+
+weft_err wg_out(wg_call *c, const weft_value *v)
+{
+    if (c->has_out)
+        return wg_fail(c, "the output was set twice");
+    weft_err e = own_copy(&c->out, v);
+    c->has_out = e == 0;
+    return e;
+}
+
+weft_err wg_out_alloc(wg_call *c, weft_type type, weft_dtype dtype,
+                      uint32_t ndim, const int64_t *shape, size_t n,
+                      void **data)
+{
+    if (c->has_out)
+        return wg_fail(c, "the output was set twice");
+    owned *o = &c->out;
+    memset(o, 0, sizeof *o);
+    if (type == WEFT_T_ARRAY) {
+        size_t want = weft_dtype_size(dtype);
+        if (ndim > WEFT_MAX_NDIM || !want)
+            return wg_fail(c, "bad output array");
+        for (uint32_t d = 0; d < ndim; d++) {
+            if (shape[d] < 0)
+                return wg_fail(c, "bad output shape");
+            want *= (size_t)shape[d];
+            o->shape[d] = shape[d];
+        }
+        if (want != n)
+            return wg_fail(c, "output of %zu bytes for a shape of %zu", n,
+                           want);
+    } else if (type != WEFT_T_BYTES && type != WEFT_T_STR) {
+        return wg_fail(c, "wg_out_alloc makes bytes, text or arrays");
+    }
+    o->buf = malloc(n + 1);
+    if (!o->buf)
+        return WEFT_ENOMEM;
+    ((char *)o->buf)[n] = '\0';
+    o->v.type = type;
+    if (type == WEFT_T_ARRAY) {
+        o->v.u.arr.data = o->buf;
+        o->v.u.arr.shape = o->shape;
+        o->v.u.arr.ndim = ndim;
+        o->v.u.arr.dtype = dtype;
+    } else {
+        o->v.u.buf.data = o->buf;
+        o->v.u.buf.len = n;
+    }
+    c->has_out = true;
+    *data = o->buf;
+    return 0;
+}
+
+weft_err wg_fail(wg_call *c, const char *fmt, ...)
+{
+    if (!c->failed) {
+        int n = snprintf(c->err, sizeof c->err, "%.*s ('%.*s'): ", (int)c->klen,
+                         c->kernel, (int)c->keylen, c->key);
+        if (n >= 0 && (size_t)n < sizeof c->err) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, sizeof c->err - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+        c->failed = true;
+    }
+    return WEFT_ETASK;
+}
+
+/* ------------------------------------------------------------ programs */
+
+/* A group's program, as the task's first argument:
+ *   u32 nsteps; per step: u16 name length, name, u16 key length, key,
+ *   u32 params length, params, u32 nin, nin x (u8 from: 0 task argument,
+ *   1 earlier step; u32 index). The last step's output is the result. */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool fail;
+} wbuf;
+
+static void put(wbuf *w, const void *p, size_t n)
+{
+    if (w->fail)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(w->p, cap);
+        if (!q) {
+            w->fail = true;
+            return;
+        }
+        w->p = q;
+        w->cap = cap;
+    }
+    if (n)
+        memcpy(w->p + w->len, p, n);
+    w->len += n;
+}
+
+static void put16(wbuf *w, uint16_t v)
+{
+    put(w, &v, 2);
+}
+
+static void put32(wbuf *w, uint32_t v)
+{
+    put(w, &v, 4);
+}
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t len, off;
+} rbuf;
+
+static const void *take(rbuf *r, size_t n)
+{
+    if (n > r->len - r->off)
+        return NULL;
+    const void *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static bool get16(rbuf *r, uint16_t *v)
+{
+    const void *p = take(r, 2);
+    if (p)
+        memcpy(v, p, 2);
+    return p != NULL;
+}
+
+static bool get32(rbuf *r, uint32_t *v)
+{
+    const void *p = take(r, 4);
+    if (p)
+        memcpy(v, p, 4);
+    return p != NULL;
+}
+
+/* The task every fused group runs: weft.graph.run(program, inputs...). */
+static weft_err wg_run(weft_task *t)
+{
+    size_t plen;
+    const uint8_t *prog = weft_arg_bytes(t, 0, &plen);
+    size_t nargs = weft_nargs(t);
+    rbuf r = {prog, plen, 0};
+    uint32_t nsteps;
+    if (!prog || !get32(&r, &nsteps) || nsteps == 0 || nsteps > (1u << 24))
+        return weft_fail(t, "weft.graph.run: bad program");
+    owned *outs = calloc(nsteps, sizeof *outs);
+    const weft_value **in = NULL;
+    size_t incap = 0;
+    weft_err e = outs ? 0 : WEFT_ENOMEM;
+    for (uint32_t s = 0; s < nsteps && !e; s++) {
+        uint16_t nl, kl;
+        uint32_t pl, nin;
+        const char *name, *key;
+        const void *params;
+        if (!get16(&r, &nl) || !(name = take(&r, nl)) || !get16(&r, &kl) ||
+            !(key = take(&r, kl)) || !get32(&r, &pl) ||
+            !(params = take(&r, pl)) || !get32(&r, &nin) || nin > 65536) {
+            e = weft_fail(t, "weft.graph.run: bad program at step %u", s);
+            break;
+        }
+        if (nin > incap) {
+            const weft_value **m = realloc(in, nin * sizeof *m);
+            if (!m) {
+                e = WEFT_ENOMEM;
+                break;
+            }
+            in = m;
+            incap = nin;
+        }
+        for (uint32_t i = 0; i < nin && !e; i++) {
+            const uint8_t *from = take(&r, 1);
+            uint32_t idx;
+            if (!from || !get32(&r, &idx) ||
+                (*from == 0 ? (size_t)idx + 1 >= nargs : idx >= s))
+                e = weft_fail(t, "weft.graph.run: bad input %u of step %u", i,
+                              s);
+            else
+                in[i] = *from == 0 ? weft_arg(t, idx + 1) : &outs[idx].v;
+        }
+        if (e)
+            break;
+        void *aligned = NULL; /* params as kernels may read them */
+        if (((uintptr_t)params & 7) && pl) {
+            if (!(aligned = malloc(pl))) {
+                e = WEFT_ENOMEM;
+                break;
+            }
+            memcpy(aligned, params, pl);
+            params = aligned;
+        }
+        wg_kernel_fn fn = find_kernel(name, nl);
+        if (!fn) {
+            free(aligned);
+            e = weft_fail(t, "no kernel '%.*s' in this program (node '%.*s')",
+                          (int)nl, name, (int)kl, key);
+            break;
+        }
+        wg_call c = {.kernel = name,
+                     .klen = nl,
+                     .key = key,
+                     .keylen = kl,
+                     .in = in,
+                     .nin = nin,
+                     .params = params,
+                     .plen = pl};
+        weft_err ke = fn(&c);
+        free(aligned);
+        if (!ke && !c.has_out)
+            ke = wg_fail(&c, "the kernel set no output");
+        if (ke) {
+            free(c.out.buf);
+            e = weft_fail(t, "%s", c.failed ? c.err : weft_strerror(ke));
+            break;
+        }
+        outs[s] = c.out;
+        if (outs[s].v.type == WEFT_T_ARRAY)
+            outs[s].v.u.arr.shape = outs[s].shape;
+    }
+    if (!e)
+        e = weft_return(t, 0, &outs[nsteps - 1].v);
+    for (uint32_t s = 0; outs && s < nsteps; s++)
+        free(outs[s].buf);
+    free(outs);
+    free(in);
+    return e;
+}
+
+__attribute__((constructor)) static void wg_register_runner(void)
+{
+    (void)weft_register("weft.graph.run", wg_run, NULL);
+}
+
+/* ------------------------------------------------------------ graphs */
+
+typedef struct node {
+    uint32_t kernel_off, kernel_len; /* in the pool */
+    uint32_t key_off, key_len;
+    uint32_t params_off, params_len;
+    uint32_t in_first, nin; /* in g->ins */
+    bool fusible;
+} node;
+
+typedef struct stored_in {
+    wg_input_kind kind;
+    wg_node node;
+    weft_value value; /* buffers: offsets into the pool, fixed up at use */
+    uint32_t buf_off, shape_off;
+    weft_ref ref;
+} stored_in;
+
+struct wg_graph {
+    weft_runtime *rt;
+    node *nodes;
+    size_t nnodes, capnodes;
+    stored_in *ins;
+    size_t nins, capins;
+    uint8_t *pool;
+    size_t npool, cappool;
+    char err[256];
+};
+
+wg_graph *wg_new(weft_runtime *rt)
+{
+    wg_graph *g = calloc(1, sizeof *g);
+    if (g)
+        g->rt = rt;
+    return g;
+}
+
+void wg_free(wg_graph *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->nins; i++)
+        if (g->ins[i].kind == WG_IN_REF)
+            weft_release(g->rt, g->ins[i].ref);
+    free(g->nodes);
+    free(g->ins);
+    free(g->pool);
+    free(g);
+}
+
+const char *wg_error(const wg_graph *g)
+{
+    return g->err;
+}
+
+/* Copy n bytes into the pool (8-aligned); UINT32_MAX when full. */
+static uint32_t pool_put(wg_graph *g, const void *p, size_t n)
+{
+    size_t at = (g->npool + 7) & ~(size_t)7;
+    if (at + n > UINT32_MAX - 1)
+        return UINT32_MAX;
+    if (at + n > g->cappool) {
+        size_t cap = g->cappool ? g->cappool : 4096;
+        while (cap < at + n)
+            cap *= 2;
+        uint8_t *q = realloc(g->pool, cap);
+        if (!q)
+            return UINT32_MAX;
+        g->pool = q;
+        g->cappool = cap;
+    }
+    if (n)
+        memcpy(g->pool + at, p, n);
+    g->npool = at + n;
+    return (uint32_t)at;
+}
+
+static wg_node add_fail(wg_graph *g, const char *what)
+{
+    snprintf(g->err, sizeof g->err, "wg_add: %s", what);
+    return WG_NONE;
+}
+
+wg_node wg_add(wg_graph *g, const char *kernel, const void *params, size_t plen,
+               const wg_input *in, size_t nin, const char *key, bool fusible)
+{
+    g->err[0] = '\0';
+    size_t kl = kernel ? strlen(kernel) : 0;
+    if (!kl || kl > WG_NAME_MAX)
+        return add_fail(g, "a kernel name of 1 to 63 bytes");
+    if (nin > 65536 || plen > UINT32_MAX / 2)
+        return add_fail(g, "too many inputs or too large params");
+    if (g->nnodes == g->capnodes) {
+        size_t cap = g->capnodes ? g->capnodes * 2 : 1024;
+        node *m = realloc(g->nodes, cap * sizeof *m);
+        if (!m)
+            return add_fail(g, "out of memory");
+        g->nodes = m;
+        g->capnodes = cap;
+    }
+    if (g->nins + nin > g->capins) {
+        size_t cap = g->capins ? g->capins : 1024;
+        while (cap < g->nins + nin)
+            cap *= 2;
+        stored_in *m = realloc(g->ins, cap * sizeof *m);
+        if (!m)
+            return add_fail(g, "out of memory");
+        g->ins = m;
+        g->capins = cap;
+    }
+    node n = {0};
+    const char *k = key ? key : kernel;
+    size_t keyl = strlen(k) > 1000 ? 1000 : strlen(k);
+    n.kernel_off = pool_put(g, kernel, kl);
+    n.kernel_len = (uint32_t)kl;
+    n.key_off = pool_put(g, k, keyl);
+    n.key_len = (uint32_t)keyl;
+    n.params_off = pool_put(g, params, plen);
+    n.params_len = (uint32_t)plen;
+    n.in_first = (uint32_t)g->nins;
+    n.nin = (uint32_t)nin;
+    n.fusible = fusible;
+    if (n.kernel_off == WG_NONE || n.key_off == WG_NONE ||
+        n.params_off == WG_NONE)
+        return add_fail(g, "out of memory");
+    size_t first = g->nins;
+    for (size_t i = 0; i < nin; i++) {
+        stored_in s = {.kind = in[i].kind, .buf_off = WG_NONE};
+        if (in[i].kind == WG_IN_NODE) {
+            if (in[i].node >= g->nnodes) {
+                g->nins = first;
+                return add_fail(g, "input names a node not added yet");
+            }
+            s.node = in[i].node;
+        } else if (in[i].kind == WG_IN_REF) {
+            if (weft_retain(g->rt, in[i].ref)) {
+                g->nins = first;
+                return add_fail(g, "input names a released reference");
+            }
+            s.ref = in[i].ref;
+        } else {
+            const weft_value *v = &in[i].value;
+            s.value = *v;
+            if (v->type == WEFT_T_STR || v->type == WEFT_T_BYTES ||
+                v->type == WEFT_T_ARRAY) {
+                if (v->type == WEFT_T_ARRAY &&
+                    (v->u.arr.ndim > WEFT_MAX_NDIM ||
+                     !weft_dtype_size(v->u.arr.dtype))) {
+                    g->nins = first;
+                    return add_fail(g, "a bad array value");
+                }
+                size_t nb = value_bytes(v);
+                s.buf_off = pool_put(
+                    g, v->type == WEFT_T_ARRAY ? v->u.arr.data : v->u.buf.data,
+                    nb);
+                if (v->type == WEFT_T_ARRAY)
+                    s.shape_off = pool_put(g, v->u.arr.shape,
+                                           v->u.arr.ndim * sizeof(int64_t));
+                if (s.buf_off == WG_NONE || s.shape_off == WG_NONE) {
+                    g->nins = first;
+                    return add_fail(g, "out of memory");
+                }
+            } else if (v->type == WEFT_T_REF || v->type == WEFT_T_NONE) {
+                g->nins = first;
+                return add_fail(g, "a literal must be a plain value");
+            }
+        }
+        g->ins[g->nins++] = s;
+    }
+    g->nodes[g->nnodes] = n;
+    return (wg_node)g->nnodes++;
+}
+
+/* The literal s as a value pointing into the pool. */
+static weft_value literal(const wg_graph *g, const stored_in *s)
+{
+    weft_value v = s->value;
+    if (s->buf_off == WG_NONE)
+        return v;
+    if (v.type == WEFT_T_ARRAY) {
+        v.u.arr.data = g->pool + s->buf_off;
+        v.u.arr.shape = (const int64_t *)(g->pool + s->shape_off);
+    } else {
+        v.u.buf.data = g->pool + s->buf_off;
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------ plans */
+
+/* Culling and fusion: root[i] is the node whose task runs node i
+ * (WG_NONE: not needed); next[i] chains a group's nodes in order. */
+typedef struct plan {
+    uint32_t *root, *first, *next, *last;
+    size_t needed, tasks;
+} plan;
+
+static void plan_free(plan *p)
+{
+    free(p->root);
+    free(p->first);
+    free(p->next);
+    free(p->last);
+}
+
+static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
+                          bool no_fusion, plan *p)
+{
+    size_t nn = g->nnodes;
+    memset(p, 0, sizeof *p);
+    uint32_t *cons = calloc(nn + 1, sizeof *cons);
+    uint32_t *user = malloc((nn + 1) * sizeof *user);
+    uint8_t *want = calloc(nn + 1, 1); /* 1 needed, 2 requested */
+    p->root = malloc((nn + 1) * sizeof *p->root);
+    p->first = malloc((nn + 1) * sizeof *p->first);
+    p->next = malloc((nn + 1) * sizeof *p->next);
+    p->last = malloc((nn + 1) * sizeof *p->last);
+    weft_err e = 0;
+    if (!cons || !user || !want || !p->root || !p->first || !p->next ||
+        !p->last) {
+        e = WEFT_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (outs[i] >= nn) {
+            e = WEFT_EINVAL;
+            goto out;
+        }
+        want[outs[i]] = 2;
+    }
+    /* needed: reverse order works, inputs come before their users */
+    for (size_t i = nn; i-- > 0;) {
+        if (!want[i])
+            continue;
+        p->needed++;
+        const node *x = &g->nodes[i];
+        for (uint32_t k = 0; k < x->nin; k++) {
+            const stored_in *s = &g->ins[x->in_first + k];
+            if (s->kind != WG_IN_NODE)
+                continue;
+            if (!want[s->node])
+                want[s->node] = 1;
+            cons[s->node]++;
+            user[s->node] = (uint32_t)i;
+        }
+    }
+    for (size_t i = nn; i-- > 0;) {
+        p->root[i] = p->first[i] = p->next[i] = p->last[i] = WG_NONE;
+        if (!want[i])
+            continue;
+        bool own = no_fusion || want[i] == 2 || !g->nodes[i].fusible ||
+                   cons[i] != 1 || !g->nodes[user[i]].fusible;
+        p->root[i] = own ? (uint32_t)i : p->root[user[i]];
+    }
+    for (size_t i = 0; i < nn; i++) { /* groups, their nodes in order */
+        uint32_t r = p->root[i];
+        if (r == WG_NONE)
+            continue;
+        if (p->first[r] == WG_NONE) {
+            p->first[r] = (uint32_t)i;
+            p->tasks++;
+        } else {
+            p->next[p->last[r]] = (uint32_t)i;
+        }
+        p->last[r] = (uint32_t)i;
+    }
+out:
+    free(cons);
+    free(user);
+    free(want);
+    if (e)
+        plan_free(p);
+    return e;
+}
+
+/* ------------------------------------------------------------ compute */
+
+weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
+                    const wg_opts *o, wg_stats *st)
+{
+    plan p;
+    weft_err e = make_plan(g, outs, n, o && o->no_fusion, &p);
+    if (e)
+        return e;
+    size_t nn = g->nnodes;
+    weft_ref *task = calloc(nn + 1, sizeof *task); /* by root */
+    uint32_t *step = malloc((nn + 1) * sizeof *step);
+    weft_value *args = NULL;
+    size_t capargs = 0;
+    if (!task || !step)
+        e = WEFT_ENOMEM;
+    for (size_t r = 0; r < nn && !e; r++) {
+        if (p.root[r] != r)
+            continue;
+        wbuf w = {0};
+        uint32_t nsteps = 0, nargs = 1;
+        for (uint32_t i = p.first[r]; i != WG_NONE; i = p.next[i])
+            step[i] = nsteps++;
+        put32(&w, nsteps);
+        for (uint32_t i = p.first[r]; i != WG_NONE && !e; i = p.next[i]) {
+            const node *x = &g->nodes[i];
+            put16(&w, (uint16_t)x->kernel_len);
+            put(&w, g->pool + x->kernel_off, x->kernel_len);
+            put16(&w, (uint16_t)x->key_len);
+            put(&w, g->pool + x->key_off, x->key_len);
+            put32(&w, x->params_len);
+            put(&w, g->pool + x->params_off, x->params_len);
+            put32(&w, x->nin);
+            for (uint32_t k = 0; k < x->nin; k++) {
+                const stored_in *s = &g->ins[x->in_first + k];
+                uint8_t from = 0;
+                uint32_t idx;
+                if (s->kind == WG_IN_NODE && p.root[s->node] == r) {
+                    from = 1;
+                    idx = step[s->node];
+                } else {
+                    if (nargs + 1 > capargs) {
+                        size_t cap = capargs ? capargs * 2 : 64;
+                        weft_value *m = realloc(args, cap * sizeof *m);
+                        if (!m) {
+                            e = WEFT_ENOMEM;
+                            break;
+                        }
+                        args = m;
+                        capargs = cap;
+                    }
+                    args[nargs] = s->kind == WG_IN_NODE
+                                      ? weft_refv(task[p.root[s->node]])
+                                  : s->kind == WG_IN_REF ? weft_refv(s->ref)
+                                                         : literal(g, s);
+                    idx = nargs++ - 1;
+                }
+                put(&w, &from, 1);
+                put32(&w, idx);
+            }
+        }
+        if (!e && w.fail)
+            e = WEFT_ENOMEM;
+        if (!e) {
+            if (!args && !(args = malloc(sizeof *args)))
+                e = WEFT_ENOMEM;
+            else
+                args[0] = weft_bytes(w.p, w.len);
+        }
+        if (!e)
+            e = weft_submit(g->rt, "weft.graph.run", args, nargs,
+                            o ? o->task : NULL, &task[r]);
+        free(w.p);
+    }
+    if (!e)
+        for (size_t i = 0; i < n; i++) {
+            refs[i] = task[outs[i]];
+            /* asked for twice: a handle each */
+            for (size_t j = 0; j < i; j++)
+                if (outs[j] == outs[i]) {
+                    e = weft_retain(g->rt, refs[i]);
+                    break;
+                }
+        }
+    /* The tasks still to run hold their inputs: let go of the rest. */
+    for (size_t r = 0; task && r < nn; r++) {
+        bool asked = false;
+        for (size_t i = 0; i < n && !e && !asked; i++)
+            asked = outs[i] == r;
+        if (task[r].id && !asked)
+            weft_release(g->rt, task[r]);
+    }
+    if (st) {
+        st->nodes = nn;
+        st->needed = p.needed;
+        st->tasks = p.tasks;
+    }
+    free(task);
+    free(step);
+    free(args);
+    plan_free(&p);
+    return e;
+}
+
+/* ------------------------------------------------------------ graphviz */
+
+weft_err wg_write_dot(wg_graph *g, const wg_node *outs, size_t n,
+                      bool no_fusion, FILE *f)
+{
+    plan p;
+    weft_err e = make_plan(g, outs, n, no_fusion, &p);
+    if (e)
+        return e;
+    fprintf(f, "digraph weft {\n  rankdir=BT;\n  node [shape=box, "
+               "fontname=\"monospace\"];\n");
+    for (size_t r = 0; r < g->nnodes; r++) {
+        if (p.root[r] != r)
+            continue;
+        fprintf(f, "  t%zu [label=\"", r);
+        for (uint32_t i = p.first[r]; i != WG_NONE; i = p.next[i]) {
+            const node *x = &g->nodes[i];
+            for (uint32_t c = 0; c < x->key_len; c++) {
+                char ch = (char)g->pool[x->key_off + c];
+                if (ch == '"' || ch == '\\')
+                    fputc('\\', f);
+                fputc(ch == '\n' ? ' ' : ch, f);
+            }
+            fprintf(f, "%s", p.next[i] != WG_NONE ? "\\n" : "");
+        }
+        fprintf(f, "\"];\n");
+    }
+    for (size_t i = 0; i < g->nnodes; i++) {
+        if (p.root[i] == WG_NONE)
+            continue;
+        const node *x = &g->nodes[i];
+        for (uint32_t k = 0; k < x->nin; k++) {
+            const stored_in *s = &g->ins[x->in_first + k];
+            if (s->kind == WG_IN_NODE && p.root[s->node] != p.root[i])
+                fprintf(f, "  t%u -> t%u;\n", p.root[s->node], p.root[i]);
+        }
+    }
+    fprintf(f, "}\n");
+    plan_free(&p);
+    return ferror(f) ? WEFT_EIO : 0;
+}
+
+extern char **environ;
+
+weft_err wg_write_svg(wg_graph *g, const wg_node *outs, size_t n,
+                      bool no_fusion, const char *path)
+{
+    char dot[] = "/tmp/weft_graph_XXXXXX";
+    int fd = mkstemp(dot);
+    if (fd < 0)
+        return WEFT_ESYS;
+    FILE *f = fdopen(fd, "w");
+    weft_err e = f ? wg_write_dot(g, outs, n, no_fusion, f) : WEFT_ESYS;
+    if (f && fclose(f) != 0 && !e)
+        e = WEFT_EIO;
+    if (!e) {
+        char *argv[] = {"dot", "-Tsvg", "-o", (char *)path, dot, NULL};
+        pid_t pid;
+        int ws;
+        if (posix_spawnp(&pid, "dot", NULL, NULL, argv, environ) != 0)
+            e = WEFT_ESYS; /* Graphviz is not installed */
+        else if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) ||
+                 WEXITSTATUS(ws) != 0)
+            e = WEFT_EIO;
+    }
+    unlink(dot);
+    return e;
+}
