@@ -99,23 +99,40 @@ static char *join(char *const *items, size_t n)
 
 /* ------------------------------------------------------------ one part */
 
+/* src parsed and checked against t's columns into *out. */
+static weft_err bound_expr(const char *src, const wf_table *t, wf_expr **out,
+                           char *err, size_t errlen)
+{
+    weft_err r = wf_expr_parse(src, out, err, errlen);
+    if (r)
+        return r;
+    wf_coltype *types = malloc((t->ncols ? t->ncols : 1) * sizeof *types);
+    if (!types)
+        r = WEFT_ENOMEM;
+    for (size_t j = 0; types && j < t->ncols; j++)
+        types[j] = t->cols[j].type;
+    if (!r)
+        r = wf_expr_bind(*out, (const char *const *)t->names, types, t->ncols,
+                         err, errlen);
+    free(types);
+    if (r) {
+        wf_expr_free(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
 /* Apply the evals (each adds or replaces a column) to t. */
 static weft_err apply_evals(wf_table *t, char *const *evals, size_t n,
                             char *err, size_t errlen)
 {
     for (size_t k = 0; k < n; k++) {
         wf_expr *e;
-        weft_err r = wf_expr_parse(evals[k], &e, err, errlen);
+        weft_err r = bound_expr(evals[k], t, &e, err, errlen);
         if (r)
             return r;
-        wf_coltype types[512];
-        size_t nc = t->ncols < 512 ? t->ncols : 512;
-        for (size_t j = 0; j < nc; j++)
-            types[j] = t->cols[j].type;
         wf_column c;
-        if (!(r = wf_expr_bind(e, (const char *const *)t->names, types, nc, err,
-                               errlen)) &&
-            !(r = wf_expr_eval(e, t, &c, err, errlen))) {
+        if (!(r = wf_expr_eval(e, t, &c, err, errlen))) {
             long j = wf_table_find(t, wf_expr_target(e));
             if (j >= 0) {
                 wf_col_free(&t->cols[j]);
@@ -135,17 +152,11 @@ static weft_err apply_filter(wf_table *t, const char *src, char *err,
                              size_t errlen)
 {
     wf_expr *e;
-    weft_err r = wf_expr_parse(src, &e, err, errlen);
+    weft_err r = bound_expr(src, t, &e, err, errlen);
     if (r)
         return r;
-    wf_coltype types[512];
-    size_t nc = t->ncols < 512 ? t->ncols : 512;
-    for (size_t j = 0; j < nc; j++)
-        types[j] = t->cols[j].type;
     wf_table f;
-    if (!(r = wf_expr_bind(e, (const char *const *)t->names, types, nc, err,
-                           errlen)) &&
-        !(r = wf_expr_filter(e, t, &f, err, errlen))) {
+    if (!(r = wf_expr_filter(e, t, &f, err, errlen))) {
         wf_table_free(t);
         *t = f;
     }

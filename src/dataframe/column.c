@@ -1,6 +1,8 @@
 /* Columns and tables: growth, append, filter and take (see column.h). */
 #include "dataframe/column.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,17 @@ static const char *const type_names[] = {
     [WF_COL_BOOL] = "bool", [WF_COL_STR] = "string",
     [WF_COL_DATE] = "date", [WF_COL_TS] = "timestamp",
 };
+
+weft_err wf_errf(weft_err code, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
 
 const char *wf_coltype_name(wf_coltype t)
 {

@@ -50,6 +50,11 @@ typedef struct wf_table {
     wf_column *cols;
 } wf_table;
 
+/* Write a printf-style message into err[errlen] (if err) and return code:
+ * the one way dataframe functions report what went wrong. */
+weft_err wf_errf(weft_err code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Name of a column type ("int64", "float64", "bool", "string", "date",
  * "timestamp"); "?" if unknown. */
 const char *wf_coltype_name(wf_coltype t);

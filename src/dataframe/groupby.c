@@ -15,18 +15,6 @@ static const char *const fn_names[] = {"sum", "mean", "count", "min",
                                        "max", "std",  "var",   "size"};
 #define NFNS (sizeof fn_names / sizeof fn_names[0])
 
-__attribute__((format(printf, 3, 4))) static weft_err
-gerr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return WEFT_EINVAL;
-}
-
 void wf_aggs_free(wf_agg *aggs, size_t n)
 {
     for (size_t i = 0; aggs && i < n; i++)
@@ -50,10 +38,10 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
         size_t at = (size_t)(p - spec) + 1;
         if (!open || !close) {
             wf_aggs_free(out, count);
-            return gerr(err, errlen,
-                        "aggregates \"%s\": expected FUNC(COLUMN) at column "
-                        "%zu",
-                        spec, at);
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "aggregates \"%s\": expected FUNC(COLUMN) at column "
+                           "%zu",
+                           spec, at);
         }
         size_t fl = (size_t)(open - p);
         while (fl && p[fl - 1] == ' ')
@@ -64,11 +52,11 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
             f++;
         if (f == NFNS) {
             wf_aggs_free(out, count);
-            return gerr(err, errlen,
-                        "aggregates \"%s\": unknown function '%.*s' at "
-                        "column %zu (there are sum, mean, count, min, max, "
-                        "std, var, size)",
-                        spec, (int)fl, p, at);
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "aggregates \"%s\": unknown function '%.*s' at "
+                           "column %zu (there are sum, mean, count, min, max, "
+                           "std, var, size)",
+                           spec, (int)fl, p, at);
         }
         const char *c = open + 1, *ce = close;
         while (c < ce && *c == ' ')
@@ -77,13 +65,13 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
             ce--;
         if ((f == WF_AGG_SIZE) != (c == ce)) {
             wf_aggs_free(out, count);
-            return gerr(err, errlen,
-                        f == WF_AGG_SIZE
-                            ? "aggregates \"%s\": size() takes no column "
-                              "(column %zu)"
-                            : "aggregates \"%s\": a column is missing at "
-                              "column %zu",
-                        spec, (size_t)(open - spec) + 2);
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           f == WF_AGG_SIZE
+                               ? "aggregates \"%s\": size() takes no column "
+                                 "(column %zu)"
+                               : "aggregates \"%s\": a column is missing at "
+                                 "column %zu",
+                           spec, (size_t)(open - spec) + 2);
         }
         wf_agg *m = realloc(out, (count + 1) * sizeof *m);
         if (!m) {
@@ -105,13 +93,14 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
             p++;
         else if (*p) {
             wf_aggs_free(out, count);
-            return gerr(err, errlen,
-                        "aggregates \"%s\": expected ',' at column %zu", spec,
-                        (size_t)(p - spec) + 1);
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "aggregates \"%s\": expected ',' at column %zu",
+                           spec, (size_t)(p - spec) + 1);
         }
     }
     if (!count)
-        return gerr(err, errlen, "aggregates \"%s\": none given", spec);
+        return wf_errf(WEFT_EINVAL, err, errlen,
+                       "aggregates \"%s\": none given", spec);
     *aggs = out;
     *n = count;
     return WEFT_OK;
@@ -486,14 +475,15 @@ weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
 {
     wf_table_init(out);
     if (nkeys == 0 || nkeys > 64)
-        return gerr(err, errlen, "groupby: 1 to 64 key columns, not %zu",
-                    nkeys);
+        return wf_errf(WEFT_EINVAL, err, errlen,
+                       "groupby: 1 to 64 key columns, not %zu", nkeys);
     const wf_column *kc[64];
     char *kn[64];
     for (size_t k = 0; k < nkeys; k++) {
         long j = wf_table_find(t, keys[k]);
         if (j < 0)
-            return gerr(err, errlen, "groupby: no column '%s'", keys[k]);
+            return wf_errf(WEFT_EINVAL, err, errlen, "groupby: no column '%s'",
+                           keys[k]);
         kc[k] = &t->cols[j];
         kn[k] = t->names[j];
     }
@@ -506,8 +496,8 @@ weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
         long j = wf_table_find(t, aggs[a].col);
         if (j < 0) {
             free(src);
-            return gerr(err, errlen, "%s(%s): no column '%s'",
-                        fn_names[aggs[a].fn], aggs[a].col, aggs[a].col);
+            return wf_errf(WEFT_EINVAL, err, errlen, "%s(%s): no column '%s'",
+                           fn_names[aggs[a].fn], aggs[a].col, aggs[a].col);
         }
         src[a] = &t->cols[j];
         bool need_num = aggs[a].fn == WF_AGG_SUM || aggs[a].fn == WF_AGG_MEAN ||
@@ -515,9 +505,9 @@ weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
         if (need_num && !is_num(src[a]->type)) {
             const char *tn = wf_coltype_name(src[a]->type);
             free(src);
-            return gerr(err, errlen,
-                        "%s(%s): '%s' is a %s column, not a number",
-                        fn_names[aggs[a].fn], aggs[a].col, aggs[a].col, tn);
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "%s(%s): '%s' is a %s column, not a number",
+                           fn_names[aggs[a].fn], aggs[a].col, aggs[a].col, tn);
         }
     }
     grouping g;
@@ -543,9 +533,10 @@ static weft_err check_layout(const wf_table *p, size_t nkeys,
     for (size_t a = 0; a < naggs; a++)
         want += nstate(aggs[a].fn);
     if (p->ncols != want)
-        return gerr(err, errlen,
-                    "groupby: a partial table with %zu columns, expected %zu",
-                    p->ncols, want);
+        return wf_errf(
+            WEFT_EINVAL, err, errlen,
+            "groupby: a partial table with %zu columns, expected %zu", p->ncols,
+            want);
     return 0;
 }
 
@@ -555,7 +546,7 @@ weft_err wf_groupby_combine(const wf_table *parts, size_t n, size_t nkeys,
 {
     wf_table_init(out);
     if (n == 0 || nkeys == 0 || nkeys > 64)
-        return gerr(err, errlen, "groupby: nothing to combine");
+        return wf_errf(WEFT_EINVAL, err, errlen, "groupby: nothing to combine");
     wf_table all;
     wf_table_init(&all);
     weft_err e = 0;
@@ -568,10 +559,10 @@ weft_err wf_groupby_combine(const wf_table *parts, size_t n, size_t nkeys,
         for (size_t i = 0; !e && i < n; i++)
             e = parts[i].cols[j].type == c.type
                     ? wf_col_append(&c, &parts[i].cols[j])
-                    : gerr(err, errlen,
-                           "groupby: partial tables differ in "
-                           "column %zu",
-                           j + 1);
+                    : wf_errf(WEFT_EINVAL, err, errlen,
+                              "groupby: partial tables differ in "
+                              "column %zu",
+                              j + 1);
         if (e || (e = wf_table_add(&all, parts[0].names[j], &c)))
             wf_col_free(&c);
     }

@@ -12,18 +12,6 @@
 
 #include "dataframe/keys.h"
 
-__attribute__((format(printf, 3, 4))) static weft_err
-jerr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return WEFT_EINVAL;
-}
-
 /* right's rows by distinct key: slots -> key number; rows of key k are
  * order[start[k] .. start[k + 1]). */
 typedef struct buckets {
@@ -197,22 +185,24 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
 {
     wf_table_init(out);
     if (nkeys == 0 || nkeys > 64)
-        return jerr(err, errlen, "join: 1 to 64 keys, not %zu", nkeys);
+        return wf_errf(WEFT_EINVAL, err, errlen, "join: 1 to 64 keys, not %zu",
+                       nkeys);
     const wf_column *lk[64], *rk[64];
     for (size_t k = 0; k < nkeys; k++) {
         long a = wf_table_find(left, lkeys[k]),
              b = wf_table_find(right, rkeys[k]);
         if (a < 0 || b < 0)
-            return jerr(err, errlen, "join: no column '%s' on the %s",
-                        a < 0 ? lkeys[k] : rkeys[k], a < 0 ? "left" : "right");
+            return wf_errf(
+                WEFT_EINVAL, err, errlen, "join: no column '%s' on the %s",
+                a < 0 ? lkeys[k] : rkeys[k], a < 0 ? "left" : "right");
         lk[k] = &left->cols[a];
         rk[k] = &right->cols[b];
         if (lk[k]->type != rk[k]->type)
-            return jerr(err, errlen,
-                        "join: key '%s' is a %s on the left, '%s' a %s on "
-                        "the right",
-                        lkeys[k], wf_coltype_name(lk[k]->type), rkeys[k],
-                        wf_coltype_name(rk[k]->type));
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "join: key '%s' is a %s on the left, '%s' a %s on "
+                           "the right",
+                           lkeys[k], wf_coltype_name(lk[k]->type), rkeys[k],
+                           wf_coltype_name(rk[k]->type));
     }
     buckets b;
     weft_err e = build(rk, nkeys, right->nrows, &b);

@@ -316,18 +316,6 @@ struct wf_tfile {
     uint64_t *offs, *lens;
 };
 
-__attribute__((format(printf, 3, 4))) static weft_err
-ferr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return WEFT_EIO;
-}
-
 static bool write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -358,13 +346,10 @@ weft_err wf_tfile_write(const char *path, const wf_table *groups, size_t n,
                         char *err, size_t errlen)
 {
     for (size_t g = 1; g < n; g++)
-        if (!same_schema(&groups[0], &groups[g])) {
-            if (err && errlen)
-                snprintf(err, errlen,
-                         "%s: row group %zu has other columns than group 1",
-                         path, g + 1);
-            return WEFT_EINVAL;
-        }
+        if (!same_schema(&groups[0], &groups[g]))
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "%s: row group %zu has other columns than group 1",
+                           path, g + 1);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
     uint64_t *index = malloc((2 * n + 1) * 8);
@@ -378,7 +363,8 @@ weft_err wf_tfile_write(const char *path, const wf_table *groups, size_t n,
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     weft_err e = WEFT_OK;
     if (fd < 0) {
-        e = ferr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        e = wf_errf(WEFT_EIO, err, errlen, "%s: cannot create: %s", tmp,
+                    strerror(errno));
         goto out;
     }
     uint64_t at = 8;
@@ -399,12 +385,14 @@ weft_err wf_tfile_write(const char *path, const wf_table *groups, size_t n,
         ok = write_all(fd, index, (2 * n + 1) * 8) && write_all(fd, &at, 8) &&
              write_all(fd, end_magic, 8) && fsync(fd) == 0;
     if (!e && !ok)
-        e = ferr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+        e = wf_errf(WEFT_EIO, err, errlen, "%s: cannot write: %s", tmp,
+                    strerror(errno));
     if (close(fd) != 0 && !e)
-        e = ferr(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+        e = wf_errf(WEFT_EIO, err, errlen, "%s: cannot write: %s", tmp,
+                    strerror(errno));
     if (!e && rename(tmp, path) != 0)
-        e = ferr(err, errlen, "%s: cannot rename to %s: %s", tmp, path,
-                 strerror(errno));
+        e = wf_errf(WEFT_EIO, err, errlen, "%s: cannot rename to %s: %s", tmp,
+                    path, strerror(errno));
     if (e)
         unlink(tmp);
 out:
@@ -435,7 +423,8 @@ weft_err wf_tfile_open(const char *path, wf_tfile **out, char *err,
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return ferr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return wf_errf(WEFT_EIO, err, errlen, "%s: cannot open: %s", path,
+                       strerror(errno));
     struct stat st;
     uint8_t head[8], tail[16];
     uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -444,7 +433,8 @@ weft_err wf_tfile_open(const char *path, wf_tfile **out, char *err,
         memcmp(head, file_magic, 8) != 0 ||
         memcmp(tail + 8, end_magic, 8) != 0) {
         close(fd);
-        return ferr(err, errlen, "%s: not a weft columnar file", path);
+        return wf_errf(WEFT_EIO, err, errlen, "%s: not a weft columnar file",
+                       path);
     }
     uint64_t index_at, ngroups = 0;
     memcpy(&index_at, tail, 8);
@@ -452,7 +442,7 @@ weft_err wf_tfile_open(const char *path, wf_tfile **out, char *err,
         !pread_all(fd, &ngroups, 8, index_at) ||
         ngroups > (size - 24 - index_at) / 16) {
         close(fd);
-        return ferr(err, errlen, "%s: damaged index", path);
+        return wf_errf(WEFT_EIO, err, errlen, "%s: damaged index", path);
     }
     wf_tfile *f = calloc(1, sizeof *f);
     if (f) {
@@ -473,8 +463,9 @@ weft_err wf_tfile_open(const char *path, wf_tfile **out, char *err,
         if (!pread_all(fd, pair, 16, index_at + 8 + g * 16) || pair[0] < 8 ||
             pair[0] > index_at || pair[1] > index_at - pair[0]) {
             wf_tfile_close(f);
-            return ferr(err, errlen, "%s: damaged index (group %llu)", path,
-                        (unsigned long long)g + 1);
+            return wf_errf(WEFT_EIO, err, errlen,
+                           "%s: damaged index (group %llu)", path,
+                           (unsigned long long)g + 1);
         }
         f->offs[g] = pair[0];
         f->lens[g] = pair[1];
@@ -492,20 +483,18 @@ weft_err wf_tfile_read(wf_tfile *f, size_t g, wf_table *out, char *err,
                        size_t errlen)
 {
     wf_table_init(out);
-    if (g >= f->ngroups) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s: no row group %zu (it has %zu)", f->path,
-                     g + 1, f->ngroups);
-        return WEFT_EINVAL;
-    }
+    if (g >= f->ngroups)
+        return wf_errf(WEFT_EINVAL, err, errlen,
+                       "%s: no row group %zu (it has %zu)", f->path, g + 1,
+                       f->ngroups);
     uint8_t *buf = malloc(f->lens[g] ? (size_t)f->lens[g] : 1);
     if (!buf)
         return WEFT_ENOMEM;
     weft_err e;
     errno = 0;
     if (!pread_all(f->fd, buf, (size_t)f->lens[g], f->offs[g])) {
-        e = ferr(err, errlen, "%s: cannot read row group %zu: %s", f->path,
-                 g + 1, errno ? strerror(errno) : "file cut short");
+        e = wf_errf(WEFT_EIO, err, errlen, "%s: cannot read row group %zu: %s",
+                    f->path, g + 1, errno ? strerror(errno) : "file cut short");
     } else {
         char why[256];
         e = wf_table_decode(buf, (size_t)f->lens[g], out, why, sizeof why);

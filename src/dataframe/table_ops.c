@@ -6,18 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static weft_err
-terr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return WEFT_EINVAL;
-}
-
 static weft_err unknown(const wf_table *t, const char *name, char *err,
                         size_t errlen)
 {
@@ -30,8 +18,8 @@ static weft_err unknown(const wf_table *t, const char *name, char *err,
             break;
         used += (size_t)w;
     }
-    return terr(err, errlen, "no column '%s' (the columns are: %s)", name,
-                have);
+    return wf_errf(WEFT_EINVAL, err, errlen,
+                   "no column '%s' (the columns are: %s)", name, have);
 }
 
 static weft_err copy_rows(const wf_column *c, size_t n, wf_column *out)
@@ -95,15 +83,16 @@ weft_err wf_table_append(wf_table *dst, const wf_table *src, char *err,
         return 0;
     }
     if (dst->ncols != src->ncols)
-        return terr(err, errlen, "tables with %zu and %zu columns", dst->ncols,
-                    src->ncols);
+        return wf_errf(WEFT_EINVAL, err, errlen,
+                       "tables with %zu and %zu columns", dst->ncols,
+                       src->ncols);
     for (size_t j = 0; j < src->ncols; j++)
         if (strcmp(dst->names[j], src->names[j]) != 0 ||
             dst->cols[j].type != src->cols[j].type)
-            return terr(err, errlen, "column %zu: '%s' (%s) vs '%s' (%s)",
-                        j + 1, dst->names[j],
-                        wf_coltype_name(dst->cols[j].type), src->names[j],
-                        wf_coltype_name(src->cols[j].type));
+            return wf_errf(WEFT_EINVAL, err, errlen,
+                           "column %zu: '%s' (%s) vs '%s' (%s)", j + 1,
+                           dst->names[j], wf_coltype_name(dst->cols[j].type),
+                           src->names[j], wf_coltype_name(src->cols[j].type));
     for (size_t j = 0; j < src->ncols; j++) {
         weft_err e = wf_col_append(&dst->cols[j], &src->cols[j]);
         if (e)
