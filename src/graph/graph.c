@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define WG_NAME_MAX 63
 #define WG_NONE UINT32_MAX
@@ -386,6 +388,9 @@ typedef struct node {
     uint32_t params_off, params_len;
     uint32_t in_first, nin; /* in g->ins */
     bool fusible;
+    bool inl;       /* wg_set_inline */
+    bool persisted; /* wg_persist: pref holds the output */
+    weft_ref pref;
 } node;
 
 typedef struct stored_in {
@@ -422,6 +427,9 @@ void wg_free(wg_graph *g)
     for (size_t i = 0; i < g->nins; i++)
         if (g->ins[i].kind == WG_IN_REF)
             weft_release(g->rt, g->ins[i].ref);
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].persisted)
+            weft_release(g->rt, g->nodes[i].pref);
     free(g->nodes);
     free(g->ins);
     free(g->pool);
@@ -431,6 +439,17 @@ void wg_free(wg_graph *g)
 const char *wg_error(const wg_graph *g)
 {
     return g->err;
+}
+
+void wg_set_inline(wg_graph *g, wg_node n)
+{
+    if (n < g->nnodes)
+        g->nodes[n].inl = true;
+}
+
+bool wg_persisted(const wg_graph *g, wg_node n)
+{
+    return n < g->nnodes && g->nodes[n].persisted;
 }
 
 /* Copy n bytes into the pool (8-aligned); UINT32_MAX when full. */
@@ -568,11 +587,20 @@ static weft_value literal(const wg_graph *g, const stored_in *s)
 
 /* ------------------------------------------------------------ plans */
 
+/* Roots that are not tasks: a persisted node (its object is used) and an
+ * inline node (copied into each consumer's task). */
+#define WG_PERSIST (UINT32_MAX - 1)
+#define WG_INLINE (UINT32_MAX - 2)
+
 /* Culling and fusion: root[i] is the node whose task runs node i
  * (WG_NONE: not needed); next[i] chains a group's nodes in order. */
 typedef struct plan {
     uint32_t *root, *first, *next, *last;
-    size_t needed, tasks;
+    size_t needed, tasks, persisted;
+    /* a group's steps: its own nodes with copies of the inline nodes
+     * they use placed before their first use */
+    uint32_t *order, *stepof, *stamp, gen;
+    size_t norder;
 } plan;
 
 static void plan_free(plan *p)
@@ -581,6 +609,9 @@ static void plan_free(plan *p)
     free(p->first);
     free(p->next);
     free(p->last);
+    free(p->order);
+    free(p->stepof);
+    free(p->stamp);
 }
 
 static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
@@ -595,9 +626,12 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
     p->first = malloc((nn + 1) * sizeof *p->first);
     p->next = malloc((nn + 1) * sizeof *p->next);
     p->last = malloc((nn + 1) * sizeof *p->last);
+    p->order = malloc((nn + 1) * sizeof *p->order);
+    p->stepof = malloc((nn + 1) * sizeof *p->stepof);
+    p->stamp = calloc(nn + 1, sizeof *p->stamp);
     weft_err e = 0;
     if (!cons || !user || !want || !p->root || !p->first || !p->next ||
-        !p->last) {
+        !p->last || !p->order || !p->stepof || !p->stamp) {
         e = WEFT_ENOMEM;
         goto out;
     }
@@ -608,12 +642,17 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
         }
         want[outs[i]] = 2;
     }
-    /* needed: reverse order works, inputs come before their users */
+    /* needed: reverse order works, inputs come before their users; what
+     * only a persisted node used is culled */
     for (size_t i = nn; i-- > 0;) {
         if (!want[i])
             continue;
         p->needed++;
         const node *x = &g->nodes[i];
+        if (x->persisted) {
+            p->persisted++;
+            continue;
+        }
         for (uint32_t k = 0; k < x->nin; k++) {
             const stored_in *s = &g->ins[x->in_first + k];
             if (s->kind != WG_IN_NODE)
@@ -628,13 +667,22 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
         p->root[i] = p->first[i] = p->next[i] = p->last[i] = WG_NONE;
         if (!want[i])
             continue;
-        bool own = no_fusion || want[i] == 2 || !g->nodes[i].fusible ||
-                   cons[i] != 1 || !g->nodes[user[i]].fusible;
+        const node *x = &g->nodes[i];
+        if (x->persisted) {
+            p->root[i] = WG_PERSIST;
+            continue;
+        }
+        if (x->inl && !no_fusion && want[i] != 2) {
+            p->root[i] = WG_INLINE;
+            continue;
+        }
+        bool own = no_fusion || want[i] == 2 || !x->fusible || cons[i] != 1 ||
+                   !g->nodes[user[i]].fusible || p->root[user[i]] == WG_INLINE;
         p->root[i] = own ? (uint32_t)i : p->root[user[i]];
     }
     for (size_t i = 0; i < nn; i++) { /* groups, their nodes in order */
         uint32_t r = p->root[i];
-        if (r == WG_NONE)
+        if (r >= WG_INLINE)
             continue;
         if (p->first[r] == WG_NONE) {
             p->first[r] = (uint32_t)i;
@@ -653,7 +701,78 @@ out:
     return e;
 }
 
+/* Append node i to the current group's steps after the inline nodes it
+ * uses that the group does not run yet. */
+static void group_add(const wg_graph *g, plan *p, uint32_t i)
+{
+    const node *x = &g->nodes[i];
+    for (uint32_t k = 0; k < x->nin; k++) {
+        const stored_in *s = &g->ins[x->in_first + k];
+        if (s->kind == WG_IN_NODE && p->root[s->node] == WG_INLINE &&
+            p->stamp[s->node] != p->gen)
+            group_add(g, p, s->node);
+    }
+    p->stamp[i] = p->gen;
+    p->stepof[i] = (uint32_t)p->norder;
+    p->order[p->norder++] = i;
+}
+
+/* Lay out group r's steps in p->order[0..norder). */
+static void group_steps(const wg_graph *g, plan *p, uint32_t r)
+{
+    p->gen++;
+    p->norder = 0;
+    for (uint32_t i = p->first[r]; i != WG_NONE; i = p->next[i])
+        group_add(g, p, i);
+}
+
+/* Whether node i's output is made inside the group laid out last. */
+static bool in_group(const plan *p, uint32_t i)
+{
+    return p->stamp[i] == p->gen;
+}
+
 /* ------------------------------------------------------------ compute */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress_line(size_t done, size_t total, double t0, bool last)
+{
+    double dt = now_s() - t0;
+    fprintf(stderr, "\r[weft] %zu/%zu tasks  %.0f tasks/s  %.1f s%s", done,
+            total, dt > 0 ? (double)done / dt : 0.0, dt, last ? "\n" : "");
+    fflush(stderr);
+}
+
+/* Wait for the n tasks, showing progress, releasing each as it finishes
+ * (the tasks that still need it hold it). */
+static void wait_progress(weft_runtime *rt, weft_ref *t, size_t n)
+{
+    bool tty = isatty(STDERR_FILENO);
+    double t0 = now_s(), shown = 0;
+    size_t left = n;
+    while (left) {
+        size_t k = 0;
+        for (size_t i = 0; i < left; i++) {
+            if (weft_ready(rt, t[i]))
+                weft_release(rt, t[i]);
+            else
+                t[k++] = t[i];
+        }
+        left = k;
+        if (tty && (!left || now_s() - shown >= 0.1)) {
+            progress_line(n - left, n, t0, !left);
+            shown = now_s();
+        }
+        if (left)
+            (void)weft_wait(rt, t, left, left, 100, NULL, NULL);
+    }
+}
 
 weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
                     const wg_opts *o, wg_stats *st)
@@ -662,23 +781,23 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
     weft_err e = make_plan(g, outs, n, o && o->no_fusion, &p);
     if (e)
         return e;
-    size_t nn = g->nnodes;
+    size_t nn = g->nnodes, inlined = 0;
     weft_ref *task = calloc(nn + 1, sizeof *task); /* by root */
-    uint32_t *step = malloc((nn + 1) * sizeof *step);
     weft_value *args = NULL;
     size_t capargs = 0;
-    if (!task || !step)
+    if (!task)
         e = WEFT_ENOMEM;
     for (size_t r = 0; r < nn && !e; r++) {
         if (p.root[r] != r)
             continue;
+        group_steps(g, &p, (uint32_t)r);
         wbuf w = {0};
-        uint32_t nsteps = 0, nargs = 1;
-        for (uint32_t i = p.first[r]; i != WG_NONE; i = p.next[i])
-            step[i] = nsteps++;
-        put32(&w, nsteps);
-        for (uint32_t i = p.first[r]; i != WG_NONE && !e; i = p.next[i]) {
+        uint32_t nargs = 1;
+        put32(&w, (uint32_t)p.norder);
+        for (size_t si = 0; si < p.norder && !e; si++) {
+            uint32_t i = p.order[si];
             const node *x = &g->nodes[i];
+            inlined += p.root[i] == WG_INLINE;
             put16(&w, (uint16_t)x->kernel_len);
             put(&w, g->pool + x->kernel_off, x->kernel_len);
             put16(&w, (uint16_t)x->key_len);
@@ -690,9 +809,9 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
                 const stored_in *s = &g->ins[x->in_first + k];
                 uint8_t from = 0;
                 uint32_t idx;
-                if (s->kind == WG_IN_NODE && p.root[s->node] == r) {
+                if (s->kind == WG_IN_NODE && in_group(&p, s->node)) {
                     from = 1;
-                    idx = step[s->node];
+                    idx = p.stepof[s->node];
                 } else {
                     if (nargs + 1 > capargs) {
                         size_t cap = capargs ? capargs * 2 : 64;
@@ -704,10 +823,13 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
                         args = m;
                         capargs = cap;
                     }
-                    args[nargs] = s->kind == WG_IN_NODE
-                                      ? weft_refv(task[p.root[s->node]])
-                                  : s->kind == WG_IN_REF ? weft_refv(s->ref)
-                                                         : literal(g, s);
+                    if (s->kind == WG_IN_NODE)
+                        args[nargs] = weft_refv(g->nodes[s->node].persisted
+                                                    ? g->nodes[s->node].pref
+                                                    : task[p.root[s->node]]);
+                    else
+                        args[nargs] = s->kind == WG_IN_REF ? weft_refv(s->ref)
+                                                           : literal(g, s);
                     idx = nargs++ - 1;
                 }
                 put(&w, &from, 1);
@@ -728,36 +850,83 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
         free(w.p);
     }
     if (!e)
-        for (size_t i = 0; i < n; i++) {
-            refs[i] = task[outs[i]];
-            /* asked for twice: a handle each */
-            for (size_t j = 0; j < i; j++)
-                if (outs[j] == outs[i]) {
-                    e = weft_retain(g->rt, refs[i]);
-                    break;
-                }
+        for (size_t i = 0; i < n && !e; i++) {
+            const node *x = &g->nodes[outs[i]];
+            refs[i] = x->persisted ? x->pref : task[outs[i]];
+            bool again = x->persisted; /* the graph keeps its own */
+            for (size_t j = 0; j < i && !again; j++)
+                again = outs[j] == outs[i]; /* asked twice: a handle each */
+            if (again)
+                e = weft_retain(g->rt, refs[i]);
         }
     /* The tasks still to run hold their inputs: let go of the rest. */
     for (size_t r = 0; task && r < nn; r++) {
         bool asked = false;
         for (size_t i = 0; i < n && !e && !asked; i++)
             asked = outs[i] == r;
-        if (task[r].id && !asked)
-            weft_release(g->rt, task[r]);
+        if (task[r].id && asked)
+            task[r].id = 0;
+    }
+    if (!e && o && o->progress) {
+        size_t k = 0; /* every task, the requested ones held for the wait */
+        for (size_t r = 0; r < nn; r++)
+            if (task[r].id)
+                task[k++] = task[r];
+        for (size_t i = 0; i < n; i++)
+            if (!g->nodes[outs[i]].persisted &&
+                weft_retain(g->rt, refs[i]) == 0)
+                task[k++] = refs[i];
+        wait_progress(g->rt, task, k);
+    } else {
+        for (size_t r = 0; task && r < nn; r++)
+            if (task[r].id)
+                weft_release(g->rt, task[r]);
     }
     if (st) {
         st->nodes = nn;
         st->needed = p.needed;
         st->tasks = p.tasks;
+        st->inlined = inlined;
+        st->persisted = p.persisted;
     }
     free(task);
-    free(step);
     free(args);
     plan_free(&p);
     return e;
 }
 
+weft_err wg_persist(wg_graph *g, const wg_node *outs, size_t n,
+                    const wg_opts *o, wg_stats *st)
+{
+    weft_ref *refs = calloc(n ? n : 1, sizeof *refs);
+    if (!refs)
+        return WEFT_ENOMEM;
+    weft_err e = wg_compute(g, outs, n, refs, o, st);
+    for (size_t i = 0; i < n && !e; i++) {
+        node *x = &g->nodes[outs[i]];
+        if (x->persisted) {
+            weft_release(g->rt, refs[i]); /* already kept, or twice */
+        } else {
+            x->persisted = true;
+            x->pref = refs[i];
+        }
+    }
+    free(refs);
+    return e;
+}
+
 /* ------------------------------------------------------------ graphviz */
+
+static void dot_key(const wg_graph *g, uint32_t i, FILE *f)
+{
+    const node *x = &g->nodes[i];
+    for (uint32_t c = 0; c < x->key_len; c++) {
+        char ch = (char)g->pool[x->key_off + c];
+        if (ch == '"' || ch == '\\')
+            fputc('\\', f);
+        fputc(ch == '\n' ? ' ' : ch, f);
+    }
+}
 
 weft_err wg_write_dot(wg_graph *g, const wg_node *outs, size_t n,
                       bool no_fusion, FILE *f)
@@ -768,30 +937,34 @@ weft_err wg_write_dot(wg_graph *g, const wg_node *outs, size_t n,
         return e;
     fprintf(f, "digraph weft {\n  rankdir=BT;\n  node [shape=box, "
                "fontname=\"monospace\"];\n");
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (p.root[i] == WG_PERSIST) {
+            fprintf(f, "  p%zu [shape=ellipse, label=\"", i);
+            dot_key(g, (uint32_t)i, f);
+            fprintf(f, "\\n(persisted)\"];\n");
+        }
     for (size_t r = 0; r < g->nnodes; r++) {
         if (p.root[r] != r)
             continue;
+        group_steps(g, &p, (uint32_t)r);
         fprintf(f, "  t%zu [label=\"", r);
-        for (uint32_t i = p.first[r]; i != WG_NONE; i = p.next[i]) {
-            const node *x = &g->nodes[i];
-            for (uint32_t c = 0; c < x->key_len; c++) {
-                char ch = (char)g->pool[x->key_off + c];
-                if (ch == '"' || ch == '\\')
-                    fputc('\\', f);
-                fputc(ch == '\n' ? ' ' : ch, f);
-            }
-            fprintf(f, "%s", p.next[i] != WG_NONE ? "\\n" : "");
+        for (size_t si = 0; si < p.norder; si++) {
+            dot_key(g, p.order[si], f);
+            fprintf(f, "%s", si + 1 < p.norder ? "\\n" : "");
         }
         fprintf(f, "\"];\n");
-    }
-    for (size_t i = 0; i < g->nnodes; i++) {
-        if (p.root[i] == WG_NONE)
-            continue;
-        const node *x = &g->nodes[i];
-        for (uint32_t k = 0; k < x->nin; k++) {
-            const stored_in *s = &g->ins[x->in_first + k];
-            if (s->kind == WG_IN_NODE && p.root[s->node] != p.root[i])
-                fprintf(f, "  t%u -> t%u;\n", p.root[s->node], p.root[i]);
+        /* one edge per value passed in from another task or object */
+        for (size_t si = 0; si < p.norder; si++) {
+            const node *x = &g->nodes[p.order[si]];
+            for (uint32_t k = 0; k < x->nin; k++) {
+                const stored_in *s = &g->ins[x->in_first + k];
+                if (s->kind != WG_IN_NODE || in_group(&p, s->node))
+                    continue;
+                if (p.root[s->node] == WG_PERSIST)
+                    fprintf(f, "  p%u -> t%zu;\n", s->node, r);
+                else
+                    fprintf(f, "  t%u -> t%zu;\n", p.root[s->node], r);
+            }
         }
     }
     fprintf(f, "}\n");

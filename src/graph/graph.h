@@ -108,15 +108,26 @@ wg_node wg_add(wg_graph *g, const char *kernel, const void *params, size_t plen,
 /* What went wrong in the last failed wg_add ("" if nothing). */
 const char *wg_error(const wg_graph *g);
 
+/* Mark n as cheap to recompute (a random or zeros chunk, a literal): it
+ * never runs as a task of its own or sits in the store; every task that
+ * consumes it runs a copy of it (Dask's inlining). A requested output
+ * still runs as its own task. No-op with no_fusion. */
+void wg_set_inline(wg_graph *g, wg_node n);
+
 typedef struct wg_stats {
-    size_t nodes;  /* in the graph */
-    size_t needed; /* after culling */
-    size_t tasks;  /* after fusion: tasks submitted */
+    size_t nodes;     /* in the graph */
+    size_t needed;    /* after culling */
+    size_t tasks;     /* after fusion: tasks submitted */
+    size_t inlined;   /* copies of inline nodes run inside other tasks */
+    size_t persisted; /* needed nodes served from persisted objects */
 } wg_stats;
 
 typedef struct wg_opts {
     bool no_fusion;             /* one task per node */
     const weft_task_opts *task; /* options for every task (NULL: defaults) */
+    /* Wait for the results, showing tasks done/total, rate and elapsed
+     * time on stderr when stderr is a terminal (off by default). */
+    bool progress;
 } wg_opts;
 
 /* Run what outs[0..n) need; refs[i] is the object of outs[i] (yours to
@@ -126,6 +137,16 @@ typedef struct wg_opts {
  * and node. */
 weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
                     const wg_opts *o, wg_stats *st);
+
+/* Run outs[0..n) like wg_compute and keep their objects: later computes
+ * (and DOT output) use them instead of re-running the nodes or anything
+ * upstream of them. The graph holds the objects until wg_free; the result
+ * of a failed task surfaces from the computes that use it. */
+weft_err wg_persist(wg_graph *g, const wg_node *outs, size_t n,
+                    const wg_opts *o, wg_stats *st);
+
+/* Whether node n was persisted. */
+bool wg_persisted(const wg_graph *g, wg_node n);
 
 /* Write g (culled to outs, fused unless no_fusion) as Graphviz DOT: one
  * box per task listing its nodes' keys, one edge per value passed. */

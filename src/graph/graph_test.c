@@ -125,6 +125,8 @@ static void random_dags(weft_runtime *rt, uint64_t seed, int rounds)
                        s[i].kind ? NULL : &s[i].param, s[i].kind ? 0 : 8, in,
                        (size_t)s[i].nin, key, s[i].fusible);
             assert_int_equal(id, (wg_node)i);
+            if (xorshift_below(&rng, 4) == 0)
+                wg_set_inline(g, id); /* copied into its consumers */
         }
         /* ask for 1..3 nodes; count what they need */
         int nout = 1 + (int)xorshift_below(&rng, 3);
@@ -143,16 +145,47 @@ static void random_dags(weft_runtime *rt, uint64_t seed, int rounds)
                 if (s[i].from[k] >= 0)
                     need[s[i].from[k]] = true;
         }
-        for (int fuse = 0; fuse < 2; fuse++) {
-            wg_opts o = {.no_fusion = fuse == 0};
+        for (int fuse = 0; fuse < 4; fuse++) {
+            /* 0 no fusion, 1 fusion, 2 waiting with progress, 3 after
+             * persisting some nodes */
+            if (fuse == 3) {
+                wg_node keep[4];
+                size_t nk = 1 + xorshift_below(&rng, 4);
+                for (size_t k = 0; k < nk; k++)
+                    keep[k] = (wg_node)xorshift_below(&rng, (uint64_t)n);
+                OK(wg_persist(g, keep, nk, NULL, NULL));
+                for (size_t k = 0; k < nk; k++)
+                    assert_true(wg_persisted(g, keep[k]));
+            }
+            wg_opts o = {.no_fusion = fuse == 0, .progress = fuse == 2};
             weft_ref refs[3];
             wg_stats st;
             OK(wg_compute(g, outs, (size_t)nout, refs, &o, &st));
             assert_int_equal(st.nodes, (size_t)n);
+            if (fuse == 3) { /* nothing above a persisted node is needed */
+                memset(need, 0, (size_t)n);
+                for (int k = 0; k < nout; k++)
+                    need[outs[k]] = true;
+                needed = 0;
+                size_t kept = 0;
+                for (int i = n - 1; i >= 0; i--) {
+                    if (!need[i])
+                        continue;
+                    needed++;
+                    if (wg_persisted(g, (wg_node)i)) {
+                        kept++;
+                        continue;
+                    }
+                    for (int k = 0; k < s[i].nin; k++)
+                        if (s[i].from[k] >= 0)
+                            need[s[i].from[k]] = true;
+                }
+                assert_int_equal(st.persisted, kept);
+            }
             assert_int_equal(st.needed, needed);
             if (fuse == 0)
                 assert_int_equal(st.tasks, needed);
-            else
+            else if (fuse < 3)
                 assert_true(st.tasks >= 1 && st.tasks <= needed);
             for (int k = 0; k < nout; k++)
                 assert_int_equal(get_result(rt, refs[k]), val[outs[k]]);
@@ -274,12 +307,79 @@ static void test_fusion_failure_persist_and_dot(void **state)
     weft_shutdown(rt);
 }
 
+/* An inline node runs inside each of its consumers' tasks; persisted
+ * nodes cut the graph above them and show in DOT as objects. */
+static void test_inline_and_persist(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    wg_graph *g = wg_new(rt);
+    int64_t k = 5;
+    wg_input in = wg_value_in(weft_i64(1));
+    wg_node src = wg_add(g, "t_add", &k, 8, &in, 1, "src", true); /* 6 */
+    wg_set_inline(g, src);
+    wg_node outs[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t p = i;
+        in = wg_node_in(src);
+        outs[i] = wg_add(g, "t_add", &p, 8, &in, 1, "use", false);
+    }
+    weft_ref refs[3];
+    wg_stats st;
+    OK(wg_compute(g, outs, 3, refs, NULL, &st));
+    assert_int_equal(st.tasks, 3);
+    assert_int_equal(st.inlined, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(get_result(rt, refs[i]), 6 + i);
+    /* asked for itself, an inline node is a task of its own */
+    OK(wg_compute(g, &src, 1, refs, NULL, &st));
+    assert_int_equal(st.tasks, 1);
+    assert_int_equal(st.inlined, 0);
+    assert_int_equal(get_result(rt, refs[0]), 6);
+
+    /* persist the consumers; a sum of them runs alone */
+    OK(wg_persist(g, outs, 3, NULL, &st));
+    wg_input three[3] = {wg_node_in(outs[0]), wg_node_in(outs[1]),
+                         wg_node_in(outs[2])};
+    wg_node sum = wg_add(g, "t_add", NULL, 0, three, 3, "sum", true);
+    OK(wg_compute(g, &sum, 1, refs, NULL, &st));
+    assert_int_equal(st.tasks, 1);
+    assert_int_equal(st.persisted, 3);
+    assert_int_equal(st.needed, 4); /* src culled */
+    assert_int_equal(st.inlined, 0);
+    assert_int_equal(get_result(rt, refs[0]), 6 + 7 + 8);
+    /* a persisted node asked for again is its object, no task */
+    OK(wg_compute(g, &outs[1], 1, refs, NULL, &st));
+    assert_int_equal(st.tasks, 0);
+    assert_int_equal(get_result(rt, refs[0]), 7);
+
+    char path[] = "/tmp/weft_dot_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w+");
+    OK(wg_write_dot(g, &sum, 1, false, f));
+    rewind(f);
+    char line[256];
+    int objects = 0, edges = 0;
+    while (fgets(line, sizeof line, f)) {
+        objects += strstr(line, "(persisted)") != NULL;
+        edges += strstr(line, "-> t") != NULL;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(objects, 3);
+    assert_int_equal(edges, 3);
+    wg_free(g);
+    assert_int_equal(objects_settled(rt), 0);
+    weft_shutdown(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_dags_threads),
         cmocka_unit_test(test_random_dags_processes),
         cmocka_unit_test(test_fusion_failure_persist_and_dot),
+        cmocka_unit_test(test_inline_and_persist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
