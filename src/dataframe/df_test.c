@@ -1,0 +1,454 @@
+/* Lazy dataframes (weft/dataframe.h) on the real runtime: random queries
+ * (eval, filter, select, groupby, join, sort, head, tail, concat) over a
+ * random table written as a CSV file and read back in 1, 2 and 8+
+ * partitions, on threads and in worker processes, checked against the
+ * same operations applied in order to the whole table in this process;
+ * persist, the columnar file, to_csv, projection, and errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <weft/dataframe.h>
+
+#include "dataframe/csv.h"
+#include "dataframe/df_int.h"
+#include "dataframe/groupby.h"
+#include "dataframe/join.h"
+#include "dataframe/table_ops.h"
+
+#include "testutil.h"
+
+static const char *const groups[] = {"Asthma", "COPD", "Heart Disease",
+                                     "Hypertension", "Diabetes"};
+
+/* A random patients-like table as CSV at path; n rows. */
+static void write_random_csv(uint64_t *rng, size_t n, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "id,g,k,x,y,flag\n");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%zu,", i);
+        if (xorshift_below(rng, 10))
+            fprintf(f, "%s", groups[xorshift_below(rng, 5)]);
+        fprintf(f, ",%d,", (int)xorshift_below(rng, 10));
+        if (xorshift_below(rng, 8))
+            fprintf(f, "%.17g",
+                    (double)xorshift_below(rng, 100000) / 64.0 - 500);
+        fprintf(f, ",%lld,%s\n", (long long)xorshift_below(rng, 1000) - 300,
+                xorshift_below(rng, 2) ? "true" : "false");
+    }
+    fclose(f);
+}
+
+static void write_dim_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "k,weight,label\n");
+    for (int k = 0; k < 10; k += (k == 6) + 1) /* k = 7 has no row */
+        fprintf(f, "%d,%.3f,L%d\n", k, 0.5 + k * 0.25, k);
+    fclose(f);
+}
+
+/* Whole-table sequential evaluation of the same query. */
+typedef struct query {
+    const char *eval, *filter, *select;
+    const char *keys, *aggs;
+    bool join;
+    const char *sort;
+    int head, tail; /* 0: none */
+} query;
+
+static void whole_select(wf_table *t, const char *list)
+{
+    char *copy = strdup(list), *names[16];
+    size_t n = 0;
+    for (char *p = strtok(copy, ","); p; p = strtok(NULL, ","))
+        names[n++] = p;
+    wf_table s;
+    char err[512];
+    OK(wf_table_select(t, (const char *const *)names, n, &s, err, sizeof err));
+    wf_table_free(t);
+    *t = s;
+    free(copy);
+}
+
+static void sequential(const query *q, wf_table *t, const wf_table *dim)
+{
+    char err[1024];
+    if (q->eval)
+        OK(wd_apply_eval(t, q->eval, err, sizeof err));
+    if (q->filter)
+        OK(wd_apply_filter(t, q->filter, err, sizeof err));
+    if (q->join) {
+        wf_table j;
+        const char *k[1] = {"k"};
+        OK(wf_join(t, dim, k, k, 1, WF_JOIN_INNER, &j, err, sizeof err));
+        wf_table_free(t);
+        *t = j;
+    }
+    if (q->select)
+        whole_select(t, q->select);
+    if (q->keys) {
+        char *copy = strdup(q->keys), *keys[4];
+        size_t nk = 0;
+        for (char *p = strtok(copy, ","); p; p = strtok(NULL, ","))
+            keys[nk++] = p;
+        wf_agg *aggs;
+        size_t naggs;
+        wf_table p, r;
+        OK(wf_aggs_parse(q->aggs, &aggs, &naggs, err, sizeof err));
+        OK(wf_groupby_partial(t, (const char *const *)keys, nk, aggs, naggs, &p,
+                              err, sizeof err));
+        OK(wf_groupby_final(&p, nk, aggs, naggs, &r, err, sizeof err));
+        wf_table_free(&p);
+        wf_table_free(t);
+        *t = r;
+        wf_aggs_free(aggs, naggs);
+        free(copy);
+    }
+    if (q->sort) {
+        char cols[256], dirs[16];
+        size_t nc = 0, nd = 0;
+        for (const char *p = q->sort; *p;) {
+            dirs[nd++] = *p == '-' ? '-' : '+';
+            p += *p == '-';
+            while (*p && *p != ',')
+                cols[nc++] = *p++;
+            if (*p) {
+                cols[nc++] = '\n';
+                p++;
+            }
+        }
+        cols[nc] = dirs[nd] = '\0';
+        OK(wd_apply_sort(t, cols, dirs, err, sizeof err));
+    }
+    if (q->head) {
+        wf_table h;
+        OK(wf_table_head(t, (size_t)q->head, &h));
+        wf_table_free(t);
+        *t = h;
+    }
+    if (q->tail && (size_t)q->tail < t->nrows) {
+        size_t n = (size_t)q->tail, *idx = malloc(n * sizeof *idx);
+        for (size_t i = 0; i < n; i++)
+            idx[i] = t->nrows - n + i;
+        wf_table h;
+        wf_table_init(&h);
+        for (size_t j = 0; j < t->ncols; j++) {
+            wf_column c;
+            OK(wf_col_take(&t->cols[j], idx, n, &c));
+            OK(wf_table_add(&h, t->names[j], &c));
+        }
+        free(idx);
+        wf_table_free(t);
+        *t = h;
+    }
+}
+
+static wd_frame *lazy(const query *q, wd_frame *f, wd_frame *dim)
+{
+    if (q->eval)
+        f = wd_eval(f, q->eval);
+    if (f && q->filter)
+        f = wd_filter(f, q->filter);
+    if (f && q->join)
+        f = wd_join(f, dim, "k", WD_INNER);
+    if (f && q->select)
+        f = wd_select(f, q->select);
+    if (f && q->keys)
+        f = wd_groupby(f, q->keys, q->aggs);
+    if (f && q->sort)
+        f = wd_sort(f, q->sort);
+    if (f && q->head)
+        f = wd_head(f, (size_t)q->head);
+    if (f && q->tail)
+        f = wd_tail(f, (size_t)q->tail);
+    return f;
+}
+
+static bool close_enough(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    return fabs(a - b) <= 1e-9 * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+/* got (computed) equals want (sequential), floats to 1e-9. */
+static void check_same(const wd_table *got, const wf_table *want,
+                       const char *what)
+{
+    if (wd_table_ncols(got) != want->ncols ||
+        wd_table_nrows(got) != want->nrows)
+        fail_msg("%s: %zu x %zu, want %zu x %zu", what, wd_table_nrows(got),
+                 wd_table_ncols(got), want->nrows, want->ncols);
+    for (size_t j = 0; j < want->ncols; j++) {
+        assert_string_equal(wd_table_col_name(got, j), want->names[j]);
+        assert_int_equal(wd_table_col_type(got, j), want->cols[j].type);
+        const wf_column *c = &want->cols[j];
+        for (size_t i = 0; i < want->nrows; i++) {
+            bool null = !wf_col_present(c, i);
+            if (null != wd_table_is_null(got, i, j))
+                fail_msg("%s: null differs at row %zu col %s", what, i,
+                         want->names[j]);
+            if (null)
+                continue;
+            if (c->type == WF_COL_F64) {
+                if (!close_enough(wd_table_f64(got, i, j), c->v.f64[i]))
+                    fail_msg("%s: row %zu col %s: %.17g want %.17g", what, i,
+                             want->names[j], wd_table_f64(got, i, j),
+                             c->v.f64[i]);
+            } else if (c->type == WF_COL_STR) {
+                size_t la, lb;
+                const char *a = wd_table_str(got, i, j, &la);
+                const char *b = wf_col_str(c, i, &lb);
+                if (la != lb || memcmp(a, b, la))
+                    fail_msg("%s: row %zu col %s: text differs", what, i,
+                             want->names[j]);
+            } else if (c->type == WF_COL_BOOL) {
+                assert_int_equal(wd_table_bool(got, i, j), c->v.b[i] != 0);
+            } else {
+                assert_int_equal(wd_table_i64(got, i, j), c->v.i64[i]);
+            }
+        }
+    }
+}
+
+static const query *random_query(uint64_t *rng, query *q)
+{
+    static const char *evals[] = {"z = x * 2 + y", "y = y // 7",
+                                  "big = x > 100 or k >= 8"};
+    static const char *filters[] = {
+        "x > 0", "g == 'Asthma' or k < 3", "y % 3 == 0 and flag",
+        "notnull(x) and g != 'COPD'", "k in [1, 2, 5]"};
+    static const char *aggs[] = {"mean(x),size()", "sum(y),count(x),max(x)",
+                                 "std(x),min(y),mean(y)"};
+    static const char *keys[] = {"g", "k", "g,flag"};
+    memset(q, 0, sizeof *q);
+    if (xorshift_below(rng, 2))
+        q->eval = evals[xorshift_below(rng, 3)];
+    if (xorshift_below(rng, 3))
+        q->filter = filters[xorshift_below(rng, 5)];
+    q->join = xorshift_below(rng, 4) == 0;
+    int end = (int)xorshift_below(rng, 5);
+    if (end == 0) {
+        q->keys = keys[xorshift_below(rng, 3)];
+        q->aggs = q->join ? "sum(weight),mean(x),size()"
+                          : aggs[xorshift_below(rng, 3)];
+    } else if (end == 1) {
+        q->sort = xorshift_below(rng, 2) ? "-x,id" : "g,-y,id";
+        q->head = 1 + (int)xorshift_below(rng, 40);
+    } else if (end == 2) {
+        q->tail = 1 + (int)xorshift_below(rng, 40);
+    } else if (end == 3) {
+        q->select = q->join ? "id,label,x" : "id,x,g";
+    }
+    return q;
+}
+
+static void random_queries(weft_runtime *rt, uint64_t seed, int rounds)
+{
+    uint64_t rng = seed;
+    char path[] = "/tmp/weft_df_XXXXXX", dpath[] = "/tmp/weft_dim_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(dpath));
+    write_dim_csv(dpath);
+    size_t rows = 200 + xorshift_below(&rng, 3000);
+    write_random_csv(&rng, rows, path);
+    char err[1024];
+    wf_table whole, dim;
+    const char *p1[1] = {path}, *p2[1] = {dpath};
+    OK(wf_csv_read(p1, 1, NULL, &whole, NULL, err, sizeof err));
+    OK(wf_csv_read(p2, 1, NULL, &dim, NULL, err, sizeof err));
+    for (int round = 0; round < rounds; round++) {
+        query q;
+        random_query(&rng, &q);
+        wf_table want;
+        OK(wf_table_head(&whole, whole.nrows, &want));
+        sequential(&q, &want, &dim);
+        for (int split = 0; split < 3; split++) {
+            wd_ctx *ctx = wd_ctx_new(rt);
+            wd_csv_options o = {0};
+            /* one partition, two, or many */
+            o.partition_bytes = split == 0   ? 1 << 26
+                                : split == 1 ? rows * 20
+                                             : 1 + xorshift_below(&rng, 4096);
+            wd_frame *f = wd_read_csv(ctx, path, &o);
+            assert_non_null(f);
+            if (split == 1)
+                assert_true(wd_nparts(f) >= 2);
+            wd_frame *d = wd_read_csv(ctx, dpath, NULL);
+            wd_frame *r = lazy(&q, f, d);
+            if (!r)
+                fail_msg("query failed: %s", wd_error(ctx));
+            wd_table *got = wd_compute(r);
+            if (!got)
+                fail_msg("compute failed: %s", wd_error(ctx));
+            char what[256];
+            snprintf(what, sizeof what, "round %d split %d (%zu parts)", round,
+                     split, wd_nparts(f));
+            check_same(got, &want, what);
+            wd_table_free(got);
+            wd_ctx_free(ctx);
+        }
+        wf_table_free(&want);
+    }
+    wf_table_free(&whole);
+    wf_table_free(&dim);
+    unlink(path);
+    unlink(dpath);
+}
+
+static void test_random_queries_threads(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    random_queries(rt, 0xdf01, scaled(40));
+    random_queries(rt, 0xdf02, scaled(20));
+    assert_int_equal(objects_settled(rt), 0);
+    weft_shutdown(rt);
+    rt = start_runtime(8);
+    random_queries(rt, 0xdf03, scaled(20));
+    weft_shutdown(rt);
+}
+
+static void test_random_queries_processes(void **state)
+{
+    (void)state;
+    weft_options o;
+    weft_options_init(&o);
+    o.executor = WEFT_EXEC_PROCESS;
+    o.num_procs = 2;
+    weft_runtime *rt = start_runtime_opts(&o);
+    random_queries(rt, 0xdf04, scaled(10));
+    weft_shutdown(rt);
+}
+
+/* Persist, the columnar file, to_csv, concat, projection and errors. */
+static void test_persist_files_and_errors(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    uint64_t rng = 7;
+    char path[] = "/tmp/weft_df_XXXXXX";
+    close(mkstemp(path));
+    write_random_csv(&rng, 5000, path);
+    wd_ctx *ctx = wd_ctx_new(rt);
+    wd_csv_options o = {.partition_bytes = 16 << 10};
+    wd_frame *f = wd_read_csv(ctx, path, &o);
+    assert_non_null(f);
+    size_t parts = wd_nparts(f);
+    assert_true(parts >= 4);
+    assert_int_equal(wd_ncols(f), 6);
+    assert_string_equal(wd_col_name(f, 3), "x");
+    assert_int_equal(wd_col_type(f, 3), WD_FLOAT64);
+
+    /* graph size: the filter and eval fuse into the read */
+    wd_frame *q = wd_eval(wd_filter(f, "x > 0"), "w = x * 2");
+    assert_non_null(q);
+    size_t before, after;
+    OK(wd_graph_size(q, &before, &after));
+    assert_int_equal(before, 3 * parts);
+    assert_int_equal(after, parts);
+    wd_frame *gb = wd_groupby(q, "g", "mean(w),size()");
+    OK(wd_graph_size(gb, &before, &after));
+    assert_true(after > parts && after < before);
+    wd_table *a = wd_compute(gb);
+    assert_non_null(a);
+
+    /* persisted, the same answer with the reads not run again */
+    OK(wd_persist(q));
+    OK(wd_graph_size(gb, &before, &after));
+    assert_true(after >= parts); /* partials of the kept partitions */
+    wd_table *b = wd_compute(gb);
+    assert_non_null(b);
+    assert_int_equal(wd_table_nrows(a), wd_table_nrows(b));
+    for (size_t i = 0; i < wd_table_nrows(a); i++)
+        assert_true(close_enough(wd_table_f64(a, i, 1), wd_table_f64(b, i, 1)));
+
+    /* to_file then read_file: the same rows */
+    char tpath[] = "/tmp/weft_tbl_XXXXXX", cpath[] = "/tmp/weft_out_XXXXXX";
+    close(mkstemp(tpath));
+    close(mkstemp(cpath));
+    OK(wd_to_file(f, tpath));
+    wd_frame *back = wd_read_file(ctx, tpath);
+    assert_non_null(back);
+    assert_int_equal(wd_nparts(back), parts);
+    wd_table *t1 = wd_compute(f), *t2 = wd_compute(back);
+    assert_non_null(t1);
+    assert_non_null(t2);
+    assert_int_equal(wd_table_nrows(t1), 5000);
+    assert_int_equal(wd_table_nrows(t2), 5000);
+    for (size_t i = 0; i < 5000; i += 97)
+        assert_int_equal(wd_table_i64(t1, i, 0), wd_table_i64(t2, i, 0));
+    /* to_csv, read back: the same */
+    OK(wd_to_csv(back, cpath));
+    wd_frame *again = wd_read_csv(ctx, cpath, NULL);
+    assert_non_null(again);
+    wd_table *t3 = wd_compute(wd_concat((wd_frame *[]){again, f}, 2));
+    assert_non_null(t3);
+    assert_int_equal(wd_table_nrows(t3), 10000);
+    assert_true(
+        close_enough(wd_table_f64(t3, 4321, 3), wd_table_f64(t1, 4321, 3)));
+
+    /* errors name what is wrong */
+    assert_null(wd_filter(f, "nosuch > 1"));
+    assert_non_null(strstr(wd_error(ctx), "nosuch"));
+    assert_null(wd_filter(f, "x >> 1"));
+    assert_non_null(strstr(wd_error(ctx), "column"));
+    assert_null(wd_groupby(f, "g", "median(x)"));
+    assert_non_null(strstr(wd_error(ctx), "median"));
+    assert_null(wd_select(f, "id,zz"));
+    assert_non_null(strstr(wd_error(ctx), "zz"));
+    assert_null(wd_sort(f, "-qq"));
+    assert_non_null(strstr(wd_error(ctx), "qq"));
+    assert_null(wd_read_csv(ctx, "/nonexistent/*.csv", NULL));
+    assert_true(strlen(wd_error(ctx)) > 0);
+    assert_null(wd_read_csv(ctx, path, &(wd_csv_options){.schema = "x:float"}));
+    assert_non_null(strstr(wd_error(ctx), "x:float"));
+    assert_null(wd_concat((wd_frame *[]){f, gb}, 2));
+    assert_non_null(strstr(wd_error(ctx), "differ"));
+    /* a data error at compute time names the file and line */
+    FILE *bad = fopen(path, "a");
+    fprintf(bad, "1,Asthma,3,oops,4,true\n");
+    fclose(bad);
+    wd_frame *typed = wd_read_csv(
+        ctx, path,
+        &(wd_csv_options){.schema = "x:float64", .partition_bytes = 1 << 20});
+    assert_non_null(typed);
+    assert_null(wd_compute(typed));
+    assert_non_null(strstr(wd_error(ctx), "oops"));
+    if (!strstr(wd_error(ctx), ":5002: column 4 (x)"))
+        fail_msg("%s", wd_error(ctx));
+
+    wd_table_free(a);
+    wd_table_free(b);
+    wd_table_free(t1);
+    wd_table_free(t2);
+    wd_table_free(t3);
+    wd_ctx_free(ctx);
+    unlink(path);
+    unlink(tpath);
+    unlink(cpath);
+    assert_int_equal(objects_settled(rt), 0);
+    weft_shutdown(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_queries_threads),
+        cmocka_unit_test(test_random_queries_processes),
+        cmocka_unit_test(test_persist_files_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
