@@ -443,12 +443,51 @@ static void test_persist_files_and_errors(void **state)
     weft_shutdown(rt);
 }
 
+/* A filter and a mean over a file 6 times the runtime's object store
+ * cap: partitions flow through, and the answer is the whole table's. */
+static void test_out_of_core(void **state)
+{
+    (void)state;
+    weft_options o;
+    weft_options_init(&o);
+    o.num_threads = 2;
+    o.store_cap = 4 << 20;
+    weft_runtime *rt = start_runtime_opts(&o);
+    uint64_t rng = 99;
+    char path[] = "/tmp/weft_big_XXXXXX";
+    close(mkstemp(path));
+    size_t rows = sanitize_scale() ? 300000 : 700000; /* ~24 MB */
+    write_random_csv(&rng, rows, path);
+    query q = {
+        .filter = "x > 0 and k != 3", .keys = "g", .aggs = "mean(x),size()"};
+    char err[512];
+    wf_table want;
+    const char *p1[1] = {path};
+    OK(wf_csv_read(p1, 1, NULL, &want, NULL, err, sizeof err));
+    sequential(&q, &want, NULL);
+    wd_ctx *ctx = wd_ctx_new(rt);
+    wd_frame *f =
+        wd_read_csv(ctx, path, &(wd_csv_options){.partition_bytes = 1 << 20});
+    assert_non_null(f);
+    assert_true(wd_nparts(f) >= 10);
+    wd_table *got = wd_compute(lazy(&q, f, NULL));
+    if (!got)
+        fail_msg("%s", wd_error(ctx));
+    check_same(got, &want, "out of core");
+    wd_table_free(got);
+    wf_table_free(&want);
+    wd_ctx_free(ctx);
+    unlink(path);
+    weft_shutdown(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_queries_threads),
         cmocka_unit_test(test_random_queries_processes),
         cmocka_unit_test(test_persist_files_and_errors),
+        cmocka_unit_test(test_out_of_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
