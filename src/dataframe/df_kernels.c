@@ -83,7 +83,7 @@ static weft_err in_table(wg_call *c, size_t i, wf_table *t, char *err,
     const weft_value *v = wg_in(c, i);
     if (!v || v->type != WEFT_T_BYTES)
         return wf_errf(WEFT_EINVAL, err, errlen, "input %zu is not a table", i);
-    return wf_table_decode(v->u.buf.data, v->u.buf.len, t, err, errlen);
+    return wf_table_decode_view(v->u.buf.data, v->u.buf.len, t, err, errlen);
 }
 
 static weft_err out_table(wg_call *c, const wf_table *t)
