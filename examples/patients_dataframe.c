@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     /* df[df.condition == 'Heart Disease'].age.mean() */
     wd_frame *heart = wd_filter(df, "condition == 'Heart Disease'");
     rc |= show("mean age of Heart Disease patients", ctx,
-               wd_groupby(heart, "condition", "mean(age),size()"), 10);
+               wd_agg(heart, "mean(age),size()"), 10);
 
     /* df.groupby('condition')[['sys_bp', 'dia_bp']].mean() */
     rc |= show("mean blood pressure per condition", ctx,

@@ -107,6 +107,10 @@ wd_frame *wd_select(wd_frame *f, const char *columns);
  * rows with a null key are dropped and null values skipped, as pandas. */
 wd_frame *wd_groupby(wd_frame *f, const char *keys, const char *aggs);
 
+/* Aggregates over all rows ("sum(w),mean(age)"; the functions of
+ * wd_groupby): one row, pandas' df.agg. (No row when f has no rows.) */
+wd_frame *wd_agg(wd_frame *f, const char *aggs);
+
 typedef enum wd_how { WD_INNER, WD_LEFT } wd_how;
 
 /* Hash join on key columns named the same in both ("id" or "a,b"):

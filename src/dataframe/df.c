@@ -585,6 +585,28 @@ wd_frame *wd_groupby(wd_frame *f, const char *keys, const char *aggs)
     return r;
 }
 
+wd_frame *wd_agg(wd_frame *f, const char *aggs)
+{
+    if (!ok_frame(f, aggs))
+        return NULL;
+    /* one group: a constant key, dropped at the end */
+    wd_frame *k = wd_eval(f, "__weft_all__ = True");
+    wd_frame *g = k ? wd_groupby(k, "__weft_all__", aggs) : NULL;
+    if (!g)
+        return NULL;
+    size_t len = 1;
+    for (size_t j = 1; j < g->proto.ncols; j++)
+        len += strlen(g->proto.names[j]) + 1;
+    char *cols = malloc(len), *p = cols;
+    if (!cols)
+        return fail(f->ctx, "out of memory");
+    for (size_t j = 1; j < g->proto.ncols; j++)
+        p += sprintf(p, "%s%s", j > 1 ? "," : "", g->proto.names[j]);
+    wd_frame *r = wd_select(g, cols);
+    free(cols);
+    return r;
+}
+
 wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)
 {
     if (!left || !right || !on)
