@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weft/weft.h>
 
@@ -26,6 +27,7 @@
 #include "dataframe/groupby.h"
 #include "dataframe/table_io.h"
 #include "dataframe/table_ops.h"
+#include "graph/graph.h"
 
 #define MAX_LIST 256
 
@@ -526,6 +528,9 @@ static int run(const query *q, weft_runtime *rt, wf_table *result)
     free(evals);
     free(select);
     free(keys);
+    /* the tasks done so far, on a terminal */
+    if (!rc && isatty(STDERR_FILENO))
+        (void)wg_wait_progress(rt, refs, nparts);
     wf_table *parts = calloc(nparts + 1, sizeof *parts);
     for (size_t i = 0; i < nparts && !rc; i++) {
         weft_value v;
