@@ -324,18 +324,26 @@ static bool unify(wf_coltype a, wf_coltype b, wf_coltype *u)
 }
 
 /* Append src to dst, converting int64 -> float64 and date -> timestamp. */
-static weft_err append_conv(wf_column *dst, const wf_column *src)
+static weft_err append_conv(wf_column *dst, const wf_column *src,
+                            const char *name, size_t k, char *err,
+                            size_t errlen)
 {
     if (dst->type == src->type)
         return wf_col_append(dst, src);
     weft_err e = wf_col_reserve(dst, dst->len + src->len, 0);
     for (size_t i = 0; !e && i < src->len; i++) {
+        int64_t x = src->v.i64[i];
         if (!wf_col_present(src, i))
             e = wf_col_push_null(dst);
         else if (dst->type == WF_COL_F64)
-            e = wf_col_push_f64(dst, (double)src->v.i64[i]);
+            e = wf_col_push_f64(dst, (double)x);
+        else if (x > INT64_MAX / 86400000000ll || x < INT64_MIN / 86400000000ll)
+            e = wf_errf(WEFT_ERANGE, err, errlen,
+                        "concat: column '%s' of table %zu, row %zu: the date "
+                        "is outside the timestamp range",
+                        name, k, i);
         else
-            e = wf_col_push_i64(dst, src->v.i64[i] * 86400000000ll);
+            e = wf_col_push_i64(dst, x * 86400000000ll);
     }
     return e;
 }
@@ -352,6 +360,11 @@ weft_err wf_table_concat(const wf_table *tables, size_t n, wf_table *out,
     if (!map)
         return WEFT_ENOMEM;
     weft_err e = WEFT_OK;
+    for (size_t j = 0; !e && j < nc; j++)
+        if (wf_table_find(t0, t0->names[j]) != (long)j)
+            e = wf_errf(WEFT_EINVAL, err, errlen,
+                        "concat: table 0 has two columns called '%s'",
+                        t0->names[j]);
     for (size_t k = 0; !e && k < n; k++) {
         const wf_table *tk = &tables[k];
         for (size_t j = 0; !e && j < nc; j++) {
@@ -393,7 +406,8 @@ weft_err wf_table_concat(const wf_table *tables, size_t n, wf_table *out,
         if (e)
             break;
         for (size_t k = 0; !e && k < n; k++)
-            e = append_conv(&c, &tables[k].cols[map[k * nc + j]]);
+            e = append_conv(&c, &tables[k].cols[map[k * nc + j]], t0->names[j],
+                            k, err, errlen);
         if (!e)
             e = wf_table_add(out, t0->names[j], &c);
         if (e)

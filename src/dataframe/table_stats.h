@@ -75,8 +75,9 @@ weft_err wf_table_fillna_text(const wf_table *t, const char *col,
  * are matched by name in the others; every table must have exactly those
  * names. Types unify as equal types, or int64 with float64 -> float64,
  * or date with timestamp -> timestamp. WEFT_EINVAL names a missing or
- * extra column and its table (0-based); WEFT_ETYPE names a column whose
- * types do not unify. n == 0 gives an empty table. */
+ * extra column and its table (0-based), or a name table 0 has twice;
+ * WEFT_ETYPE names a column whose types do not unify; WEFT_ERANGE a date
+ * beyond the timestamp range. n == 0 gives an empty table. */
 weft_err wf_table_concat(const wf_table *tables, size_t n, wf_table *out,
                          char *err, size_t errlen);
 

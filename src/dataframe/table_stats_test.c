@@ -767,6 +767,12 @@ static void test_errors(void **state)
                      WEFT_ETYPE);
     assert_non_null(
         strstr(err, "column 'f' is float64 in table 0 and string in table 1"));
+    wf_table_free(&two[1]);
+    const char *sel6[] = {"id", "i", "i"};
+    OK(wf_table_select(&t, sel6, 3, &two[1], err, sizeof err));
+    assert_int_equal(wf_table_concat(&two[1], 1, &out, err, sizeof err),
+                     WEFT_EINVAL);
+    assert_non_null(strstr(err, "table 0 has two columns called 'i'"));
     wf_table_free(&two[0]);
     wf_table_free(&two[1]);
 
