@@ -481,13 +481,20 @@ static bool row_eq(const wf_column *const *keys, size_t nk, size_t i, size_t j)
     return true;
 }
 
+/* Put group g (hash h) into the open-addressed table slot[cap]. */
+static void slot_put(int64_t *slot, size_t cap, uint64_t h, int64_t g)
+{
+    size_t s = (size_t)h & (cap - 1);
+    while (slot[s] >= 0)
+        s = (s + 1) & (cap - 1);
+    slot[s] = g;
+}
+
 static weft_err group_rows(const wf_column *const *keys, size_t nk,
                            size_t nrows, bool dropna, grouping *g)
 {
     memset(g, 0, sizeof *g);
-    size_t cap = 16;
-    while (cap < 2 * nrows)
-        cap *= 2;
+    size_t cap = 1024; /* grows with the groups, not the rows */
     int64_t *slot = malloc(cap * sizeof *slot);
     uint64_t *gh = malloc((nrows ? nrows : 1) * sizeof *gh);
     g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
@@ -513,12 +520,31 @@ static weft_err group_rows(const wf_column *const *keys, size_t nk,
         while (slot[s] >= 0 &&
                !(gh[slot[s]] == h && row_eq(keys, nk, g->first[slot[s]], i)))
             s = (s + 1) & (cap - 1);
-        if (slot[s] < 0) {
-            slot[s] = (int64_t)g->ng;
-            gh[g->ng] = h;
-            g->first[g->ng++] = i;
+        if (slot[s] >= 0) {
+            g->gid[i] = slot[s];
+            continue;
         }
-        g->gid[i] = slot[s];
+        int64_t q = (int64_t)g->ng;
+        gh[g->ng] = h;
+        g->first[g->ng++] = i;
+        g->gid[i] = q;
+        slot[s] = q;
+        if (2 * g->ng > cap) { /* at most half full */
+            int64_t *bigger = malloc(2 * cap * sizeof *bigger);
+            if (!bigger) {
+                free(slot);
+                free(gh);
+                grouping_free(g);
+                return WEFT_ENOMEM;
+            }
+            free(slot);
+            slot = bigger;
+            cap *= 2;
+            for (size_t r = 0; r < cap; r++)
+                slot[r] = -1;
+            for (size_t r = 0; r < g->ng; r++)
+                slot_put(slot, cap, gh[r], (int64_t)r);
+        }
     }
     free(slot);
     free(gh);
@@ -755,6 +781,67 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The bits of d as an unsigned number in the order of the doubles. */
+static uint64_t dkey(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u >> 63 ? ~u : u | (1ull << 63);
+}
+
+static double dval(uint64_t k)
+{
+    uint64_t u = k >> 63 ? k & ~(1ull << 63) : ~k;
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* Sort x[0..n) ascending (no NaN): LSD radix sort over 11-bit digits,
+ * skipping digits all values share; qsort for short arrays. */
+static weft_err sort_doubles(double *x, size_t n)
+{
+    enum { BITS = 11, NB = 1 << BITS, PASSES = (64 + BITS - 1) / BITS };
+    if (n < 512) {
+        qsort(x, n, sizeof *x, cmp_double);
+        return WEFT_OK;
+    }
+    uint64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    size_t(*hist)[NB] = calloc(PASSES, sizeof *hist);
+    if (!a || !b || !hist) {
+        free(a);
+        free(b);
+        free(hist);
+        return WEFT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = dkey(x[i]);
+        for (int p = 0; p < PASSES; p++)
+            hist[p][(a[i] >> (p * BITS)) & (NB - 1)]++;
+    }
+    for (int p = 0; p < PASSES; p++) {
+        size_t *h = hist[p], sum = 0;
+        if (h[(a[0] >> (p * BITS)) & (NB - 1)] == n)
+            continue; /* every value has this digit */
+        for (size_t d = 0; d < NB; d++) {
+            size_t c = h[d];
+            h[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[h[(a[i] >> (p * BITS)) & (NB - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = dval(a[i]);
+    free(a);
+    free(b);
+    free(hist);
+    return WEFT_OK;
+}
+
 /* A described column's state: n values x[0..n) ascending, mean, m2. */
 typedef struct dstate {
     size_t n;
@@ -838,7 +925,7 @@ weft_err wf_describe_partial(const wf_table *t, wf_table *out, char *err,
             s->mean += d / (double)s->n;
             s->m2 += d * (x - s->mean);
         }
-        qsort(s->x, s->n, sizeof(double), cmp_double);
+        e = sort_doubles(s->x, s->n);
     }
     if (!e)
         e = describe_table(names, st, nc, out);
@@ -892,8 +979,8 @@ weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
                            k);
     }
     dstate *st = calloc(nc ? nc : 1, sizeof *st);
-    double *tmp = NULL;
-    weft_err e = st ? WEFT_OK : WEFT_ENOMEM;
+    size_t *bound = malloc((n + 1) * sizeof *bound);
+    weft_err e = st && bound ? WEFT_OK : WEFT_ENOMEM;
     for (size_t j = 0; !e && j < nc; j++) {
         dstate *s = &st[j];
         size_t total = 0;
@@ -905,35 +992,59 @@ weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
         }
         if (e)
             break;
-        s->x = malloc((total ? total : 1) * sizeof(double));
-        tmp = realloc(tmp, (total ? total : 1) * sizeof(double));
-        if (!s->x || !tmp) {
+        double *x = malloc((total ? total : 1) * sizeof(double));
+        double *y = malloc((total ? total : 1) * sizeof(double));
+        if (!x || !y) {
+            free(x);
+            free(y);
             e = WEFT_ENOMEM;
             break;
         }
+        /* the moments (Chan et al.), and the sorted runs side by side */
+        bound[0] = 0;
         for (size_t k = 0; k < n; k++) {
             dstate b;
             dstate_read(&parts[k], j, &b, "combine", k, NULL, 0);
+            bound[k + 1] = bound[k] + b.n;
             if (b.n == 0)
                 continue;
-            /* Chan et al.: merge (n, mean, m2) */
+            memcpy(x + bound[k], b.x, b.n * sizeof(double));
             size_t nn = s->n + b.n;
             double d = b.mean - s->mean;
             s->mean += d * (double)b.n / (double)nn;
             s->m2 += b.m2 + d * d * (double)s->n * (double)b.n / (double)nn;
-            /* merge the sorted values */
-            size_t i = 0, q = 0, o = 0;
-            while (i < s->n && q < b.n)
-                tmp[o++] = s->x[i] <= b.x[q] ? s->x[i++] : b.x[q++];
-            while (i < s->n)
-                tmp[o++] = s->x[i++];
-            while (q < b.n)
-                tmp[o++] = b.x[q++];
-            memcpy(s->x, tmp, nn * sizeof(double));
             s->n = nn;
         }
+        /* merge neighbouring runs, halving their number each round */
+        for (size_t runs = n; runs > 1;) {
+            size_t r = 0;
+            for (; r + 1 < runs; r += 2) {
+                size_t i = bound[r], mid = bound[r + 1], end = bound[r + 2];
+                size_t q = mid, o = i;
+                while (i < mid && q < end)
+                    y[o++] = x[i] <= x[q] ? x[i++] : x[q++];
+                while (i < mid)
+                    y[o++] = x[i++];
+                while (q < end)
+                    y[o++] = x[q++];
+            }
+            if (r < runs) /* an odd run out */
+                memcpy(y + bound[r], x + bound[r],
+                       (bound[r + 1] - bound[r]) * sizeof(double));
+            size_t m = 0;
+            for (size_t q = 0; q <= runs; q += 2)
+                bound[m++] = bound[q];
+            if (runs % 2) /* the odd run's end */
+                bound[m++] = bound[runs];
+            runs = m - 1;
+            double *t = x;
+            x = y;
+            y = t;
+        }
+        free(y);
+        s->x = x;
     }
-    free(tmp);
+    free(bound);
     if (!e)
         e = describe_table(p0->names, st, nc, out);
     dstates_free(st, nc);
