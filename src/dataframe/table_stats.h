@@ -110,8 +110,13 @@ weft_err wf_value_counts_final(const wf_table *partial, wf_table *out,
  * copies. WEFT_EINVAL names an unknown column. */
 weft_err wf_unique_partial(const wf_table *t, const char *col, wf_table *out,
                            char *err, size_t errlen);
+
+/* One partial table from parts[0..n) in partition order (one column
+ * each). */
 weft_err wf_unique_combine(const wf_table *parts, size_t n, wf_table *out,
                            char *err, size_t errlen);
+
+/* The result (a copy of the partial table's one column). */
 weft_err wf_unique_final(const wf_table *partial, wf_table *out, char *err,
                          size_t errlen);
 
@@ -132,8 +137,13 @@ weft_err wf_unique_final(const wf_table *partial, wf_table *out, char *err,
  * part that does not have the layout. */
 weft_err wf_describe_partial(const wf_table *t, wf_table *out, char *err,
                              size_t errlen);
+
+/* One partial table from parts[0..n) (same columns): values merged pairwise
+ * (N log n), moments combined. */
 weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
                              char *err, size_t errlen);
+
+/* The "stat" table from a partial one. */
 weft_err wf_describe_final(const wf_table *partial, wf_table *out, char *err,
                            size_t errlen);
 
