@@ -752,6 +752,34 @@ static void test_errors(void **state)
                      WEFT_ETYPE);
     assert_non_null(strstr(err, "column 'i' (int64)"));
 
+    /* a date fills a timestamp column (its midnight); a bool fits no
+     * int64 column; text parsed as a timestamp */
+    wf_column ts;
+    wf_col_init(&ts, WF_COL_TS, 2);
+    wf_col_push_null(&ts);
+    wf_col_push_i64(&ts, 5);
+    wf_table tt;
+    wf_table_init(&tt);
+    OK(wf_table_add(&tt, "when", &ts));
+    v = (wf_scalar){.type = WF_COL_DATE, .v.i64 = 2};
+    OK(wf_table_fillna(&tt, "when", &v, &out, err, sizeof err));
+    assert_true(out.cols[0].v.i64[0] == 2 * 86400000000ll);
+    assert_true(out.cols[0].v.i64[1] == 5);
+    wf_table_free(&out);
+    OK(wf_table_fillna_text(&tt, "when", "1970-01-02 00:00:01.5", &out, err,
+                            sizeof err));
+    assert_true(out.cols[0].v.i64[0] == 86401500000ll);
+    wf_table_free(&out);
+    assert_int_equal(
+        wf_table_fillna_text(&tt, "when", "1970-13-02", &out, err, sizeof err),
+        WEFT_EINVAL);
+    assert_non_null(strstr(err, "not a timestamp value for column 'when'"));
+    wf_table_free(&tt);
+    v = (wf_scalar){.type = WF_COL_BOOL, .v.b = true};
+    assert_int_equal(wf_table_fillna(&t, "i", &v, &out, err, sizeof err),
+                     WEFT_ETYPE);
+    assert_non_null(strstr(err, "a bool value does not fit column 'i'"));
+
     /* concat: a missing column, an extra one, a type clash */
     wf_table two[2];
     const char *sel[] = {"id", "i", "f"};
