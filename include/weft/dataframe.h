@@ -134,8 +134,8 @@ wd_frame *wd_dropna(wd_frame *f, const char *columns);
  * "unknown", "2024-01-31"); an error if it is not of the column's type. */
 wd_frame *wd_fillna(wd_frame *f, const char *column, const char *value);
 
-/* The rows of frames[0..n) one after the other (same column names; int64
- * and float64 columns of one name give float64). */
+/* The rows of frames[0..n) one after the other: their partitions, in
+ * order (the same column names, order and types in every frame). */
 wd_frame *wd_concat(wd_frame *const *frames, size_t n);
 
 /* Rows per distinct value of columns ("condition"), nulls dropped: the

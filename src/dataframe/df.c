@@ -25,6 +25,7 @@
 #include "dataframe/join.h"
 #include "dataframe/table_io.h"
 #include "dataframe/table_ops.h"
+#include "dataframe/table_stats.h"
 #include "graph/graph.h"
 
 #define FANIN 8
@@ -483,6 +484,22 @@ static weft_err proto_step(const wd_frame *f, wf_table *t, const wf_table *rhs,
         free(copy);
         return e;
     }
+    case WD_DROPNA:
+    case WD_FILLNA:
+        return wd_apply_stats(t, f->op, (const char *const *)f->s, err, errlen);
+    case WD_VC_PARTIAL:
+    case WD_UQ_PARTIAL:
+    case WD_DS_PARTIAL: {
+        weft_err e =
+            wd_apply_stats(t, f->op, (const char *const *)f->s, err, errlen);
+        wf_table r;
+        if (!e && !(e = wd_reduce_tables(f->op, 1, (const char *const *)f->s, t,
+                                         1, &r, err, errlen))) {
+            wf_table_free(t);
+            *t = r;
+        }
+        return e;
+    }
     case WD_GB_PARTIAL: {
         char *copy = strdup(f->s[0]);
         char *keys[MAX_LIST];
@@ -621,6 +638,53 @@ wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)
     wd_frame *r = derive(K_JOIN, WD_JOIN, in, 2, s, 2, how == WD_LEFT, "join");
     free(l);
     return r;
+}
+
+wd_frame *wd_dropna(wd_frame *f, const char *columns)
+{
+    if (!f)
+        return NULL;
+    char *l = columns ? list_of(columns) : NULL;
+    const char *s[1] = {l ? l : ""};
+    wd_frame *r = derive(K_STEP, WD_DROPNA, &f, 1, s, 1, 0, "dropna");
+    free(l);
+    return r;
+}
+
+wd_frame *wd_fillna(wd_frame *f, const char *column, const char *value)
+{
+    if (!ok_frame(f, column) || !value)
+        return NULL;
+    const char *s[2] = {column, value};
+    return derive(K_STEP, WD_FILLNA, &f, 1, s, 2, 0, "fillna");
+}
+
+wd_frame *wd_value_counts(wd_frame *f, const char *columns)
+{
+    if (!ok_frame(f, columns))
+        return NULL;
+    char *l = list_of(columns);
+    if (!l)
+        return fail(f->ctx, "value_counts: no columns named");
+    const char *s[1] = {l};
+    wd_frame *r =
+        derive(K_REDUCE, WD_VC_PARTIAL, &f, 1, s, 1, 0, "value_counts");
+    free(l);
+    return r;
+}
+
+wd_frame *wd_unique(wd_frame *f, const char *column)
+{
+    if (!ok_frame(f, column))
+        return NULL;
+    const char *s[1] = {column};
+    return derive(K_REDUCE, WD_UQ_PARTIAL, &f, 1, s, 1, 0, "unique");
+}
+
+wd_frame *wd_describe(wd_frame *f)
+{
+    return f ? derive(K_REDUCE, WD_DS_PARTIAL, &f, 1, NULL, 0, 0, "describe")
+             : NULL;
 }
 
 wd_frame *wd_sort(wd_frame *f, const char *by)
@@ -820,6 +884,11 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
             if (f->op == WD_FILTER) {
                 if (!(e = need_pass(in, f, NULL)))
                     e = need_expr(in, f->s[0], NULL);
+            } else if (f->op == WD_DROPNA && !f->s[0][0]) {
+                in->all_cols = true; /* a null anywhere drops the row */
+            } else if (f->op == WD_DROPNA || f->op == WD_FILLNA) {
+                if (!(e = need_pass(in, f, NULL)))
+                    e = need_list(in, f->s[0]);
             } else if (f->op == WD_EVAL) {
                 const char *target = NULL;
                 if (!(e = need_expr(in, f->s[0], &target)))
@@ -834,7 +903,14 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
                 e = need_list(in, f->s[0]);
             break;
         case K_REDUCE: {
-            if ((e = need_list(in, f->s[0])))
+            if (f->op == WD_DS_PARTIAL) { /* the numeric columns */
+                for (size_t j = 0; j < in->proto.ncols && !e; j++)
+                    if (in->proto.cols[j].type == WF_COL_I64 ||
+                        in->proto.cols[j].type == WF_COL_F64)
+                        e = need_add(in, in->proto.names[j]);
+                break;
+            }
+            if ((e = need_list(in, f->s[0])) || f->op != WD_GB_PARTIAL)
                 break;
             wf_agg *aggs = NULL;
             size_t naggs = 0;
@@ -1145,7 +1221,8 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
 static void lower_reduce(lower *L, wd_frame *f, fstate *fs)
 {
     wd_frame *in = f->in[0];
-    const char *s[2] = {f->s[0], f->s[1]};
+    const char *s[2] = {f->nstr ? f->s[0] : "", f->nstr > 1 ? f->s[1] : ""};
+    size_t ns = f->nstr;
     size_t n = in->nparts;
     wg_input *level = malloc((n + 1) * sizeof *level);
     if (!level) {
@@ -1156,7 +1233,7 @@ static void lower_reduce(lower *L, wd_frame *f, fstate *fs)
         pending p;
         if (!take(L, in, i, &p))
             break;
-        add_step(L, &p, f->op, s, 2, 0);
+        add_step(L, &p, f->op, s, ns, 0);
         fstate tmp = {&p, &(wg_node){NO_NODE}};
         level[i] = wg_node_in(make_node(L, in, &tmp, 0));
         free(p.prog.p);
