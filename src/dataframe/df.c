@@ -922,9 +922,28 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
             wf_aggs_free(aggs, naggs);
             break;
         }
-        case K_JOIN:
-            f->in[0]->all_cols = f->in[1]->all_cols = true;
+        case K_JOIN: {
+            /* each side: the keys, what f uses of it (also under its _x /
+             * _y name), and every name both sides have, so the join names
+             * its output as the schema says */
+            wd_frame *side[2] = {f->in[0], f->in[1]};
+            const char *suffix[2] = {"_x", "_y"};
+            for (int sd = 0; sd < 2 && !e; sd++) {
+                const wf_table *me = &side[sd]->proto,
+                               *other = &side[1 - sd]->proto;
+                if ((e = need_list(side[sd], f->s[0])))
+                    break;
+                for (size_t j = 0; j < me->ncols && !e; j++) {
+                    char renamed[1100];
+                    snprintf(renamed, sizeof renamed, "%s%s", me->names[j],
+                             suffix[sd]);
+                    if (wants(f, me->names[j]) || wants(f, renamed) ||
+                        wf_table_find(other, me->names[j]) >= 0)
+                        e = need_add(side[sd], me->names[j]);
+                }
+            }
             break;
+        }
         case K_CONCAT:
             for (size_t i = 0; i < f->nin && !e; i++)
                 e = need_pass(f->in[i], f, NULL);
@@ -1191,6 +1210,21 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
         free(names);
         wf_csv_plan_free(plan);
     }
+    /* kept partitions and files hold every column: keep the needed ones */
+    char *keep = NULL;
+    if (!f->all_cols && (f->persisted || f->kind != K_CSV)) {
+        size_t len = 1;
+        for (size_t j = 0; j < f->proto.ncols; j++)
+            len += strlen(f->proto.names[j]) + 1;
+        if (!(keep = malloc(len)))
+            L->e = WEFT_ENOMEM;
+        for (size_t j = 0, at = 0; keep && j < f->proto.ncols; j++)
+            if (wants(f, f->proto.names[j]))
+                at += (size_t)sprintf(keep + at, "%s%s", at ? "\n" : "",
+                                      f->proto.names[j]);
+        if (keep && !keep[0])
+            keep[0] = '\0';
+    }
     for (size_t i = 0; i < f->nparts && !L->e; i++) {
         pending *p = &fs->pend[i];
         if (f->persisted || f->kind == K_TABLE) {
@@ -1205,7 +1239,13 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
             const char *s[1] = {f->s[0]};
             add_step(L, p, WD_SRC_FILE, s, 1, i);
         }
+        if (keep) {
+            const char *s[1] = {keep};
+            add_step(L, p, WD_SELECT, s, 1, 0);
+            L->ops--; /* part of reading, not an operation of the user's */
+        }
     }
+    free(keep);
     if (plan_ref.id) { /* released once the graph (which retains it) is made */
         weft_ref *m = realloc(L->held, (L->nheld + 1) * sizeof *m);
         if (!m) {

@@ -184,6 +184,8 @@ weft_err wd_apply_sort(wf_table *t, const char *cols, const char *dirs,
     return r;
 }
 
+/* t = its columns cols ('\n'-joined), moved, not copied (a column named
+ * twice is copied the second time). */
 static weft_err apply_select(wf_table *t, const char *cols, char *err,
                              size_t errlen)
 {
@@ -192,11 +194,38 @@ static weft_err apply_select(wf_table *t, const char *cols, char *err,
     if (!copy)
         return WEFT_ENOMEM;
     size_t n = wd_unjoin(copy, names, MAX_LIST);
+    bool *moved = calloc(t->ncols + 1, sizeof *moved);
     wf_table s;
-    weft_err r =
-        wf_table_select(t, (const char *const *)names, n, &s, err, errlen);
+    wf_table_init(&s);
+    weft_err r = moved ? 0 : WEFT_ENOMEM;
+    for (size_t k = 0; k < n && !r; k++) {
+        long j = wf_table_find(t, names[k]);
+        if (j < 0 || moved[j]) { /* the error, or a second copy */
+            wf_table one;
+            const char *nm[1] = {names[k]};
+            if (!(r = wf_table_select(t, nm, 1, &one, err, errlen))) {
+                wf_column c = one.cols[0];
+                one.cols[0].len = 0;
+                memset(&one.cols[0], 0, sizeof one.cols[0]);
+                if ((r = wf_table_add(&s, names[k], &c)))
+                    wf_col_free(&c);
+                wf_table_free(&one);
+            }
+            continue;
+        }
+        wf_column c = t->cols[j];
+        if (!(r = wf_table_add(&s, names[k], &c))) {
+            moved[j] = true;
+            memset(&t->cols[j], 0, sizeof t->cols[j]);
+        }
+    }
     if (!r)
+        s.nrows = t->nrows;
+    if (r)
+        wf_table_free(&s);
+    else
         replace(t, &s);
+    free(moved);
     free(copy);
     return r;
 }
