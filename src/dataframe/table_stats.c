@@ -32,9 +32,10 @@ static weft_err unknown_col(const char *fn, const wf_table *t, const char *name,
 }
 
 /* Is row i of c null in pandas' sense (absent, or a float NaN)? */
-static bool cell_null(const wf_column *c, size_t i)
+static inline bool cell_null(const wf_column *c, size_t i)
 {
-    return wf_key_null(c, i);
+    return !wf_col_present(c, i) ||
+           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
 }
 
 /* Turn the NaNs of a float64 column into nulls. */
@@ -481,32 +482,29 @@ static bool row_eq(const wf_column *const *keys, size_t nk, size_t i, size_t j)
     return true;
 }
 
-/* Put group g (hash h) into the open-addressed table slot[cap]. */
-static void slot_put(int64_t *slot, size_t cap, uint64_t h, int64_t g)
-{
-    size_t s = (size_t)h & (cap - 1);
-    while (slot[s] >= 0)
-        s = (s + 1) & (cap - 1);
-    slot[s] = g;
-}
+/* A slot of the open-addressed group table: the group's hash and first
+ * row beside its number (g < 0: empty), so a probe touches one line. */
+typedef struct gslot {
+    uint64_t h;
+    int64_t g;
+    size_t row;
+} gslot;
 
 static weft_err group_rows(const wf_column *const *keys, size_t nk,
                            size_t nrows, bool dropna, grouping *g)
 {
     memset(g, 0, sizeof *g);
     size_t cap = 1024; /* grows with the groups, not the rows */
-    int64_t *slot = malloc(cap * sizeof *slot);
-    uint64_t *gh = malloc((nrows ? nrows : 1) * sizeof *gh);
+    gslot *slot = malloc(cap * sizeof *slot);
     g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
     g->first = alloc_idx(nrows);
-    if (!slot || !gh || !g->gid || !g->first) {
+    if (!slot || !g->gid || !g->first) {
         free(slot);
-        free(gh);
         grouping_free(g);
         return WEFT_ENOMEM;
     }
     for (size_t s = 0; s < cap; s++)
-        slot[s] = -1;
+        slot[s].g = -1;
     for (size_t i = 0; i < nrows; i++) {
         bool skip = false;
         for (size_t k = 0; dropna && k < nk && !skip; k++)
@@ -517,37 +515,41 @@ static weft_err group_rows(const wf_column *const *keys, size_t nk,
         }
         uint64_t h = row_hash(keys, nk, i);
         size_t s = (size_t)h & (cap - 1);
-        while (slot[s] >= 0 &&
-               !(gh[slot[s]] == h && row_eq(keys, nk, g->first[slot[s]], i)))
+        while (slot[s].g >= 0 &&
+               !(slot[s].h == h && row_eq(keys, nk, slot[s].row, i)))
             s = (s + 1) & (cap - 1);
-        if (slot[s] >= 0) {
-            g->gid[i] = slot[s];
+        if (slot[s].g >= 0) {
+            g->gid[i] = slot[s].g;
             continue;
         }
         int64_t q = (int64_t)g->ng;
-        gh[g->ng] = h;
         g->first[g->ng++] = i;
         g->gid[i] = q;
-        slot[s] = q;
+        slot[s] = (gslot){h, q, i};
         if (2 * g->ng > cap) { /* at most half full */
-            int64_t *bigger = malloc(2 * cap * sizeof *bigger);
+            gslot *bigger = malloc(2 * cap * sizeof *bigger);
             if (!bigger) {
                 free(slot);
-                free(gh);
                 grouping_free(g);
                 return WEFT_ENOMEM;
             }
+            size_t ncap = 2 * cap;
+            for (size_t r = 0; r < ncap; r++)
+                bigger[r].g = -1;
+            for (size_t r = 0; r < cap; r++) {
+                if (slot[r].g < 0)
+                    continue;
+                size_t t = (size_t)slot[r].h & (ncap - 1);
+                while (bigger[t].g >= 0)
+                    t = (t + 1) & (ncap - 1);
+                bigger[t] = slot[r];
+            }
             free(slot);
             slot = bigger;
-            cap *= 2;
-            for (size_t r = 0; r < cap; r++)
-                slot[r] = -1;
-            for (size_t r = 0; r < g->ng; r++)
-                slot_put(slot, cap, gh[r], (int64_t)r);
+            cap = ncap;
         }
     }
     free(slot);
-    free(gh);
     return WEFT_OK;
 }
 
