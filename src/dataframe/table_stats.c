@@ -32,9 +32,10 @@ static weft_err unknown_col(const char *fn, const wf_table *t, const char *name,
 }
 
 /* Is row i of c null in pandas' sense (absent, or a float NaN)? */
-static bool cell_null(const wf_column *c, size_t i)
+static inline bool cell_null(const wf_column *c, size_t i)
 {
-    return wf_key_null(c, i);
+    return !wf_col_present(c, i) ||
+           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
 }
 
 /* Turn the NaNs of a float64 column into nulls. */
@@ -481,32 +482,29 @@ static bool row_eq(const wf_column *const *keys, size_t nk, size_t i, size_t j)
     return true;
 }
 
-/* Put group g (hash h) into the open-addressed table slot[cap]. */
-static void slot_put(int64_t *slot, size_t cap, uint64_t h, int64_t g)
-{
-    size_t s = (size_t)h & (cap - 1);
-    while (slot[s] >= 0)
-        s = (s + 1) & (cap - 1);
-    slot[s] = g;
-}
+/* A slot of the open-addressed group table: the group's hash and first
+ * row beside its number (g < 0: empty), so a probe touches one line. */
+typedef struct gslot {
+    uint64_t h;
+    int64_t g;
+    size_t row;
+} gslot;
 
 static weft_err group_rows(const wf_column *const *keys, size_t nk,
                            size_t nrows, bool dropna, grouping *g)
 {
     memset(g, 0, sizeof *g);
     size_t cap = 1024; /* grows with the groups, not the rows */
-    int64_t *slot = malloc(cap * sizeof *slot);
-    uint64_t *gh = malloc((nrows ? nrows : 1) * sizeof *gh);
+    gslot *slot = malloc(cap * sizeof *slot);
     g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
     g->first = alloc_idx(nrows);
-    if (!slot || !gh || !g->gid || !g->first) {
+    if (!slot || !g->gid || !g->first) {
         free(slot);
-        free(gh);
         grouping_free(g);
         return WEFT_ENOMEM;
     }
     for (size_t s = 0; s < cap; s++)
-        slot[s] = -1;
+        slot[s].g = -1;
     for (size_t i = 0; i < nrows; i++) {
         bool skip = false;
         for (size_t k = 0; dropna && k < nk && !skip; k++)
@@ -517,37 +515,41 @@ static weft_err group_rows(const wf_column *const *keys, size_t nk,
         }
         uint64_t h = row_hash(keys, nk, i);
         size_t s = (size_t)h & (cap - 1);
-        while (slot[s] >= 0 &&
-               !(gh[slot[s]] == h && row_eq(keys, nk, g->first[slot[s]], i)))
+        while (slot[s].g >= 0 &&
+               !(slot[s].h == h && row_eq(keys, nk, slot[s].row, i)))
             s = (s + 1) & (cap - 1);
-        if (slot[s] >= 0) {
-            g->gid[i] = slot[s];
+        if (slot[s].g >= 0) {
+            g->gid[i] = slot[s].g;
             continue;
         }
         int64_t q = (int64_t)g->ng;
-        gh[g->ng] = h;
         g->first[g->ng++] = i;
         g->gid[i] = q;
-        slot[s] = q;
+        slot[s] = (gslot){h, q, i};
         if (2 * g->ng > cap) { /* at most half full */
-            int64_t *bigger = malloc(2 * cap * sizeof *bigger);
+            gslot *bigger = malloc(2 * cap * sizeof *bigger);
             if (!bigger) {
                 free(slot);
-                free(gh);
                 grouping_free(g);
                 return WEFT_ENOMEM;
             }
+            size_t ncap = 2 * cap;
+            for (size_t r = 0; r < ncap; r++)
+                bigger[r].g = -1;
+            for (size_t r = 0; r < cap; r++) {
+                if (slot[r].g < 0)
+                    continue;
+                size_t t = (size_t)slot[r].h & (ncap - 1);
+                while (bigger[t].g >= 0)
+                    t = (t + 1) & (ncap - 1);
+                bigger[t] = slot[r];
+            }
             free(slot);
             slot = bigger;
-            cap *= 2;
-            for (size_t r = 0; r < cap; r++)
-                slot[r] = -1;
-            for (size_t r = 0; r < g->ng; r++)
-                slot_put(slot, cap, gh[r], (int64_t)r);
+            cap = ncap;
         }
     }
     free(slot);
-    free(gh);
     return WEFT_OK;
 }
 
@@ -806,22 +808,25 @@ static weft_err sort_doubles(double *x, size_t n)
         qsort(x, n, sizeof *x, cmp_double);
         return WEFT_OK;
     }
-    uint64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    /* the keys replace the values in x's memory: one more buffer only */
+    uint64_t *a = (uint64_t *)(void *)x, *b = malloc(n * sizeof *b);
     size_t(*hist)[NB] = calloc(PASSES, sizeof *hist);
-    if (!a || !b || !hist) {
-        free(a);
+    if (!b || !hist) {
         free(b);
         free(hist);
         return WEFT_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        a[i] = dkey(x[i]);
+        double d;
+        memcpy(&d, &a[i], sizeof d);
+        a[i] = dkey(d);
         for (int p = 0; p < PASSES; p++)
             hist[p][(a[i] >> (p * BITS)) & (NB - 1)]++;
     }
+    uint64_t *from = a, *to = b;
     for (int p = 0; p < PASSES; p++) {
         size_t *h = hist[p], sum = 0;
-        if (h[(a[0] >> (p * BITS)) & (NB - 1)] == n)
+        if (h[(from[0] >> (p * BITS)) & (NB - 1)] == n)
             continue; /* every value has this digit */
         for (size_t d = 0; d < NB; d++) {
             size_t c = h[d];
@@ -829,14 +834,15 @@ static weft_err sort_doubles(double *x, size_t n)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            b[h[(a[i] >> (p * BITS)) & (NB - 1)]++] = a[i];
-        uint64_t *t = a;
-        a = b;
-        b = t;
+            to[h[(from[i] >> (p * BITS)) & (NB - 1)]++] = from[i];
+        uint64_t *t = from;
+        from = to;
+        to = t;
     }
-    for (size_t i = 0; i < n; i++)
-        x[i] = dval(a[i]);
-    free(a);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = from[i];
+        x[i] = dval(k);
+    }
     free(b);
     free(hist);
     return WEFT_OK;
@@ -849,88 +855,66 @@ typedef struct dstate {
     double *x;
 } dstate;
 
-/* A partial table's columns from st[0..nc) named names[]. */
-static weft_err describe_table(char *const *names, const dstate *st, size_t nc,
-                               wf_table *out)
-{
-    wf_table_init(out);
-    size_t rows = 0;
-    for (size_t j = 0; j < nc; j++)
-        rows = st[j].n > rows ? st[j].n : rows;
-    rows += 3;
-    for (size_t j = 0; j < nc; j++) {
-        wf_column c;
-        weft_err e = wf_col_init(&c, WF_COL_F64, rows);
-        if (!e && (e = wf_col_make_nullable(&c)) == WEFT_OK) {
-            c.v.f64[0] = (double)st[j].n;
-            c.v.f64[1] = st[j].mean;
-            c.v.f64[2] = st[j].m2;
-            if (st[j].n)
-                memcpy(c.v.f64 + 3, st[j].x, st[j].n * sizeof(double));
-            memset(c.valid, 1, 3 + st[j].n);
-            for (size_t i = 3 + st[j].n; i < rows; i++) {
-                c.valid[i] = 0;
-                c.v.f64[i] = 0;
-            }
-            c.len = rows;
-        }
-        if (!e && (e = wf_table_add(out, names[j], &c)))
-            wf_col_free(&c);
-        if (e) {
-            wf_col_free(&c);
-            wf_table_free(out);
-            return e;
-        }
-    }
-    return WEFT_OK;
-}
-
-static void dstates_free(dstate *st, size_t n)
-{
-    for (size_t j = 0; st && j < n; j++)
-        free(st[j].x);
-    free(st);
-}
-
 weft_err wf_describe_partial(const wf_table *t, wf_table *out, char *err,
                              size_t errlen)
 {
     wf_table_init(out);
-    size_t nc = 0;
-    for (size_t j = 0; j < t->ncols; j++)
-        nc += t->cols[j].type == WF_COL_I64 || t->cols[j].type == WF_COL_F64;
-    if (nc == 0)
-        return wf_errf(WEFT_EINVAL, err, errlen,
-                       "describe: no int64 or float64 column");
-    dstate *st = calloc(nc, sizeof *st);
-    char **names = calloc(nc, sizeof *names);
-    weft_err e = st && names ? WEFT_OK : WEFT_ENOMEM;
-    for (size_t j = 0, q = 0; !e && j < t->ncols; j++) {
+    size_t nc = 0, most = 0;
+    for (size_t j = 0; j < t->ncols; j++) {
         const wf_column *c = &t->cols[j];
         if (c->type != WF_COL_I64 && c->type != WF_COL_F64)
             continue;
-        dstate *s = &st[q];
-        names[q++] = t->names[j];
-        if (!(s->x = malloc((t->nrows ? t->nrows : 1) * sizeof(double)))) {
-            e = WEFT_ENOMEM;
+        nc++;
+        size_t n = 0;
+        for (size_t i = 0; i < t->nrows; i++)
+            n += !cell_null(c, i);
+        most = n > most ? n : most;
+    }
+    if (nc == 0)
+        return wf_errf(WEFT_EINVAL, err, errlen,
+                       "describe: no int64 or float64 column");
+    size_t rows = 3 + most;
+    weft_err e = WEFT_OK;
+    for (size_t j = 0; !e && j < t->ncols; j++) {
+        const wf_column *c = &t->cols[j];
+        if (c->type != WF_COL_I64 && c->type != WF_COL_F64)
+            continue;
+        wf_column o; /* values go straight into the partial column */
+        if ((e = wf_col_init(&o, WF_COL_F64, rows)) ||
+            (e = wf_col_make_nullable(&o))) {
+            wf_col_free(&o);
             break;
         }
+        double *x = o.v.f64 + 3, mean = 0, m2 = 0;
+        size_t n = 0;
         for (size_t i = 0; i < t->nrows; i++) { /* Welford */
             if (cell_null(c, i))
                 continue;
-            double x =
+            double v =
                 c->type == WF_COL_F64 ? c->v.f64[i] : (double)c->v.i64[i];
-            s->x[s->n++] = x;
-            double d = x - s->mean;
-            s->mean += d / (double)s->n;
-            s->m2 += d * (x - s->mean);
+            x[n++] = v;
+            double d = v - mean;
+            mean += d / (double)n;
+            m2 += d * (v - mean);
         }
-        e = sort_doubles(s->x, s->n);
+        if ((e = sort_doubles(x, n))) {
+            wf_col_free(&o);
+            break;
+        }
+        o.v.f64[0] = (double)n;
+        o.v.f64[1] = mean;
+        o.v.f64[2] = m2;
+        memset(o.valid, 1, 3 + n);
+        for (size_t i = 3 + n; i < rows; i++) {
+            o.valid[i] = 0;
+            o.v.f64[i] = 0;
+        }
+        o.len = rows;
+        if ((e = wf_table_add(out, t->names[j], &o)))
+            wf_col_free(&o);
     }
-    if (!e)
-        e = describe_table(names, st, nc, out);
-    dstates_free(st, nc);
-    free(names);
+    if (e)
+        wf_table_free(out);
     return e;
 }
 
@@ -978,55 +962,57 @@ weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
                            "part 0's",
                            k);
     }
-    dstate *st = calloc(nc ? nc : 1, sizeof *st);
+    size_t *total = calloc(nc ? nc : 1, sizeof *total), most = 0;
     size_t *bound = malloc((n + 1) * sizeof *bound);
-    weft_err e = st && bound ? WEFT_OK : WEFT_ENOMEM;
-    for (size_t j = 0; !e && j < nc; j++) {
-        dstate *s = &st[j];
-        size_t total = 0;
+    weft_err e = total && bound ? WEFT_OK : WEFT_ENOMEM;
+    for (size_t j = 0; !e && j < nc; j++) { /* check all, count values */
         for (size_t k = 0; !e && k < n; k++) {
-            dstate b;
-            if ((e = dstate_read(&parts[k], j, &b, "combine", k, err, errlen)))
-                break;
-            total += b.n;
+            dstate b = {0};
+            if (!(e = dstate_read(&parts[k], j, &b, "combine", k, err, errlen)))
+                total[j] += b.n;
         }
-        if (e)
-            break;
-        double *x = malloc((total ? total : 1) * sizeof(double));
-        double *y = malloc((total ? total : 1) * sizeof(double));
-        if (!x || !y) {
-            free(x);
+        most = total[j] > most ? total[j] : most;
+    }
+    size_t rows = 3 + most;
+    for (size_t j = 0; !e && j < nc; j++) {
+        wf_column o; /* the merged values go straight into it */
+        double *y = malloc((total[j] ? total[j] : 1) * sizeof(double));
+        if (!y || (e = wf_col_init(&o, WF_COL_F64, rows)) ||
+            (e = wf_col_make_nullable(&o))) {
             free(y);
+            wf_col_free(&o);
             e = WEFT_ENOMEM;
             break;
         }
+        double *x = o.v.f64 + 3, mean = 0, m2 = 0;
+        size_t cnt = 0;
         /* the moments (Chan et al.), and the sorted runs side by side */
         bound[0] = 0;
         for (size_t k = 0; k < n; k++) {
-            dstate b;
+            dstate b = {0};
             dstate_read(&parts[k], j, &b, "combine", k, NULL, 0);
             bound[k + 1] = bound[k] + b.n;
             if (b.n == 0)
                 continue;
             memcpy(x + bound[k], b.x, b.n * sizeof(double));
-            size_t nn = s->n + b.n;
-            double d = b.mean - s->mean;
-            s->mean += d * (double)b.n / (double)nn;
-            s->m2 += b.m2 + d * d * (double)s->n * (double)b.n / (double)nn;
-            s->n = nn;
+            size_t nn = cnt + b.n;
+            double d = b.mean - mean;
+            mean += d * (double)b.n / (double)nn;
+            m2 += b.m2 + d * d * (double)cnt * (double)b.n / (double)nn;
+            cnt = nn;
         }
         /* merge neighbouring runs, halving their number each round */
         for (size_t runs = n; runs > 1;) {
             size_t r = 0;
             for (; r + 1 < runs; r += 2) {
                 size_t i = bound[r], mid = bound[r + 1], end = bound[r + 2];
-                size_t q = mid, o = i;
+                size_t q = mid, w = i;
                 while (i < mid && q < end)
-                    y[o++] = x[i] <= x[q] ? x[i++] : x[q++];
+                    y[w++] = x[i] <= x[q] ? x[i++] : x[q++];
                 while (i < mid)
-                    y[o++] = x[i++];
+                    y[w++] = x[i++];
                 while (q < end)
-                    y[o++] = x[q++];
+                    y[w++] = x[q++];
             }
             if (r < runs) /* an odd run out */
                 memcpy(y + bound[r], x + bound[r],
@@ -1041,13 +1027,27 @@ weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
             x = y;
             y = t;
         }
+        if (x != o.v.f64 + 3) { /* the last round wrote the buffer */
+            memcpy(o.v.f64 + 3, x, cnt * sizeof(double));
+            y = x;
+        }
         free(y);
-        s->x = x;
+        o.v.f64[0] = (double)cnt;
+        o.v.f64[1] = mean;
+        o.v.f64[2] = m2;
+        memset(o.valid, 1, 3 + cnt);
+        for (size_t i = 3 + cnt; i < rows; i++) {
+            o.valid[i] = 0;
+            o.v.f64[i] = 0;
+        }
+        o.len = rows;
+        if ((e = wf_table_add(out, p0->names[j], &o)))
+            wf_col_free(&o);
     }
+    free(total);
     free(bound);
-    if (!e)
-        e = describe_table(p0->names, st, nc, out);
-    dstates_free(st, nc);
+    if (e)
+        wf_table_free(out);
     return e;
 }
 
@@ -1078,7 +1078,7 @@ weft_err wf_describe_final(const wf_table *partial, wf_table *out, char *err,
     if (!e && (e = wf_table_add(out, "stat", &sc)))
         wf_col_free(&sc);
     for (size_t j = 0; !e && j < partial->ncols; j++) {
-        dstate s;
+        dstate s = {0};
         if ((e = dstate_read(partial, j, &s, "final", 0, err, errlen)))
             break;
         wf_column c;
