@@ -215,8 +215,8 @@ static void test_bad_queries(void **state)
          "7)\n  age > and x\n        ^",
          2},
         {"--filter", "agee > 3", "unknown column 'agee'", 2},
-        {"--filter", "age + 1", "is a int64, not true or false", 2},
-        {"--eval", "age * 2", "--eval wants NAME = EXPR", 2},
+        {"--filter", "age + 1", "must be true or false, this is a int64", 2},
+        {"--eval", "age * 2", "--eval: wants NAME = EXPR", 2},
         {"--select", "age,nope",
          "no column 'nope' (the columns are: "
          "patient_id, age, condition, sys_bp, "

@@ -84,6 +84,10 @@ typedef struct wd_csv_options {
 wd_frame *wd_read_csv(wd_ctx *ctx, const char *path,
                       const wd_csv_options *opts);
 
+/* The same for several paths or globs, read in the order given. */
+wd_frame *wd_read_csv_files(wd_ctx *ctx, const char *const *paths, size_t n,
+                            const wd_csv_options *opts);
+
 /* A columnar file written by wd_to_file: a partition per row group. */
 wd_frame *wd_read_file(wd_ctx *ctx, const char *path);
 

@@ -309,8 +309,15 @@ static weft_err csv_plan(const wd_frame *f, const char *const *names, size_t n,
 
 wd_frame *wd_read_csv(wd_ctx *ctx, const char *path, const wd_csv_options *opts)
 {
-    if (!ctx || !path)
+    return path ? wd_read_csv_files(ctx, &path, 1, opts) : NULL;
+}
+
+wd_frame *wd_read_csv_files(wd_ctx *ctx, const char *const *paths, size_t n,
+                            const wd_csv_options *opts)
+{
+    if (!ctx || !paths || !n)
         return NULL;
+    const char *path = paths[0];
     wd_frame *f = frame_new(ctx, K_CSV, NULL, 0);
     if (!f)
         return NULL;
@@ -337,9 +344,12 @@ wd_frame *wd_read_csv(wd_ctx *ctx, const char *path, const wd_csv_options *opts)
         o->schema = f->schema;
         o->nschema = f->nschema;
     }
-    f->paths = calloc(2, sizeof *f->paths);
-    if (!e && (!f->paths || !(f->paths[0] = strdup(path))))
+    f->paths = calloc(n + 1, sizeof *f->paths);
+    if (!f->paths && !e)
         e = WEFT_ENOMEM;
+    for (size_t i = 0; i < n && !e; i++)
+        if (!(f->paths[i] = strdup(paths[i])))
+            e = WEFT_ENOMEM;
     char *cols = opts->columns ? list_of(opts->columns) : NULL;
     char *names[MAX_LIST];
     size_t ncols = cols ? wd_unjoin(cols, names, MAX_LIST) : 0;

@@ -147,8 +147,8 @@ weft_err wd_apply_eval(wf_table *t, const char *src, char *err, size_t errlen)
         return r;
     if (!wf_expr_target(e)) {
         wf_expr_free(e);
-        return wf_errf(WEFT_EINVAL, err, errlen,
-                       "eval needs an assignment \"NAME = EXPR\": %s", src);
+        return wf_errf(WEFT_EINVAL, err, errlen, "wants NAME = EXPR, got '%s'",
+                       src);
     }
     wf_column c;
     if (!(r = wf_expr_eval(e, t, &c, err, errlen))) {
