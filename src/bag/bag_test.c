@@ -531,6 +531,7 @@ static void test_errors(void **state)
 
 int main(void)
 {
+    weft_worker_check(); /* worker processes serve tasks from here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_threads),
         cmocka_unit_test(test_random_processes),
