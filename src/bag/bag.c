@@ -1,6 +1,11 @@
-/* Bags as lazy graphs: one graph node per partition and operation (see
- * include/weft/bag.h). Transformations add nodes to the graph their bag
- * shares with the bags it came from; actions compute what they need. */
+/* Bags as lazy graphs (see include/weft/bag.h). A bag is, per partition,
+ * a base (a graph node, or a block of a file read by the partition's own
+ * task) and the chain of map / flat_map / filter / flatten steps applied
+ * since. The chain is not a node per step: whatever consumes a partition
+ * (compute, count, a frequencies or groupby stage, a fold, a writer) adds
+ * ONE node, wb_k_pipe, that streams the records from the base through the
+ * steps into that consumer. Bags derived from one another share a graph;
+ * actions compute what they need. */
 #include "bag/bag_int.h"
 
 #include <errno.h>
@@ -23,8 +28,13 @@ typedef struct wb_graph {
 struct wb_bag {
     wb_graph *G;
     size_t np;
-    wg_node *parts;
-    bool narrow; /* partition i depends on source partition i only */
+    wg_node *parts;  /* bases; UINT32_MAX where the base is a file block */
+    uint8_t *srcbuf; /* file blocks: partition i's is [srcoff[i], [i+1]) */
+    size_t *srcoff;
+    wb_buf ops; /* the chain: nops x [u32 len][fnparams] */
+    uint32_t nops;
+    char what[64]; /* the last step's name, for node keys */
+    bool narrow;   /* partition i depends on source partition i only */
 };
 
 /* ------------------------------------------------------------ handles */
@@ -32,9 +42,15 @@ struct wb_bag {
 static wb_bag *bag_new(wb_graph *G, size_t np, bool narrow)
 {
     wb_bag *b = calloc(1, sizeof *b);
-    if (b)
+    if (b) {
         b->parts = calloc(np ? np : 1, sizeof *b->parts);
-    if (!b || !b->parts) {
+        b->srcoff = calloc(np + 1, sizeof *b->srcoff);
+    }
+    if (!b || !b->parts || !b->srcoff) {
+        if (b) {
+            free(b->parts);
+            free(b->srcoff);
+        }
         free(b);
         wf_err(WEFT_ENOMEM, "wb: out of memory");
         return NULL;
@@ -49,7 +65,7 @@ static wb_bag *bag_new(wb_graph *G, size_t np, bool narrow)
 static wb_graph *graph_new(weft_runtime *rt)
 {
     wb_kernels_link();
-    wb_text_link();
+    wb_pipe_link();
     wb_builtins_link();
     wb_graph *G = calloc(1, sizeof *G);
     if (G && !(G->g = wg_new(rt))) {
@@ -72,6 +88,9 @@ WB_EXPORT void wb_free(wb_bag *b)
         free(b->G);
     }
     free(b->parts);
+    free(b->srcbuf);
+    free(b->srcoff);
+    free(b->ops.p);
     free(b);
 }
 
@@ -93,6 +112,42 @@ static bool add(wb_bag *b, size_t i, const char *kernel, const void *params,
         return false;
     }
     b->parts[i] = n;
+    return true;
+}
+
+/* The node that streams partition i of b (base, chain) into the sink
+ * term (with its bytes t[0..tlen)): *node, or false with the last error
+ * set. A partition collected without a chain is its base itself. */
+static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
+                      size_t tlen, const char *what, wg_node *node)
+{
+    size_t srclen = b->srcoff[i + 1] - b->srcoff[i];
+    if (term == WB_T_COLLECT && b->nops == 0 && srclen == 0) {
+        *node = b->parts[i];
+        return true;
+    }
+    uint32_t h[5] = {term, (uint32_t)tlen, (uint32_t)srclen, b->nops,
+                     (uint32_t)b->ops.len};
+    wb_buf prm = {0};
+    if (!wb_buf_put(&prm, h, sizeof h) || !wb_buf_put(&prm, t, tlen) ||
+        !wb_buf_put(&prm, b->srcbuf + b->srcoff[i], srclen) ||
+        !wb_buf_put(&prm, b->ops.p, b->ops.len)) {
+        free(prm.p);
+        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        return false;
+    }
+    char key[160];
+    snprintf(key, sizeof key, "%s%s%.60s-%zu", b->what, *b->what ? "|" : "",
+             what, i);
+    wg_input in = wg_node_in(b->parts[i]);
+    wg_node n = wg_add(b->G->g, "wb_k_pipe", prm.p, prm.len, &in,
+                       srclen ? 0 : 1, key, true);
+    free(prm.p);
+    if (n == UINT32_MAX) {
+        wf_err(WEFT_EINVAL, "wb: %s", wg_error(b->G->g));
+        return false;
+    }
+    *node = n;
     return true;
 }
 
@@ -232,7 +287,7 @@ static weft_err read_files(weft_runtime *rt, const char *pattern,
             free(G);
         }
     }
-    wb_buf prm = {0};
+    wb_buf src = {0};
     size_t p = 0;
     for (size_t i = 0; i < gl.gl_pathc && !e; i++) {
         const char *path = gl.gl_pathv[i];
@@ -241,17 +296,21 @@ static weft_err read_files(weft_runtime *rt, const char *pattern,
             wb_block_params bp = {off, 0, json, (uint32_t)strlen(path)};
             bp.len =
                 sizes[i] - off < (int64_t)bs ? sizes[i] - off : (int64_t)bs;
-            prm.len = 0;
-            if (!wb_buf_put(&prm, &bp, sizeof bp) ||
-                !wb_buf_put(&prm, path, bp.pathlen))
+            if (!wb_buf_put(&src, &bp, sizeof bp) ||
+                !wb_buf_put(&src, path, bp.pathlen))
                 e = wf_err(WEFT_ENOMEM, "%s: out of memory", fn);
-            else if (!add(b, p++, "wb_k_read", prm.p, prm.len, NULL, 0,
-                          json ? "read_json" : "read_text", true))
-                e = WEFT_EINVAL;
+            b->parts[p] = UINT32_MAX;
+            b->srcoff[++p] = src.len;
             off += bp.len;
         } while (!e && off < sizes[i]);
     }
-    free(prm.p);
+    if (!e) {
+        b->srcbuf = src.p;
+        src.p = NULL;
+        snprintf(b->what, sizeof b->what, "%s",
+                 json ? "read_json" : "read_text");
+    }
+    free(src.p);
     free(sizes);
     globfree(&gl);
     if (e) {
@@ -303,7 +362,29 @@ static bool known_fn(const char *who, const char *fn, wb_fn_kind kind)
     return true;
 }
 
-/* One fusible node per partition of b applying op. */
+/* A copy of b's partitions and chain, on the same graph. */
+static wb_bag *derive(const wb_bag *b)
+{
+    wb_bag *nb = bag_new(b->G, b->np, b->narrow);
+    if (!nb)
+        return NULL;
+    memcpy(nb->parts, b->parts, b->np * sizeof *b->parts);
+    memcpy(nb->srcoff, b->srcoff, (b->np + 1) * sizeof *b->srcoff);
+    size_t n = b->srcoff[b->np];
+    if ((n && !(nb->srcbuf = malloc(n))) ||
+        !wb_buf_put(&nb->ops, b->ops.p, b->ops.len)) {
+        wb_free(nb);
+        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        return NULL;
+    }
+    if (n)
+        memcpy(nb->srcbuf, b->srcbuf, n);
+    nb->nops = b->nops;
+    memcpy(nb->what, b->what, sizeof nb->what);
+    return nb;
+}
+
+/* b with op appended to its chain (no node is added: see pipe_node). */
 static wb_bag *apply(wb_bag *b, uint32_t op, const char *fn, const void *arg,
                      size_t arglen)
 {
@@ -317,19 +398,24 @@ static wb_bag *apply(wb_bag *b, uint32_t op, const char *fn, const void *arg,
         wf_err(WEFT_EINVAL, "wb_%s: NULL arg of %zu bytes", who, arglen);
         return NULL;
     }
-    wb_buf prm = {0};
-    if (!wb_fnparams_put(&prm, op, fn, arg, arglen, NULL, 0)) {
-        wf_err(WEFT_ENOMEM, "wb_%s: out of memory", who);
+    if (b->nops >= 4096) {
+        wf_err(WEFT_EINVAL, "wb_%s: a chain of more than 4096 steps", who);
         return NULL;
     }
-    char what[80];
-    snprintf(what, sizeof what, "%s(%.60s)", who, fn ? fn : "");
-    wb_bag *nb = bag_new(b->G, b->np, b->narrow);
-    for (size_t i = 0; nb && i < b->np; i++) {
-        wg_input in = wg_node_in(b->parts[i]);
-        if (!add(nb, i, "wb_k_apply", prm.p, prm.len, &in, 1, what, true)) {
+    wb_buf prm = {0};
+    wb_bag *nb = NULL;
+    if (!wb_fnparams_put(&prm, op, fn, arg, arglen, NULL, 0))
+        wf_err(WEFT_ENOMEM, "wb_%s: out of memory", who);
+    else if ((nb = derive(b))) {
+        uint32_t len = (uint32_t)prm.len;
+        if (!wb_buf_put(&nb->ops, &len, 4) ||
+            !wb_buf_put(&nb->ops, prm.p, prm.len)) {
+            wf_err(WEFT_ENOMEM, "wb_%s: out of memory", who);
             wb_free(nb);
             nb = NULL;
+        } else {
+            nb->nops++;
+            snprintf(nb->what, sizeof nb->what, "%s(%.40s)", who, fn ? fn : "");
         }
     }
     free(prm.p);
@@ -359,45 +445,44 @@ WB_EXPORT wb_bag *wb_flatten(wb_bag *b)
     return apply(b, WB_OP_FLATTEN, NULL, NULL, 0);
 }
 
-/* A bag of one partition: kernel (with params first) on each partition,
- * then kernel (with params last on the final node, mid below it) over
- * groups of WB_FANIN results until one is left (at least once). Nodes of
- * several inputs are not fusible, so the partitions run in parallel. */
-static wb_bag *tree(wb_bag *b, const char *kernel, const void *first,
-                    size_t nfirst, const void *mid, size_t nmid,
+/* A bag of one partition: each partition of b streamed into the sink
+ * term (bytes t), then kernel (with params last on the final node, mid
+ * below it) over groups of WB_FANIN results until one is left (at least
+ * once). Nodes of several inputs are not fusible, so the partitions run
+ * in parallel. */
+static wb_bag *tree(wb_bag *b, uint32_t term, const void *t, size_t tlen,
+                    const char *kernel, const void *mid, size_t nmid,
                     const void *last, size_t nlast, const char *what)
 {
     if (!b)
         return NULL;
-    wb_bag *t = bag_new(b->G, b->np, false);
+    wb_bag *tb = bag_new(b->G, b->np, false);
     wb_bag *nb = bag_new(b->G, 1, false);
     wg_input *in = malloc(WB_FANIN * sizeof *in);
-    bool ok = t && nb && in;
+    bool ok = tb && nb && in;
     if (!ok)
         wf_err(WEFT_ENOMEM, "wb_%s: out of memory", what);
-    for (size_t i = 0; ok && i < b->np; i++) {
-        wg_input x = wg_node_in(b->parts[i]);
-        ok = add(t, i, kernel, first, nfirst, &x, 1, what, true);
-    }
+    for (size_t i = 0; ok && i < b->np; i++)
+        ok = pipe_node(b, i, term, t, tlen, what, &tb->parts[i]);
     size_t n = b->np, level = 0;
     while (ok && (n > 1 || level == 0)) {
         size_t m = (n + WB_FANIN - 1) / WB_FANIN;
         for (size_t g = 0; ok && g < m; g++) {
             size_t k = 0;
             for (size_t i = g * WB_FANIN; i < n && k < WB_FANIN; i++)
-                in[k++] = wg_node_in(t->parts[i]);
+                in[k++] = wg_node_in(tb->parts[i]);
             char w[64];
             snprintf(w, sizeof w, "%s-combine%zu", what, level);
-            ok = add(t, g, kernel, m == 1 ? last : mid, m == 1 ? nlast : nmid,
+            ok = add(tb, g, kernel, m == 1 ? last : mid, m == 1 ? nlast : nmid,
                      in, k, w, false);
         }
         n = m;
         level++;
     }
     if (ok)
-        nb->parts[0] = t->parts[0];
+        nb->parts[0] = tb->parts[0];
     free(in);
-    wb_free(t);
+    wb_free(tb);
     if (!ok) {
         wb_free(nb);
         return NULL;
@@ -407,15 +492,16 @@ static wb_bag *tree(wb_bag *b, const char *kernel, const void *first,
 
 WB_EXPORT wb_bag *wb_frequencies(wb_bag *b)
 {
-    uint32_t first[2] = {0, 0}, mid[2] = {1, 0}, last[2] = {1, 1};
-    return tree(b, "wb_k_freq", first, 8, mid, 8, last, 8, "frequencies");
+    uint32_t mid = 0, last = 1;
+    return tree(b, WB_T_FREQ, NULL, 0, "wb_k_freq", &mid, 4, &last, 4,
+                "frequencies");
 }
 
 WB_EXPORT wb_bag *wb_distinct(wb_bag *b)
 {
-    return tree(b, "wb_k_distinct", NULL, 0, NULL, 0, NULL, 0, "distinct");
+    return tree(b, WB_T_DISTINCT, NULL, 0, "wb_k_distinct", NULL, 0, NULL, 0,
+                "distinct");
 }
-
 WB_EXPORT wb_bag *wb_fold(wb_bag *b, const char *binop, const char *combine,
                           const void *arg, size_t arglen, const wb_rec *initial)
 {
@@ -442,8 +528,8 @@ WB_EXPORT wb_bag *wb_fold(wb_bag *b, const char *binop, const char *combine,
     if (!ok)
         wf_err(WEFT_ENOMEM, "wb_fold: out of memory");
     else
-        nb = tree(b, "wb_k_fold", p1.p, p1.len, p2.p, p2.len, p2.p, p2.len,
-                  "fold");
+        nb = tree(b, WB_T_FOLD, p1.p, p1.len, "wb_k_fold", p2.p, p2.len, p2.p,
+                  p2.len, "fold");
     free(extra.p);
     free(p1.p);
     free(p2.p);
@@ -477,9 +563,8 @@ WB_EXPORT wb_bag *wb_groupby(wb_bag *b, const char *keyfn, const void *arg,
     if (!ok)
         wf_err(WEFT_ENOMEM, "wb_groupby: out of memory");
     for (size_t i = 0; ok && i < b->np; i++) {
-        wg_input x = wg_node_in(b->parts[i]);
-        ok = add(s, i, "wb_k_split", prm.p, prm.len, &x, 1, "groupby-split",
-                 true);
+        ok = pipe_node(b, i, WB_T_SPLIT, prm.p, prm.len, "groupby-split",
+                       &s->parts[i]);
         in[i] = wg_node_in(s->parts[i]);
     }
     for (uint32_t j = 0; ok && j < npart; j++)
@@ -578,15 +663,22 @@ static weft_err compute_range(wb_bag *b, size_t first, size_t n, size_t max,
 {
     weft_ref *refs = calloc(n + 1, sizeof *refs);
     weft_value *vals = calloc(n + 1, sizeof *vals);
-    weft_err e = refs && vals ? 0 : wf_err(WEFT_ENOMEM, "wb: out of memory");
+    wg_node *nodes = calloc(n + 1, sizeof *nodes);
+    weft_err e =
+        refs && vals && nodes ? 0 : wf_err(WEFT_ENOMEM, "wb: out of memory");
+    for (size_t i = 0; i < n && !e; i++)
+        if (!pipe_node(b, first + i, WB_T_COLLECT, NULL, 0, "collect",
+                       &nodes[i]))
+            e = WEFT_ENOMEM;
     if (!e)
-        e = run(b, b->parts + first, n, refs, vals);
+        e = run(b, nodes, n, refs, vals);
     if (!e)
         e = collect(vals, n, max, out);
     if (refs)
         weft_release_many(b->G->rt, refs, n);
     free(refs);
     free(vals);
+    free(nodes);
     return e;
 }
 
@@ -646,19 +738,18 @@ WB_EXPORT weft_err wb_take(wb_bag *b, size_t n, wb_records **out)
     return 0;
 }
 
-/* A node per partition of b running kernel with params, on b's graph. */
-static wb_bag *per_part(wb_bag *b, const char *kernel, const void *const *prm,
-                        const size_t *plen, const char *what)
+/* A node per partition of b streaming it into the sink term, whose bytes
+ * for partition i are t[i][0..tlen[i]) (t NULL: none). */
+static wb_bag *per_part(wb_bag *b, uint32_t term, const void *const *t,
+                        const size_t *tlen, const char *what)
 {
     wb_bag *nb = bag_new(b->G, b->np, b->narrow);
-    for (size_t i = 0; nb && i < b->np; i++) {
-        wg_input in = wg_node_in(b->parts[i]);
-        if (!add(nb, i, kernel, prm ? prm[i] : NULL, prm ? plen[i] : 0, &in, 1,
-                 what, true)) {
+    for (size_t i = 0; nb && i < b->np; i++)
+        if (!pipe_node(b, i, term, t ? t[i] : NULL, t ? tlen[i] : 0, what,
+                       &nb->parts[i])) {
             wb_free(nb);
             nb = NULL;
         }
-    }
     return nb;
 }
 
@@ -685,7 +776,7 @@ WB_EXPORT weft_err wb_count(wb_bag *b, int64_t *n)
     weft_err e = check_bag(b, n, "wb_count");
     if (e)
         return e;
-    wb_bag *c = per_part(b, "wb_k_count", NULL, NULL, "count");
+    wb_bag *c = per_part(b, WB_T_COUNT, NULL, NULL, "count");
     if (!c)
         return WEFT_ENOMEM;
     e = sum_parts(c, n);
@@ -752,7 +843,7 @@ WB_EXPORT weft_err wb_to_textfiles(wb_bag *b, const char *pattern,
         plen[i] = pre + (size_t)k + post;
     }
     wb_bag *w = e ? NULL
-                  : per_part(b, "wb_k_write", (const void *const *)paths, plen,
+                  : per_part(b, WB_T_WRITE, (const void *const *)paths, plen,
                              "to_textfiles");
     if (!e && !w)
         e = WEFT_ENOMEM;

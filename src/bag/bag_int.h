@@ -128,23 +128,29 @@ void *wb_fn_find(const char *name, size_t len, wb_fn_kind kind);
 /* Hash of a record's identity (kind and bytes; counts by key only). */
 uint64_t wb_rec_hash(const wb_rec *r);
 
-/* An open-addressing table of records (pointers into live buffers):
- * find-or-insert returns the slot index of the record's entry. */
+/* A hash table of records (pointers into live buffers or an arena): a
+ * small open-addressing array of slots ((hash >> 32) << 32 | index + 1,
+ * 0 empty) over a dense array of entries in insertion order, so probes
+ * touch 8 bytes each and the most frequent keys, met first, share cache
+ * lines. */
 typedef struct wb_entry {
     uint64_t hash;
     const char *data;
     uint32_t len;
     uint8_t kind;
-    uint8_t used;
-    int64_t val; /* a count, or an index the user keeps */
+    int64_t val;   /* a count, or an index the user keeps */
+    uint64_t head; /* the first 8 bytes (0-padded): most keys compare here */
 } wb_entry;
 
 typedef struct wb_table {
-    wb_entry *e;
-    size_t cap, n; /* cap a power of two */
+    uint64_t *slot;
+    size_t cap;  /* slots, a power of two */
+    wb_entry *e; /* e[0..n) */
+    size_t n, ecap;
 } wb_table;
 
-/* The entry for r (val 0 and *isnew when just added); NULL: no memory. */
+/* The entry for r (val 0 and *isnew when just added), valid until the
+ * next call; NULL: no memory. */
 wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew);
 void wb_table_free(wb_table *t);
 
@@ -152,6 +158,19 @@ void wb_table_free(wb_table *t);
 
 /* Append r as JSON text (strings escaped) to b. */
 bool wb_json_append(wb_buf *b, const wb_rec *r);
+
+/* ------------------------------------------------------------ arenas */
+
+/* Stable copies of keys: bytes that never move until wb_arena_free. */
+typedef struct wb_chunk wb_chunk;
+typedef struct wb_arena {
+    wb_chunk *head;
+    size_t used, cap; /* in head */
+} wb_arena;
+
+/* A copy of p[0..n) plus a NUL; NULL when out of memory. */
+char *wb_arena_copy(wb_arena *a, const void *p, size_t n);
+void wb_arena_free(wb_arena *a);
 
 /* ------------------------------------------------------------ kernels */
 
@@ -161,6 +180,17 @@ typedef enum wb_op {
     WB_OP_FILTER,
     WB_OP_FLATTEN,
 } wb_op;
+
+/* What a pipe (a partition's fused chain, wb_k_pipe) ends in. */
+typedef enum wb_term {
+    WB_T_COLLECT = 1, /* the records, a partition */
+    WB_T_COUNT,       /* their number, an i64 */
+    WB_T_FREQ,        /* (text, count) records, unsorted */
+    WB_T_DISTINCT,    /* first occurrences */
+    WB_T_FOLD,        /* one record (fnparams of the fold, see wb_folder) */
+    WB_T_SPLIT,       /* groupby pieces (fnparams of the key fn, u32 npart) */
+    WB_T_WRITE,       /* lines of a file (the path), the number an i64 */
+} wb_term;
 
 /* Parameters naming a function: [u32 op][u32 namelen][u32 arglen]
  * [u32 extra][name][arg][extra] (extra: kernel-specific bytes). */
@@ -184,14 +214,52 @@ weft_err wb_part_in(wg_call *c, size_t i, const uint8_t **p, size_t *n);
 /* Fail the call because input i is not a partition of records. */
 weft_err wb_corrupt(wg_call *c, size_t i);
 
+/* Fail the call: out of memory. */
+weft_err wb_nomem(wg_call *c);
+
 /* Output buf as the call's partition (copied). */
 weft_err wb_out_part(wg_call *c, const wb_buf *b);
 
-/* Text files (text.c): the kernel reading one block of a file. */
+/* The failure of user function fp on record k (o: where it emitted). */
+weft_err wb_fn_failed(wg_call *c, const wb_fnparams *fp, const wb_out *o,
+                      weft_err e, size_t k);
+
+/* Output the table's (key, count) records, sorted by count descending
+ * then key when sort. */
+weft_err wb_freq_out(wg_call *c, const wb_table *t, bool sort);
+
+/* A fold in progress: the accumulator lives in o[cur]. */
+typedef struct wb_folder {
+    wb_fnparams fp;
+    wb_fold_fn fn;
+    wb_out o[2];
+    int cur;
+    bool have;
+    size_t k; /* records folded */
+} wb_folder;
+
+/* Start a fold from params (fnparams; extra: [u32 has_initial][record]). */
+weft_err wb_folder_init(wb_folder *f, wg_call *c, const void *params,
+                        size_t plen);
+weft_err wb_folder_add(wb_folder *f, wg_call *c, const wb_rec *r);
+/* Output the accumulator (an empty partition when nothing was folded). */
+weft_err wb_folder_out(wb_folder *f, wg_call *c);
+void wb_folder_free(wb_folder *f);
+
+/* Text files (text.c): a block of a file is the lines starting in
+ * [off, off + len). */
 typedef struct wb_block_params {
     int64_t off, len;
     uint32_t json, pathlen; /* the path follows */
 } wb_block_params;
+
+/* The bytes [a, end) of fd and on to the first newline at or after end - 1
+ * (or the end of the file) into d, with one spare byte after them. */
+weft_err wb_read_block(wg_call *c, int fd, const char *path, int64_t a,
+                       int64_t end, wb_buf *d);
+
+/* Newlines in fd before byte end (for an error's line number). */
+int64_t wb_lines_before(int fd, int64_t end);
 
 /* Append j as a JSON record (compact); WEFT_ENOMEM. */
 weft_err wb_put_json(wb_buf *b, const struct json_t *j);
@@ -199,7 +267,7 @@ weft_err wb_put_json(wb_buf *b, const struct json_t *j);
 /* Link the kernel files into programs that use the builder (their
  * constructors register the kernels in every process). */
 void wb_kernels_link(void);
-void wb_text_link(void);
+void wb_pipe_link(void);
 void wb_builtins_link(void);
 
 #endif

@@ -218,54 +218,121 @@ uint64_t wb_rec_hash(const wb_rec *r)
 
 static bool table_resize(wb_table *t, size_t cap)
 {
-    wb_entry *e = calloc(cap, sizeof *e);
-    if (!e)
+    uint64_t *slot = calloc(cap, sizeof *slot);
+    if (!slot)
         return false;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (!t->e[i].used)
-            continue;
+    for (size_t i = 0; i < t->n; i++) {
         size_t j = t->e[i].hash & (cap - 1);
-        while (e[j].used)
+        while (slot[j])
             j = (j + 1) & (cap - 1);
-        e[j] = t->e[i];
+        slot[j] = (t->e[i].hash >> 32 << 32) | (i + 1);
     }
-    free(t->e);
-    t->e = e;
+    free(t->slot);
+    t->slot = slot;
     t->cap = cap;
+    return true;
+}
+
+/* memcmp(a, b, n) == 0 for the short keys tables mostly hold, inline. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    for (; n; n--)
+        if (*a++ != *b++)
+            return false;
     return true;
 }
 
 wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew)
 {
-    if ((t->n + 1) * 4 > t->cap * 3 &&
-        !table_resize(t, t->cap ? t->cap * 2 : 1024))
+    if ((t->n + 1) * 2 > t->cap &&
+        (t->n >= UINT32_MAX - 1 ||
+         !table_resize(t, t->cap ? t->cap * 2 : 1024)))
         return NULL;
-    uint64_t h = wb_rec_hash(r);
+    uint64_t h = wb_rec_hash(r), tag = h >> 32 << 32, head = 0;
+    memcpy(&head, r->data, r->len < 8 ? r->len : 8);
     size_t j = h & (t->cap - 1);
     for (;;) {
-        wb_entry *e = &t->e[j];
-        if (!e->used) {
-            if (r->len > UINT32_MAX)
-                return NULL;
-            *e = (wb_entry){h, r->data, (uint32_t)r->len, (uint8_t)r->kind,
-                            1, 0};
-            t->n++;
-            *isnew = true;
-            return e;
-        }
-        if (e->hash == h && e->len == r->len && e->kind == r->kind &&
-            memcmp(e->data, r->data, r->len) == 0) {
-            *isnew = false;
-            return e;
+        uint64_t s = t->slot[j];
+        if (!s)
+            break;
+        if ((s & ~(uint64_t)UINT32_MAX) == tag) {
+            wb_entry *e = &t->e[(s & UINT32_MAX) - 1];
+            if (e->head == head && e->len == r->len && e->kind == r->kind &&
+                (r->len <= 8 ||
+                 same_bytes(e->data + 8, r->data + 8, r->len - 8))) {
+                *isnew = false;
+                return e;
+            }
         }
         j = (j + 1) & (t->cap - 1);
     }
+    if (r->len > UINT32_MAX)
+        return NULL;
+    if (t->n == t->ecap) {
+        size_t cap = t->ecap ? t->ecap * 2 : 256;
+        wb_entry *m = realloc(t->e, cap * sizeof *m);
+        if (!m)
+            return NULL;
+        t->e = m;
+        t->ecap = cap;
+    }
+    wb_entry *e = &t->e[t->n];
+    *e = (wb_entry){h, r->data, (uint32_t)r->len, (uint8_t)r->kind, 0, head};
+    t->slot[j] = tag | (t->n + 1);
+    t->n++;
+    *isnew = true;
+    return e;
 }
 
 void wb_table_free(wb_table *t)
 {
+    free(t->slot);
     free(t->e);
     memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------ arenas */
+
+struct wb_chunk {
+    wb_chunk *next;
+    char data[];
+};
+
+char *wb_arena_copy(wb_arena *a, const void *p, size_t n)
+{
+    if (!a->head || a->cap - a->used < n + 1) {
+        size_t cap = n + 1 > (1u << 20) ? n + 1 : (1u << 20);
+        wb_chunk *c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = a->head;
+        a->head = c;
+        a->used = 0;
+        a->cap = cap;
+    }
+    char *q = a->head->data + a->used;
+    if (n)
+        memcpy(q, p, n);
+    q[n] = '\0';
+    a->used += n + 1;
+    return q;
+}
+
+void wb_arena_free(wb_arena *a)
+{
+    while (a->head) {
+        wb_chunk *n = a->head->next;
+        free(a->head);
+        a->head = n;
+    }
+    memset(a, 0, sizeof *a);
 }
 
 /* ------------------------------------------------------------ JSON text */
