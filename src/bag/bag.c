@@ -130,7 +130,7 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
                      (uint32_t)b->ops.len};
     wb_buf prm = {0};
     if (!wb_buf_put(&prm, h, sizeof h) || !wb_buf_put(&prm, t, tlen) ||
-        !wb_buf_put(&prm, b->srcbuf + b->srcoff[i], srclen) ||
+        (srclen && !wb_buf_put(&prm, b->srcbuf + b->srcoff[i], srclen)) ||
         !wb_buf_put(&prm, b->ops.p, b->ops.len)) {
         free(prm.p);
         wf_err(WEFT_ENOMEM, "wb: out of memory");

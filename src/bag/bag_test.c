@@ -505,6 +505,11 @@ static void test_errors(void **state)
     wb_bag *c = wb_map(m, "t_rev", NULL, 0);
     assert_err(wb_compute(c, &r), WEFT_ETASK, "t_bad failed on record 0");
     assert_err(wb_count(c, &(int64_t){0}), WEFT_ETASK, "found boom");
+    /* take computes only the partitions it needs: "boom" is in the second */
+    OK(wb_take(c, 2, &r));
+    assert_int_equal(r->n, 2);
+    assert_string_equal(r->recs[1].data, "b");
+    wb_records_free(r);
     wb_free(c);
     wb_free(m);
     /* flatten of a text record */
