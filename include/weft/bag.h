@@ -61,6 +61,9 @@ static inline wb_rec wb_text(const char *s, size_t len)
 
 typedef struct wb_out wb_out; /* where a function emits records */
 
+/* In the functions below, arg[0..arglen) is the argument given when the
+ * function was applied (a copy, not aligned: memcpy numbers out of it). */
+
 /* map / flat_map: emit records for r into o (map: exactly one). */
 typedef weft_err (*wb_map_fn)(const wb_rec *r, wb_out *o, const void *arg,
                               size_t arglen);
