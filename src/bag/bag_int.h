@@ -123,42 +123,6 @@ typedef enum wb_fn_kind { WB_FN_MAP, WB_FN_FILTER, WB_FN_FOLD } wb_fn_kind;
 /* The function registered under name[0..len) with that kind, or NULL. */
 void *wb_fn_find(const char *name, size_t len, wb_fn_kind kind);
 
-/* ------------------------------------------------------------ hashing */
-
-/* Hash of a record's identity (kind and bytes; counts by key only). */
-uint64_t wb_rec_hash(const wb_rec *r);
-
-/* A hash table of records (pointers into live buffers or an arena): a
- * small open-addressing array of slots ((hash >> 32) << 32 | index + 1,
- * 0 empty) over a dense array of entries in insertion order, so probes
- * touch 8 bytes each and the most frequent keys, met first, share cache
- * lines. */
-typedef struct wb_entry {
-    uint64_t hash;
-    const char *data;
-    uint32_t len;
-    uint8_t kind;
-    int64_t val;   /* a count, or an index the user keeps */
-    uint64_t head; /* the first 8 bytes (0-padded): most keys compare here */
-} wb_entry;
-
-typedef struct wb_table {
-    uint64_t *slot;
-    size_t cap;  /* slots, a power of two */
-    wb_entry *e; /* e[0..n) */
-    size_t n, ecap;
-} wb_table;
-
-/* The entry for r (val 0 and *isnew when just added), valid until the
- * next call; NULL: no memory. */
-wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew);
-void wb_table_free(wb_table *t);
-
-/* ------------------------------------------------------------ JSON text */
-
-/* Append r as JSON text (strings escaped) to b. */
-bool wb_json_append(wb_buf *b, const wb_rec *r);
-
 /* ------------------------------------------------------------ arenas */
 
 /* Stable copies of keys: bytes that never move until wb_arena_free. */
@@ -171,6 +135,65 @@ typedef struct wb_arena {
 /* A copy of p[0..n) plus a NUL; NULL when out of memory. */
 char *wb_arena_copy(wb_arena *a, const void *p, size_t n);
 void wb_arena_free(wb_arena *a);
+
+/* ------------------------------------------------------------ hashing */
+
+/* Hash of a record's identity (kind and bytes; counts by key only). */
+uint64_t wb_rec_hash(const wb_rec *r);
+
+/* A hash table of records: open addressing over 32-byte entries that hold
+ * keys of up to 16 bytes in place (longer ones by pointer, copied into the
+ * table's arena when it has one), so a lookup of a short key touches one
+ * cache line. */
+typedef struct wb_entry {
+    uint32_t tag; /* 0: empty; else the hash's top bits | kind | 1 << 31 */
+    uint32_t len;
+    int64_t val; /* a count, or an index the user keeps */
+    union {
+        char in[16];
+        struct {
+            const char *p;
+            uint64_t head; /* the first 8 bytes */
+        } out;
+    } key;
+} wb_entry;
+
+typedef struct wb_table {
+    wb_entry *e;
+    size_t cap, n;  /* cap a power of two */
+    wb_arena *keys; /* NULL: long keys point into the caller's records */
+} wb_table;
+
+/* The entry for r (val 0 and *isnew when just added), valid until the
+ * next call; NULL: no memory. */
+wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew);
+
+/* The same with r's hash (wb_rec_hash) known. */
+wb_entry *wb_table_get_h(wb_table *t, const wb_rec *r, uint64_t h, bool *isnew);
+
+/* Start loading the line where a key of hash h is looked for. */
+static inline void wb_table_prefetch(const wb_table *t, uint64_t h)
+{
+    if (t->cap)
+        __builtin_prefetch(&t->e[h & (t->cap - 1)]);
+}
+
+/* An entry's key bytes (len of them) and kind. */
+static inline const char *wb_entry_key(const wb_entry *e)
+{
+    return e->len <= 16 ? e->key.in : e->key.out.p;
+}
+static inline wb_kind wb_entry_kind(const wb_entry *e)
+{
+    return (wb_kind)(e->tag & 3);
+}
+
+void wb_table_free(wb_table *t);
+
+/* ------------------------------------------------------------ JSON text */
+
+/* Append r as JSON text (strings escaped) to b. */
+bool wb_json_append(wb_buf *b, const wb_rec *r);
 
 /* ------------------------------------------------------------ kernels */
 

@@ -11,6 +11,12 @@ static bool is_space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* is_space as a table, for the splitting loops. */
+static const bool space_table[256] = {
+    [' '] = true,  ['\t'] = true, ['\n'] = true,
+    ['\v'] = true, ['\f'] = true, ['\r'] = true,
+};
+
 /* A byte of a word for wb.words: ASCII letters and digits, apostrophes,
  * and every byte of a multi-byte UTF-8 character. */
 static bool is_word(unsigned char c)
@@ -26,10 +32,10 @@ static weft_err wb_split(const wb_rec *r, wb_out *o, const void *arg,
     const unsigned char *s = (const unsigned char *)r->data;
     size_t n = r->len, i = 0;
     while (i < n) {
-        while (i < n && is_space(s[i]))
+        while (i < n && space_table[s[i]])
             i++;
         size_t b = i;
-        while (i < n && !is_space(s[i]))
+        while (i < n && !space_table[s[i]])
             i++;
         if (i > b && !wb_put_rec(&o->buf, WB_TEXT, s + b, i - b, 0))
             return WEFT_ENOMEM;

@@ -64,7 +64,7 @@ static int cmp_freq(const void *a, const void *b)
     if (x->val != y->val)
         return x->val > y->val ? -1 : 1;
     size_t m = x->len < y->len ? x->len : y->len;
-    int d = memcmp(x->data, y->data, m);
+    int d = memcmp(wb_entry_key(x), wb_entry_key(y), m);
     return d ? d : (x->len > y->len) - (x->len < y->len);
 }
 
@@ -75,15 +75,17 @@ weft_err wb_freq_out(wg_call *c, const wb_table *t, bool sort)
     if (!all)
         return wb_nomem(c);
     size_t k = 0, bytes = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        all[k++] = t->e[i];
-        bytes += WB_HDR + 9 + t->e[i].len;
-    }
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->e[i].tag) {
+            all[k++] = t->e[i];
+            bytes += WB_HDR + 9 + t->e[i].len;
+        }
     if (sort)
         qsort(all, k, sizeof *all, cmp_freq);
     weft_err e = wb_buf_reserve(&out, bytes + 1) ? 0 : wb_nomem(c);
     for (size_t i = 0; i < k && !e; i++)
-        wb_put_rec(&out, WB_COUNT, all[i].data, all[i].len, all[i].val);
+        wb_put_rec(&out, WB_COUNT, wb_entry_key(&all[i]), all[i].len,
+                   all[i].val);
     if (!e)
         e = wb_out_part(c, &out);
     free(out.p);

@@ -24,6 +24,8 @@ typedef struct stage {
     wb_out out;
 } stage;
 
+#define WB_BATCH 32 /* keys hashed and prefetched before they are counted */
+
 typedef struct chain {
     wg_call *c;
     stage *st;
@@ -33,6 +35,9 @@ typedef struct chain {
     int64_t count;
     wb_table t;
     wb_arena keys;
+    uint64_t bh[WB_BATCH]; /* frequencies: a batch of keys */
+    size_t boff[WB_BATCH + 1], nb;
+    wb_buf bk;
     wb_folder fold;
     wb_fnparams kfp; /* split */
     wb_map_fn kfn;
@@ -67,6 +72,22 @@ static weft_err sink_split(chain *p, const wb_rec *r)
     return 0;
 }
 
+/* Count the batch of keys in the table. */
+static weft_err count_batch(chain *p)
+{
+    bool isnew;
+    for (size_t i = 0; i < p->nb; i++) {
+        wb_rec key = wb_text((const char *)p->bk.p + p->boff[i],
+                             p->boff[i + 1] - p->boff[i]);
+        wb_entry *en = wb_table_get_h(&p->t, &key, p->bh[i], &isnew);
+        if (!en)
+            return wb_nomem(p->c);
+        en->val++;
+    }
+    p->nb = 0;
+    return 0;
+}
+
 static weft_err sink(chain *p, const wb_rec *r)
 {
     bool isnew;
@@ -79,20 +100,22 @@ static weft_err sink(chain *p, const wb_rec *r)
     case WB_T_COUNT:
         p->count++;
         return 0;
-    case WB_T_FREQ: {
-        wb_rec key = wb_text(r->data, r->len); /* by text only */
-        if (!(en = wb_table_get(&p->t, &key, &isnew)))
+    case WB_T_FREQ: { /* by text only; in batches, to overlap misses */
+        wb_rec key = wb_text(r->data, r->len);
+        uint64_t h = wb_rec_hash(&key);
+        wb_table_prefetch(&p->t, h);
+        if (p->nb == 0)
+            p->bk.len = 0;
+        if (!wb_buf_put(&p->bk, r->data, r->len))
             return wb_nomem(p->c);
-        if (isnew && !(en->data = wb_arena_copy(&p->keys, r->data, r->len)))
-            return wb_nomem(p->c);
-        en->val++;
-        return 0;
+        p->bh[p->nb++] = h;
+        p->boff[p->nb] = p->bk.len;
+        return p->nb == WB_BATCH ? count_batch(p) : 0;
     }
     case WB_T_DISTINCT:
         if (!(en = wb_table_get(&p->t, r, &isnew)))
             return wb_nomem(p->c);
-        if (isnew && (!(en->data = wb_arena_copy(&p->keys, r->data, r->len)) ||
-                      !wb_put_rec(&p->out, r->kind, r->data, r->len, r->n)))
+        if (isnew && !wb_put_rec(&p->out, r->kind, r->data, r->len, r->n))
             return wb_nomem(p->c);
         return 0;
     case WB_T_FOLD:
@@ -343,8 +366,10 @@ static weft_err sink_out(chain *p)
     case WB_T_COLLECT:
     case WB_T_DISTINCT:
         return wb_out_part(p->c, &p->out);
-    case WB_T_FREQ:
-        return wb_freq_out(p->c, &p->t, false);
+    case WB_T_FREQ: {
+        weft_err e = count_batch(p);
+        return e ? e : wb_freq_out(p->c, &p->t, false);
+    }
     case WB_T_FOLD:
         return wb_folder_out(&p->fold, p->c);
     case WB_T_SPLIT:
@@ -379,6 +404,7 @@ static void chain_free(chain *p)
     if (p->f)
         fclose(p->f);
     free(p->js.p);
+    free(p->bk.p);
 }
 
 static weft_err wb_k_pipe(wg_call *c)
@@ -393,6 +419,7 @@ static weft_err wb_k_pipe(wg_call *c)
         return wg_fail(c, "bad parameters");
     const uint8_t *term = prm + sizeof h, *src = term + h[1], *ops = src + h[2];
     chain p = {.c = c, .term = h[0], .nops = h[3]};
+    p.t.keys = &p.keys; /* records in the chain do not outlive a step */
     weft_err e = 0;
     if (p.nops && !(p.st = calloc(p.nops, sizeof *p.st)))
         return wb_nomem(c);

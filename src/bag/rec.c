@@ -216,76 +216,78 @@ uint64_t wb_rec_hash(const wb_rec *r)
     return XXH3_64bits_withSeed(r->data, r->len, (uint64_t)r->kind * 0x9e37u);
 }
 
-static bool table_resize(wb_table *t, size_t cap)
+static uint32_t entry_tag(uint64_t h, wb_kind kind)
 {
-    uint64_t *slot = calloc(cap, sizeof *slot);
-    if (!slot)
-        return false;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t j = t->e[i].hash & (cap - 1);
-        while (slot[j])
-            j = (j + 1) & (cap - 1);
-        slot[j] = (t->e[i].hash >> 32 << 32) | (i + 1);
-    }
-    free(t->slot);
-    t->slot = slot;
-    t->cap = cap;
-    return true;
+    return ((uint32_t)(h >> 32) & ~(uint32_t)3) | (uint32_t)kind | (1u << 31);
 }
 
-/* memcmp(a, b, n) == 0 for the short keys tables mostly hold, inline. */
-static inline bool same_bytes(const char *a, const char *b, size_t n)
+static bool table_resize(wb_table *t, size_t cap)
 {
-    for (; n >= 8; a += 8, b += 8, n -= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return false;
+    wb_entry *e = calloc(cap, sizeof *e);
+    if (!e)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        const wb_entry *x = &t->e[i];
+        if (!x->tag)
+            continue;
+        wb_rec r = {wb_entry_kind(x), wb_entry_key(x), x->len, 0};
+        size_t j = wb_rec_hash(&r) & (cap - 1);
+        while (e[j].tag)
+            j = (j + 1) & (cap - 1);
+        e[j] = *x;
     }
-    for (; n; n--)
-        if (*a++ != *b++)
-            return false;
+    free(t->e);
+    t->e = e;
+    t->cap = cap;
     return true;
 }
 
 wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew)
 {
-    if ((t->n + 1) * 2 > t->cap &&
-        (t->n >= UINT32_MAX - 1 ||
-         !table_resize(t, t->cap ? t->cap * 2 : 1024)))
+    return wb_table_get_h(t, r, wb_rec_hash(r), isnew);
+}
+
+wb_entry *wb_table_get_h(wb_table *t, const wb_rec *r, uint64_t h, bool *isnew)
+{
+    if ((t->n + 1) * 2 > t->cap && !table_resize(t, t->cap ? t->cap * 2 : 1024))
         return NULL;
-    uint64_t h = wb_rec_hash(r), tag = h >> 32 << 32, head = 0;
-    memcpy(&head, r->data, r->len < 8 ? r->len : 8);
+    if (r->len > UINT32_MAX)
+        return NULL;
+    uint32_t tag = entry_tag(h, r->kind), len = (uint32_t)r->len;
+    uint64_t k[2] = {0, 0}; /* the key's first 16 bytes, zero-padded */
+    memcpy(k, r->data, len < 16 ? len : 16);
     size_t j = h & (t->cap - 1);
-    for (;;) {
-        uint64_t s = t->slot[j];
-        if (!s)
+    for (;; j = (j + 1) & (t->cap - 1)) {
+        wb_entry *e = &t->e[j];
+        if (!e->tag)
             break;
-        if ((s & ~(uint64_t)UINT32_MAX) == tag) {
-            wb_entry *e = &t->e[(s & UINT32_MAX) - 1];
-            if (e->head == head && e->len == r->len && e->kind == r->kind &&
-                (r->len <= 8 ||
-                 same_bytes(e->data + 8, r->data + 8, r->len - 8))) {
+        if (e->tag != tag || e->len != len)
+            continue;
+        if (len <= 16) {
+            uint64_t x[2];
+            memcpy(x, e->key.in, 16);
+            if (x[0] == k[0] && x[1] == k[1]) {
                 *isnew = false;
                 return e;
             }
+        } else if (e->key.out.head == k[0] &&
+                   memcmp(e->key.out.p + 8, r->data + 8, len - 8) == 0) {
+            *isnew = false;
+            return e;
         }
-        j = (j + 1) & (t->cap - 1);
     }
-    if (r->len > UINT32_MAX)
-        return NULL;
-    if (t->n == t->ecap) {
-        size_t cap = t->ecap ? t->ecap * 2 : 256;
-        wb_entry *m = realloc(t->e, cap * sizeof *m);
-        if (!m)
+    wb_entry *e = &t->e[j];
+    if (len <= 16) {
+        memcpy(e->key.in, k, 16);
+    } else {
+        e->key.out.p = t->keys ? wb_arena_copy(t->keys, r->data, len) : r->data;
+        e->key.out.head = k[0];
+        if (!e->key.out.p)
             return NULL;
-        t->e = m;
-        t->ecap = cap;
     }
-    wb_entry *e = &t->e[t->n];
-    *e = (wb_entry){h, r->data, (uint32_t)r->len, (uint8_t)r->kind, 0, head};
-    t->slot[j] = tag | (t->n + 1);
+    e->tag = tag;
+    e->len = len;
+    e->val = 0;
     t->n++;
     *isnew = true;
     return e;
@@ -293,7 +295,6 @@ wb_entry *wb_table_get(wb_table *t, const wb_rec *r, bool *isnew)
 
 void wb_table_free(wb_table *t)
 {
-    free(t->slot);
     free(t->e);
     memset(t, 0, sizeof *t);
 }
