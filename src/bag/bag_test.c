@@ -2,7 +2,8 @@
  * through random chains of map / flat_map / filter / flatten and then
  * computed, counted, taken, folded, grouped, made distinct or counted by
  * frequency, each checked against a plain sequential evaluation here, on
- * threads and on worker processes; and errors from user functions. */
+ * threads and on worker processes; a third of the bags come from a file
+ * read in blocks of random sizes; and errors from user functions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weft/bag.h>
 
@@ -326,6 +328,8 @@ static void check_distinct(wb_bag *b, const strs *want)
 
 static void check_groupby(wb_bag *b, const strs *want, size_t npart)
 {
+    if (npart == 0 && wb_npartitions(b) > 64)
+        npart = 8; /* a file read in tiny blocks */
     wb_bag *g = wb_groupby(b, "t_first", NULL, 0, npart);
     assert_non_null(g);
     assert_int_equal(wb_npartitions(g), npart ? npart : wb_npartitions(b));
@@ -399,6 +403,30 @@ static void check_folds(wb_bag *b, const strs *want)
     wb_free(l);
 }
 
+/* A bag of items through a file: one line each, read in random blocks. */
+static char dir[64];
+
+static wb_bag *via_file(weft_runtime *rt, const strs *items, uint64_t *rng)
+{
+    if (!dir[0]) {
+        strcpy(dir, "/tmp/weft_bagt_XXXXXX");
+        assert_non_null(mkdtemp(dir));
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/items.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < items->n; i++)
+        fprintf(f, "%s\n", items->v[i]);
+    fclose(f);
+    wb_read_opts o;
+    wb_read_opts_init(&o);
+    o.block_size = 1 + xorshift_below(rng, 400);
+    wb_bag *b;
+    OK(wb_read_text(rt, path, &o, &b));
+    return b;
+}
+
 static void random_bags(weft_runtime *rt, uint64_t seed, int rounds)
 {
     static const size_t parts[] = {1, 2, 8};
@@ -407,8 +435,11 @@ static void random_bags(weft_runtime *rt, uint64_t seed, int rounds)
         strs items = {0};
         random_items(&rng, &items);
         wb_bag *b;
-        OK(wb_from_sequence(rt, (const char *const *)items.v, items.n,
-                            parts[xorshift_below(&rng, 3)], &b));
+        if (xorshift_below(&rng, 3) == 0)
+            b = via_file(rt, &items, &rng);
+        else
+            OK(wb_from_sequence(rt, (const char *const *)items.v, items.n,
+                                parts[xorshift_below(&rng, 3)], &b));
         strs cur = {0};
         for (size_t i = 0; i < items.n; i++)
             push(&cur, items.v[i], strlen(items.v[i]));
@@ -542,5 +573,12 @@ int main(void)
         cmocka_unit_test(test_random_processes),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (dir[0]) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/items.txt", dir);
+        unlink(path);
+        rmdir(dir);
+    }
+    return failed;
 }
