@@ -284,6 +284,16 @@ weft_err wb_read_block(wg_call *c, int fd, const char *path, int64_t a,
 /* Newlines in fd before byte end (for an error's line number). */
 int64_t wb_lines_before(int fd, int64_t end);
 
+/* Built-in flat maps that cut a text into pieces (wb.split, wb.words) can
+ * hand each piece (NUL-terminated in scratch) straight to cb instead of
+ * emitting records: the pipe uses this to skip a step's buffer. */
+typedef weft_err (*wb_piece_fn)(void *ctx, const char *w, size_t n);
+typedef weft_err (*wb_splitter)(const wb_rec *r, wb_buf *scratch,
+                                wb_piece_fn cb, void *ctx);
+
+/* The splitter behind the map function fn, or NULL. */
+wb_splitter wb_splitter_of(const void *fn);
+
 /* Append j as a JSON record (compact); WEFT_ENOMEM. */
 weft_err wb_put_json(wb_buf *b, const struct json_t *j);
 

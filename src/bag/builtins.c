@@ -25,23 +25,75 @@ static bool is_word(unsigned char c)
            (c >= '0' && c <= '9') || c == '\'' || c >= 0x80;
 }
 
-/* wb.split (flat): the whitespace-separated pieces of a text record. */
-static weft_err wb_split(const wb_rec *r, wb_out *o, const void *arg,
-                         size_t arglen)
+/* The whitespace-separated pieces of r, each copied with a NUL into
+ * scratch and passed to cb. */
+static weft_err split_pieces(const wb_rec *r, wb_buf *scratch, wb_piece_fn cb,
+                             void *ctx)
 {
     const unsigned char *s = (const unsigned char *)r->data;
     size_t n = r->len, i = 0;
-    while (i < n) {
+    weft_err e = 0;
+    while (i < n && !e) {
         while (i < n && space_table[s[i]])
             i++;
         size_t b = i;
         while (i < n && !space_table[s[i]])
             i++;
-        if (i > b && !wb_put_rec(&o->buf, WB_TEXT, s + b, i - b, 0))
+        if (i == b)
+            continue;
+        if (!wb_buf_reserve(scratch, i - b + 1))
             return WEFT_ENOMEM;
-        o->emitted += i > b;
+        memcpy(scratch->p, s + b, i - b);
+        scratch->p[i - b] = '\0';
+        e = cb(ctx, (const char *)scratch->p, i - b);
     }
-    return 0;
+    return e;
+}
+
+/* The words of r (see wb.words), lowercased into scratch, passed to cb. */
+static weft_err word_pieces(const wb_rec *r, wb_buf *scratch, wb_piece_fn cb,
+                            void *ctx)
+{
+    const unsigned char *s = (const unsigned char *)r->data;
+    size_t n = r->len, i = 0;
+    weft_err e = 0;
+    while (i < n && !e) {
+        while (i < n && !is_word(s[i]))
+            i++;
+        size_t b = i;
+        while (i < n && is_word(s[i]))
+            i++;
+        size_t end = i;
+        while (b < end && s[b] == '\'')
+            b++;
+        while (end > b && s[end - 1] == '\'')
+            end--;
+        if (end == b)
+            continue;
+        if (!wb_buf_reserve(scratch, end - b + 1))
+            return WEFT_ENOMEM;
+        for (size_t k = b; k < end; k++)
+            scratch->p[k - b] = s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k];
+        scratch->p[end - b] = '\0';
+        e = cb(ctx, (const char *)scratch->p, end - b);
+    }
+    return e;
+}
+
+/* A piece as a text record of o. */
+static weft_err emit_piece(void *ctx, const char *w, size_t n)
+{
+    return wb_emit_text(ctx, w, n);
+}
+
+/* wb.split (flat): the whitespace-separated pieces of a text record. */
+static weft_err wb_split(const wb_rec *r, wb_out *o, const void *arg,
+                         size_t arglen)
+{
+    wb_buf scratch = {0};
+    weft_err e = split_pieces(r, &scratch, emit_piece, o);
+    free(scratch.p);
+    return e;
 }
 
 /* wb.words (flat): lowercase words of a text record, punctuation
@@ -49,35 +101,17 @@ static weft_err wb_split(const wb_rec *r, wb_out *o, const void *arg,
 static weft_err wb_words(const wb_rec *r, wb_out *o, const void *arg,
                          size_t arglen)
 {
-    const unsigned char *s = (const unsigned char *)r->data;
-    size_t n = r->len, i = 0;
-    char tmp[256];
-    while (i < n) {
-        while (i < n && !is_word(s[i]))
-            i++;
-        size_t b = i;
-        while (i < n && is_word(s[i]))
-            i++;
-        size_t e = i;
-        while (b < e && s[b] == '\'')
-            b++;
-        while (e > b && s[e - 1] == '\'')
-            e--;
-        if (e == b)
-            continue;
-        char *w = e - b <= sizeof tmp ? tmp : malloc(e - b);
-        if (!w)
-            return WEFT_ENOMEM;
-        for (size_t k = b; k < e; k++)
-            w[k - b] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
-        bool ok = wb_put_rec(&o->buf, WB_TEXT, w, e - b, 0);
-        if (w != tmp)
-            free(w);
-        if (!ok)
-            return WEFT_ENOMEM;
-        o->emitted++;
-    }
-    return 0;
+    wb_buf scratch = {0};
+    weft_err e = word_pieces(r, &scratch, emit_piece, o);
+    free(scratch.p);
+    return e;
+}
+
+wb_splitter wb_splitter_of(const void *fn)
+{
+    return fn == (const void *)wb_split   ? split_pieces
+           : fn == (const void *)wb_words ? word_pieces
+                                          : NULL;
 }
 
 /* wb.lower: text with ASCII letters lowercased. */

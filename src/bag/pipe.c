@@ -21,6 +21,7 @@
 typedef struct stage {
     wb_fnparams fp;
     void *fn;
+    wb_splitter split; /* a built-in splitter used as a flat map */
     wb_out out;
 } stage;
 
@@ -180,11 +181,29 @@ static weft_err flatten(chain *p, uint32_t s, stage *x, const wb_rec *r)
     return e;
 }
 
+typedef struct piece_ctx {
+    chain *p;
+    uint32_t s;
+} piece_ctx;
+
+/* A piece from a built-in splitter at stage s, on to stage s + 1. */
+static weft_err push_piece(void *ctx, const char *w, size_t n)
+{
+    piece_ctx *pc = ctx;
+    wb_rec r = wb_text(w, n);
+    return push(pc->p, pc->s + 1, &r);
+}
+
 static weft_err push(chain *p, uint32_t s, const wb_rec *r)
 {
     if (s == p->nops)
         return sink(p, r);
     stage *x = &p->st[s];
+    if (x->split) {
+        piece_ctx pc = {p, s};
+        weft_err e = x->split(r, &x->out.buf, push_piece, &pc);
+        return e == WEFT_ENOMEM ? wb_nomem(p->c) : e;
+    }
     switch (x->fp.op) {
     case WB_OP_FILTER:
         return ((wb_filter_fn)x->fn)(r, x->fp.arg, x->fp.arglen)
@@ -437,6 +456,8 @@ static weft_err wb_k_pipe(wg_call *c)
             continue;
         x->fn = wb_fn_find(x->fp.name, x->fp.namelen,
                            x->fp.op == WB_OP_FILTER ? WB_FN_FILTER : WB_FN_MAP);
+        if (x->fp.op == WB_OP_FLATMAP)
+            x->split = wb_splitter_of(x->fn);
         if (!x->fn)
             e = wg_fail(c, "no %s function '%.*s' in this program",
                         x->fp.op == WB_OP_FILTER ? "filter" : "map",
