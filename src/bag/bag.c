@@ -33,8 +33,9 @@ struct wb_bag {
     size_t *srcoff;
     wb_buf ops; /* the chain: nops x [u32 len][fnparams] */
     uint32_t nops;
-    char what[64]; /* the last step's name, for node keys */
-    bool narrow;   /* partition i depends on source partition i only */
+    char what[64];    /* the last step's name, for node keys */
+    wg_node *made[2]; /* collect and count nodes already added, reused */
+    bool narrow;      /* partition i depends on source partition i only */
 };
 
 /* ------------------------------------------------------------ handles */
@@ -91,6 +92,8 @@ WB_EXPORT void wb_free(wb_bag *b)
     free(b->srcbuf);
     free(b->srcoff);
     free(b->ops.p);
+    free(b->made[0]);
+    free(b->made[1]);
     free(b);
 }
 
@@ -126,6 +129,17 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
         *node = b->parts[i];
         return true;
     }
+    /* actions repeated on one bag reuse their nodes (the graph stays small) */
+    int slot = term == WB_T_COLLECT ? 0 : term == WB_T_COUNT ? 1 : -1;
+    if (slot >= 0 && !b->made[slot]) {
+        b->made[slot] = malloc((b->np + 1) * sizeof *b->made[slot]);
+        for (size_t k = 0; b->made[slot] && k < b->np; k++)
+            b->made[slot][k] = UINT32_MAX;
+    }
+    if (slot >= 0 && b->made[slot] && b->made[slot][i] != UINT32_MAX) {
+        *node = b->made[slot][i];
+        return true;
+    }
     uint32_t h[5] = {term, (uint32_t)tlen, (uint32_t)srclen, b->nops,
                      (uint32_t)b->ops.len};
     wb_buf prm = {0};
@@ -148,6 +162,8 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
         return false;
     }
     *node = n;
+    if (slot >= 0 && b->made[slot])
+        b->made[slot][i] = n;
     return true;
 }
 

@@ -565,6 +565,45 @@ static void test_errors(void **state)
     weft_shutdown(rt);
 }
 
+/* Actions repeated on one bag (which reuse its nodes) agree. */
+static void test_repeat(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    char buf[100][8];
+    const char *items[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(buf[i], sizeof buf[i], "w%d", i % 7);
+        items[i] = buf[i];
+    }
+    wb_bag *b, *m;
+    OK(wb_from_sequence(rt, items, 100, 8, &b));
+    m = wb_map(b, "t_rev", NULL, 0);
+    for (int round = 0; round < 3; round++) {
+        wb_records *r, *t;
+        int64_t n;
+        OK(wb_take(m, 20, &t));
+        OK(wb_compute(m, &r));
+        OK(wb_count(m, &n));
+        assert_int_equal(n, 100);
+        assert_int_equal(r->n, 100);
+        assert_int_equal(t->n, 20);
+        for (size_t i = 0; i < 100; i++) {
+            char want[8];
+            snprintf(want, sizeof want, "%d%s", (int)(i % 7), "w");
+            assert_string_equal(r->recs[i].data, want);
+            if (i < 20)
+                assert_string_equal(t->recs[i].data, want);
+        }
+        wb_records_free(r);
+        wb_records_free(t);
+    }
+    wb_free(m);
+    wb_free(b);
+    assert_int_equal(objects_settled(rt), 0);
+    weft_shutdown(rt);
+}
+
 int main(void)
 {
     weft_worker_check(); /* worker processes serve tasks from here */
@@ -572,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_random_threads),
         cmocka_unit_test(test_random_processes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_repeat),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (dir[0]) {
