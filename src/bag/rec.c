@@ -211,9 +211,27 @@ void *wb_fn_find(const char *name, size_t len, wb_fn_kind kind)
 
 /* ------------------------------------------------------------ hashing */
 
+/* A 64-bit finaliser (MurmurHash3's fmix64): every input bit reaches
+ * every output bit. */
+static inline uint64_t fmix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
 uint64_t wb_rec_hash(const wb_rec *r)
 {
-    return XXH3_64bits_withSeed(r->data, r->len, (uint64_t)r->kind * 0x9e37u);
+    uint64_t seed = (uint64_t)r->kind * 0x9e3779b97f4a7c15ull;
+    if (r->len > 16)
+        return XXH3_64bits_withSeed(r->data, r->len, seed);
+    /* short keys (most words): two words mixed, cheaper than a call */
+    uint64_t k[2] = {0, 0};
+    memcpy(k, r->data, r->len);
+    return fmix64(k[0] * 0x87c37b91114253d5ull ^
+                  fmix64(k[1] ^ seed ^ ((uint64_t)r->len << 56)));
 }
 
 static uint32_t entry_tag(uint64_t h, wb_kind kind)
