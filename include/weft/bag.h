@@ -195,6 +195,7 @@ typedef struct wb_records {
     wb_rec *recs;
 } wb_records;
 
+/* Free records from an action (NULL is ignored). */
 void wb_records_free(wb_records *r);
 
 /* Compute b and return all its records in order. A failed task's message
