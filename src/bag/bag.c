@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "base/err.h"
-
 #define WB_DEFAULT_BLOCK (16u << 20)
 
 typedef struct wb_graph {
@@ -53,7 +51,7 @@ static wb_bag *bag_new(wb_graph *G, size_t np, bool narrow)
             free(b->srcoff);
         }
         free(b);
-        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb: out of memory");
         return NULL;
     }
     b->G = G;
@@ -76,7 +74,7 @@ static wb_graph *graph_new(weft_runtime *rt)
     if (G)
         G->rt = rt;
     else
-        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb: out of memory");
     return G;
 }
 
@@ -111,7 +109,7 @@ static bool add(wb_bag *b, size_t i, const char *kernel, const void *params,
     snprintf(key, sizeof key, "%.90s-%zu", what, i);
     wg_node n = wg_add(b->G->g, kernel, params, plen, in, nin, key, fusible);
     if (n == UINT32_MAX) {
-        wf_err(WEFT_EINVAL, "wb: %s", wg_error(b->G->g));
+        weft_set_error(WEFT_EINVAL, "wb: %s", wg_error(b->G->g));
         return false;
     }
     b->parts[i] = n;
@@ -147,7 +145,7 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
         (srclen && !wb_buf_put(&prm, b->srcbuf + b->srcoff[i], srclen)) ||
         !wb_buf_put(&prm, b->ops.p, b->ops.len)) {
         free(prm.p);
-        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb: out of memory");
         return false;
     }
     char key[160];
@@ -158,7 +156,7 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
                        srclen ? 0 : 1, key, true);
     free(prm.p);
     if (n == UINT32_MAX) {
-        wf_err(WEFT_EINVAL, "wb: %s", wg_error(b->G->g));
+        weft_set_error(WEFT_EINVAL, "wb: %s", wg_error(b->G->g));
         return false;
     }
     *node = n;
@@ -172,7 +170,7 @@ static bool pipe_node(wb_bag *b, size_t i, uint32_t term, const void *t,
 static weft_err check_out(weft_runtime *rt, wb_bag **out, const char *fn)
 {
     if (!rt || !out)
-        return wf_err(WEFT_EINVAL, "%s: NULL runtime or out", fn);
+        return weft_set_error(WEFT_EINVAL, "%s: NULL runtime or out", fn);
     *out = NULL;
     return 0;
 }
@@ -184,18 +182,19 @@ WB_EXPORT weft_err wb_from_records(weft_runtime *rt, const wb_rec *recs,
     if (e)
         return e;
     if (n && !recs)
-        return wf_err(WEFT_EINVAL, "wb_from_records: NULL records");
+        return weft_set_error(WEFT_EINVAL, "wb_from_records: NULL records");
     for (size_t i = 0; i < n; i++) {
         const wb_rec *r = &recs[i];
         if ((unsigned)r->kind > WB_COUNT || (!r->data && r->len))
-            return wf_err(WEFT_EINVAL, "wb_from_records: record %zu is bad", i);
+            return weft_set_error(WEFT_EINVAL,
+                                  "wb_from_records: record %zu is bad", i);
         if (r->kind == WB_JSON) {
             json_error_t je;
             json_t *j = json_loadb(r->data, r->len, JSON_DECODE_ANY, &je);
             if (!j)
-                return wf_err(WEFT_EINVAL,
-                              "wb_from_records: record %zu is not JSON: %s", i,
-                              je.text);
+                return weft_set_error(
+                    WEFT_EINVAL, "wb_from_records: record %zu is not JSON: %s",
+                    i, je.text);
             json_decref(j);
         }
     }
@@ -218,7 +217,8 @@ WB_EXPORT weft_err wb_from_records(weft_runtime *rt, const wb_rec *recs,
         for (size_t i = p * n / npart; i < (p + 1) * n / npart && !e; i++)
             if (!wb_put_rec(&buf, recs[i].kind, recs[i].data, recs[i].len,
                             recs[i].n))
-                e = wf_err(WEFT_ENOMEM, "wb_from_records: out of memory");
+                e = weft_set_error(WEFT_ENOMEM,
+                                   "wb_from_records: out of memory");
         wg_input in =
             wg_value_in(weft_bytes(buf.p ? (void *)buf.p : "", buf.len));
         if (!e &&
@@ -238,14 +238,15 @@ WB_EXPORT weft_err wb_from_sequence(weft_runtime *rt, const char *const *items,
                                     size_t n, size_t npart, wb_bag **out)
 {
     if (n && !items)
-        return wf_err(WEFT_EINVAL, "wb_from_sequence: NULL items");
+        return weft_set_error(WEFT_EINVAL, "wb_from_sequence: NULL items");
     wb_rec *recs = malloc((n + 1) * sizeof *recs);
     if (!recs)
-        return wf_err(WEFT_ENOMEM, "wb_from_sequence: out of memory");
+        return weft_set_error(WEFT_ENOMEM, "wb_from_sequence: out of memory");
     for (size_t i = 0; i < n; i++) {
         if (!items[i]) {
             free(recs);
-            return wf_err(WEFT_EINVAL, "wb_from_sequence: item %zu is NULL", i);
+            return weft_set_error(WEFT_EINVAL,
+                                  "wb_from_sequence: item %zu is NULL", i);
         }
         recs[i] = wb_text(items[i], strlen(items[i]));
     }
@@ -267,28 +268,32 @@ static weft_err read_files(weft_runtime *rt, const char *pattern,
     if (e)
         return e;
     if (!pattern || !*pattern)
-        return wf_err(WEFT_EINVAL, "%s: no file pattern", fn);
+        return weft_set_error(WEFT_EINVAL, "%s: no file pattern", fn);
     size_t bs = o && o->block_size ? o->block_size : WB_DEFAULT_BLOCK;
     glob_t gl;
     int rc = glob(pattern, 0, NULL, &gl);
     if (rc == GLOB_NOMATCH)
-        return wf_err(WEFT_EIO, "%s: no file matches '%s'", fn, pattern);
+        return weft_set_error(WEFT_EIO, "%s: no file matches '%s'", fn,
+                              pattern);
     if (rc != 0)
-        return wf_err(WEFT_EIO, "%s: cannot expand '%s'", fn, pattern);
+        return weft_set_error(WEFT_EIO, "%s: cannot expand '%s'", fn, pattern);
     /* the blocks: a file of size s gives max(1, ceil(s / bs)) */
     size_t np = 0;
     int64_t *sizes = calloc(gl.gl_pathc, sizeof *sizes);
     if (!sizes)
-        e = wf_err(WEFT_ENOMEM, "%s: out of memory", fn);
+        e = weft_set_error(WEFT_ENOMEM, "%s: out of memory", fn);
     for (size_t i = 0; i < gl.gl_pathc && !e; i++) {
         struct stat st;
         const char *path = gl.gl_pathv[i];
         if (stat(path, &st) != 0)
-            e = wf_err(WEFT_EIO, "%s: %s: %s", fn, path, strerror(errno));
+            e = weft_set_error(WEFT_EIO, "%s: %s: %s", fn, path,
+                               strerror(errno));
         else if (!S_ISREG(st.st_mode))
-            e = wf_err(WEFT_EIO, "%s: %s: not a regular file", fn, path);
+            e = weft_set_error(WEFT_EIO, "%s: %s: not a regular file", fn,
+                               path);
         else if (strlen(path) > 4096)
-            e = wf_err(WEFT_EINVAL, "%s: path too long: %.60s...", fn, path);
+            e = weft_set_error(WEFT_EINVAL, "%s: path too long: %.60s...", fn,
+                               path);
         else {
             sizes[i] = st.st_size;
             np += st.st_size ? ((size_t)st.st_size + bs - 1) / bs : 1;
@@ -314,7 +319,7 @@ static weft_err read_files(weft_runtime *rt, const char *pattern,
                 sizes[i] - off < (int64_t)bs ? sizes[i] - off : (int64_t)bs;
             if (!wb_buf_put(&src, &bp, sizeof bp) ||
                 !wb_buf_put(&src, path, bp.pathlen))
-                e = wf_err(WEFT_ENOMEM, "%s: out of memory", fn);
+                e = weft_set_error(WEFT_ENOMEM, "%s: out of memory", fn);
             b->parts[p] = UINT32_MAX;
             b->srcoff[++p] = src.len;
             off += bp.len;
@@ -371,8 +376,9 @@ static bool known_fn(const char *who, const char *fn, wb_fn_kind kind)
     static const char *const kinds[] = {"map", "filter", "fold"};
     static const char *const macros[] = {"WB_MAP", "WB_FILTER", "WB_FOLD"};
     if (!fn || !wb_fn_find(fn, strlen(fn), kind)) {
-        wf_err(WEFT_ENOFUNC, "%s: no %s function '%s' (register it with %s)",
-               who, kinds[kind], fn ? fn : "(null)", macros[kind]);
+        weft_set_error(WEFT_ENOFUNC,
+                       "%s: no %s function '%s' (register it with %s)", who,
+                       kinds[kind], fn ? fn : "(null)", macros[kind]);
         return false;
     }
     return true;
@@ -390,7 +396,7 @@ static wb_bag *derive(const wb_bag *b)
     if ((n && !(nb->srcbuf = malloc(n))) ||
         !wb_buf_put(&nb->ops, b->ops.p, b->ops.len)) {
         wb_free(nb);
-        wf_err(WEFT_ENOMEM, "wb: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb: out of memory");
         return NULL;
     }
     if (n)
@@ -411,22 +417,24 @@ static wb_bag *apply(wb_bag *b, uint32_t op, const char *fn, const void *arg,
         !known_fn(who, fn, op == WB_OP_FILTER ? WB_FN_FILTER : WB_FN_MAP))
         return NULL;
     if (arglen && !arg) {
-        wf_err(WEFT_EINVAL, "wb_%s: NULL arg of %zu bytes", who, arglen);
+        weft_set_error(WEFT_EINVAL, "wb_%s: NULL arg of %zu bytes", who,
+                       arglen);
         return NULL;
     }
     if (b->nops >= 4096) {
-        wf_err(WEFT_EINVAL, "wb_%s: a chain of more than 4096 steps", who);
+        weft_set_error(WEFT_EINVAL, "wb_%s: a chain of more than 4096 steps",
+                       who);
         return NULL;
     }
     wb_buf prm = {0};
     wb_bag *nb = NULL;
     if (!wb_fnparams_put(&prm, op, fn, arg, arglen, NULL, 0))
-        wf_err(WEFT_ENOMEM, "wb_%s: out of memory", who);
+        weft_set_error(WEFT_ENOMEM, "wb_%s: out of memory", who);
     else if ((nb = derive(b))) {
         uint32_t len = (uint32_t)prm.len;
         if (!wb_buf_put(&nb->ops, &len, 4) ||
             !wb_buf_put(&nb->ops, prm.p, prm.len)) {
-            wf_err(WEFT_ENOMEM, "wb_%s: out of memory", who);
+            weft_set_error(WEFT_ENOMEM, "wb_%s: out of memory", who);
             wb_free(nb);
             nb = NULL;
         } else {
@@ -477,7 +485,7 @@ static wb_bag *tree(wb_bag *b, uint32_t term, const void *t, size_t tlen,
     wg_input *in = malloc(WB_FANIN * sizeof *in);
     bool ok = tb && nb && in;
     if (!ok)
-        wf_err(WEFT_ENOMEM, "wb_%s: out of memory", what);
+        weft_set_error(WEFT_ENOMEM, "wb_%s: out of memory", what);
     for (size_t i = 0; ok && i < b->np; i++)
         ok = pipe_node(b, i, term, t, tlen, what, &tb->parts[i]);
     size_t n = b->np, level = 0;
@@ -530,7 +538,7 @@ WB_EXPORT wb_bag *wb_fold(wb_bag *b, const char *binop, const char *combine,
         return NULL;
     if ((arglen && !arg) || (initial && ((unsigned)initial->kind > WB_COUNT ||
                                          (!initial->data && initial->len)))) {
-        wf_err(WEFT_EINVAL, "wb_fold: bad arg or initial record");
+        weft_set_error(WEFT_EINVAL, "wb_fold: bad arg or initial record");
         return NULL;
     }
     wb_buf extra = {0}, p1 = {0}, p2 = {0};
@@ -542,7 +550,7 @@ WB_EXPORT wb_bag *wb_fold(wb_bag *b, const char *binop, const char *combine,
               wb_fnparams_put(&p2, 0, combine, arg, arglen, extra.p, extra.len);
     wb_bag *nb = NULL;
     if (!ok)
-        wf_err(WEFT_ENOMEM, "wb_fold: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb_fold: out of memory");
     else
         nb = tree(b, WB_T_FOLD, p1.p, p1.len, "wb_k_fold", p2.p, p2.len, p2.p,
                   p2.len, "fold");
@@ -562,14 +570,15 @@ WB_EXPORT wb_bag *wb_groupby(wb_bag *b, const char *keyfn, const void *arg,
     if (npart == 0)
         npart = b->np;
     if (npart > 65536 || b->np > 65536 || (arglen && !arg)) {
-        wf_err(WEFT_EINVAL, "wb_groupby: more than 65536 partitions or a "
-                            "NULL arg");
+        weft_set_error(WEFT_EINVAL,
+                       "wb_groupby: more than 65536 partitions or a "
+                       "NULL arg");
         return NULL;
     }
     uint32_t np32 = (uint32_t)npart;
     wb_buf prm = {0};
     if (!wb_fnparams_put(&prm, 0, keyfn, arg, arglen, &np32, 4)) {
-        wf_err(WEFT_ENOMEM, "wb_groupby: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb_groupby: out of memory");
         return NULL;
     }
     wb_bag *s = bag_new(b->G, b->np, false);
@@ -577,7 +586,7 @@ WB_EXPORT wb_bag *wb_groupby(wb_bag *b, const char *keyfn, const void *arg,
     wg_input *in = malloc(b->np * sizeof *in);
     bool ok = s && nb && in;
     if (!ok)
-        wf_err(WEFT_ENOMEM, "wb_groupby: out of memory");
+        weft_set_error(WEFT_ENOMEM, "wb_groupby: out of memory");
     for (size_t i = 0; ok && i < b->np; i++) {
         ok = pipe_node(b, i, WB_T_SPLIT, prm.p, prm.len, "groupby-split",
                        &s->parts[i]);
@@ -607,13 +616,13 @@ static weft_err run(wb_bag *b, const wg_node *outs, size_t n, weft_ref *refs,
     memset(refs, 0, n * sizeof *refs);
     weft_err e = wg_compute(b->G->g, outs, n, refs, NULL, NULL);
     if (e)
-        return wf_err(e, "wb: the graph could not be run: %s",
-                      weft_strerror(e));
+        return weft_set_error(e, "wb: the graph could not be run: %s",
+                              weft_strerror(e));
     for (size_t i = 0; i < n; i++) {
         weft_err ge = weft_get(rt, refs[i], &vals[i], WEFT_FOREVER);
         if (ge && !e) {
             const char *msg = weft_error_message(rt, refs[i]);
-            e = wf_err(ge, "%s", msg ? msg : weft_strerror(ge));
+            e = weft_set_error(ge, "%s", msg ? msg : weft_strerror(ge));
         }
     }
     return e;
@@ -622,7 +631,7 @@ static weft_err run(wb_bag *b, const wg_node *outs, size_t n, weft_ref *refs,
 static weft_err check_bag(const wb_bag *b, const void *out, const char *fn)
 {
     if (!b || !out)
-        return wf_err(WEFT_EINVAL, "%s: NULL bag or out", fn);
+        return weft_set_error(WEFT_EINVAL, "%s: NULL bag or out", fn);
     return 0;
 }
 
@@ -638,17 +647,19 @@ static weft_err collect(const weft_value *vals, size_t n, size_t max,
         wb_rec r;
         int got;
         if (vals[i].type != WEFT_T_BYTES)
-            return wf_err(WEFT_ETYPE, "wb: partition %zu is not records", i);
+            return weft_set_error(WEFT_ETYPE,
+                                  "wb: partition %zu is not records", i);
         while (nrec < max && (got = wb_next(p, len, &off, &r)) > 0)
             nrec++;
         if (got < 0)
-            return wf_err(WEFT_EPROTO, "wb: partition %zu is corrupt", i);
+            return weft_set_error(WEFT_EPROTO, "wb: partition %zu is corrupt",
+                                  i);
         bytes += off;
     }
     size_t head = sizeof(wb_records) + nrec * sizeof(wb_rec);
     wb_records *res = malloc(head + bytes + 1);
     if (!res)
-        return wf_err(WEFT_ENOMEM, "wb: out of memory for the records");
+        return weft_set_error(WEFT_ENOMEM, "wb: out of memory for the records");
     res->recs = (wb_rec *)(res + 1);
     res->n = 0;
     uint8_t *d = (uint8_t *)res + head;
@@ -680,8 +691,9 @@ static weft_err compute_range(wb_bag *b, size_t first, size_t n, size_t max,
     weft_ref *refs = calloc(n + 1, sizeof *refs);
     weft_value *vals = calloc(n + 1, sizeof *vals);
     wg_node *nodes = calloc(n + 1, sizeof *nodes);
-    weft_err e =
-        refs && vals && nodes ? 0 : wf_err(WEFT_ENOMEM, "wb: out of memory");
+    weft_err e = refs && vals && nodes
+                     ? 0
+                     : weft_set_error(WEFT_ENOMEM, "wb: out of memory");
     for (size_t i = 0; i < n && !e; i++)
         if (!pipe_node(b, first + i, WB_T_COLLECT, NULL, 0, "collect",
                        &nodes[i]))
@@ -736,7 +748,7 @@ WB_EXPORT weft_err wb_take(wb_bag *b, size_t n, wb_records **out)
             acc = NULL;
             weft_value v = weft_bytes(all.p ? (void *)all.p : "", all.len);
             e = ok ? collect(&v, 1, SIZE_MAX, &acc)
-                   : wf_err(WEFT_ENOMEM, "wb_take: out of memory");
+                   : weft_set_error(WEFT_ENOMEM, "wb_take: out of memory");
             free(all.p);
         } else {
             acc = got;
@@ -774,7 +786,8 @@ static weft_err sum_parts(wb_bag *nb, int64_t *sum)
 {
     weft_ref *refs = calloc(nb->np + 1, sizeof *refs);
     weft_value *vals = calloc(nb->np + 1, sizeof *vals);
-    weft_err e = refs && vals ? 0 : wf_err(WEFT_ENOMEM, "wb: out of memory");
+    weft_err e =
+        refs && vals ? 0 : weft_set_error(WEFT_ENOMEM, "wb: out of memory");
     if (!e)
         e = run(nb, nb->parts, nb->np, refs, vals);
     *sum = 0;
@@ -816,8 +829,9 @@ static weft_err make_dirs(const char *path)
             char c = *q;
             *q = '\0';
             if (mkdir(d, 0777) != 0 && errno != EEXIST)
-                e = wf_err(WEFT_EIO, "wb_to_textfiles: cannot create %s: %s", d,
-                           strerror(errno));
+                e = weft_set_error(WEFT_EIO,
+                                   "wb_to_textfiles: cannot create %s: %s", d,
+                                   strerror(errno));
             *q = c;
             if (c == '\0')
                 break;
@@ -835,22 +849,23 @@ WB_EXPORT weft_err wb_to_textfiles(wb_bag *b, const char *pattern,
         return e;
     const char *star = strchr(pattern, '*');
     if (!star || strchr(star + 1, '*') || strlen(pattern) > 4000)
-        return wf_err(WEFT_EINVAL,
-                      "wb_to_textfiles: the pattern '%s' needs exactly one "
-                      "'*' (the partition number)",
-                      pattern);
+        return weft_set_error(
+            WEFT_EINVAL,
+            "wb_to_textfiles: the pattern '%s' needs exactly one "
+            "'*' (the partition number)",
+            pattern);
     if ((e = make_dirs(pattern)))
         return e;
     char **paths = calloc(b->np + 1, sizeof *paths);
     size_t *plen = calloc(b->np + 1, sizeof *plen);
     if (!paths || !plen)
-        e = wf_err(WEFT_ENOMEM, "wb_to_textfiles: out of memory");
+        e = weft_set_error(WEFT_ENOMEM, "wb_to_textfiles: out of memory");
     for (size_t i = 0; !e && i < b->np; i++) {
         char num[24];
         int k = snprintf(num, sizeof num, "%zu", i);
         size_t pre = (size_t)(star - pattern), post = strlen(star + 1);
         if (!(paths[i] = malloc(pre + (size_t)k + post + 1))) {
-            e = wf_err(WEFT_ENOMEM, "wb_to_textfiles: out of memory");
+            e = weft_set_error(WEFT_ENOMEM, "wb_to_textfiles: out of memory");
             break;
         }
         memcpy(paths[i], pattern, pre);

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <xxhash.h>
 
-#include "base/err.h"
-
 /* ------------------------------------------------------------ buffers */
 
 bool wb_buf_grow(wb_buf *b, size_t extra)
@@ -134,9 +132,9 @@ WB_EXPORT weft_err wb_rec_json(const wb_rec *r, struct json_t **out)
         j = k ? json_pack("[oI]", k, (json_int_t)r->n) : NULL;
     }
     if (!j)
-        return wf_err(WEFT_EINVAL, "wb_rec_json: %s",
-                      r->kind == WB_JSON ? "not JSON text"
-                                         : "text that is not UTF-8");
+        return weft_set_error(WEFT_EINVAL, "wb_rec_json: %s",
+                              r->kind == WB_JSON ? "not JSON text"
+                                                 : "text that is not UTF-8");
     *out = j;
     return 0;
 }
