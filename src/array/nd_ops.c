@@ -909,6 +909,8 @@ done:
 /* Fill n elements of width el with the element at v. */
 static void fill(void *dst, size_t el, const void *v, int64_t n)
 {
+    if (n <= 0)
+        return;
     if (el == 8) {
         uint64_t x, *d = dst;
         memcpy(&x, v, 8);
