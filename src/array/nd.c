@@ -186,7 +186,12 @@ void wf_nd_free(wf_nd *a)
 wf_nd wf_nd_view(weft_dtype dt, uint32_t ndim, const int64_t *shape,
                  const void *data)
 {
-    wf_nd a = {.dtype = dt, .ndim = ndim > WEFT_MAX_NDIM ? 0 : ndim};
+    wf_nd a = {.dtype = dt, .ndim = ndim};
+    if (ndim > WEFT_MAX_NDIM || (ndim && !shape)) {
+        /* no room for the shape: an array every kernel refuses */
+        a.dtype = (weft_dtype)0;
+        a.ndim = 0;
+    }
     for (uint32_t d = 0; d < a.ndim; d++)
         a.shape[d] = shape[d];
     a.data = (void *)data;
@@ -195,7 +200,8 @@ wf_nd wf_nd_view(weft_dtype dt, uint32_t ndim, const int64_t *shape,
 
 bool wf_nd_from_value(const weft_value *v, wf_nd *view)
 {
-    if (!v || v->type != WEFT_T_ARRAY || v->u.arr.ndim > WEFT_MAX_NDIM)
+    if (!v || v->type != WEFT_T_ARRAY || v->u.arr.ndim > WEFT_MAX_NDIM ||
+        (v->u.arr.ndim && !v->u.arr.shape))
         return false;
     *view = wf_nd_view(v->u.arr.dtype, v->u.arr.ndim, v->u.arr.shape,
                        v->u.arr.data);
