@@ -10,6 +10,8 @@
  *   nd.sum_f64              sum of 1e7 float64 (GB/s read)
  *   nd.sum_axis0/1_1000x1000  sum over one axis of a 1000x1000 float64
  *   nd.var_f64              var of 1e7 float64 (two passes)
+ *   nd.max_f64, nd.argmax_f64  max and argmax of the same
+ *   nd.lt_f64_1e6           a < b into bool
  *   nd.transpose_1000x1000  2-d transpose (GB/s: read + write)
  *   nd.matmul_1000          wf_nd_matmul of 1000x1000 float64 (GFLOP/s)
  *   nd.dgemm_direct_1000    cblas_dgemm on the same, one thread
@@ -155,6 +157,9 @@ static const char np_script[] =
     "t('sum_axis0_1000x1000', lambda: m.sum(axis=0), 8e6 / 1e9, 'GB/s')\n"
     "t('sum_axis1_1000x1000', lambda: m.sum(axis=1), 8e6 / 1e9, 'GB/s')\n"
     "t('var_f64', lambda: big.var(), 8e7 / 1e9, 'GB/s')\n"
+    "t('max_f64', lambda: big.max(), 8e7 / 1e9, 'GB/s')\n"
+    "t('argmax_f64', lambda: big.argmax(), 8e7 / 1e9, 'GB/s')\n"
+    "t('lt_f64_1e6', lambda: a < b, 17e6 / 1e9, 'GB/s')\n"
     "t('transpose_1000x1000', lambda: np.ascontiguousarray(m.T), 16e6 / "
     "1e9, 'GB/s')\n"
     "try:\n"
@@ -190,6 +195,9 @@ int main(void)
         {"nd.sum_axis0_1000x1000", do_red, &(red_ctx){WF_R_SUM, &m, 1}, 8e6},
         {"nd.sum_axis1_1000x1000", do_red, &(red_ctx){WF_R_SUM, &m, 2}, 8e6},
         {"nd.var_f64", do_red, &(red_ctx){WF_R_VAR, &big, 0}, 8e7},
+        {"nd.max_f64", do_red, &(red_ctx){WF_R_MAX, &big, 0}, 8e7},
+        {"nd.argmax_f64", do_red, &(red_ctx){WF_R_ARGMAX, &big, 0}, 8e7},
+        {"nd.lt_f64_1e6", do_bin, &(bin_ctx){WF_LT, &a, &b}, 17e6},
         {"nd.transpose_1000x1000", do_transpose, &m, 16e6},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {

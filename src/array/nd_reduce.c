@@ -105,6 +105,55 @@ static inline double nmax(double a, double b)
     return (b > a || b != b) ? b : a;
 }
 
+/* Max (or min) of x[0..n), n >= 1, NaN skipped, and whether a NaN was
+ * seen: eight independent chains of compare-and-select (maxsd/minsd) and
+ * an integer NaN flag, instead of one chain through a NaN-aware select. */
+#define ROW_EXTREME(NAME, OP)                                                  \
+    static double NAME(const double *x, int64_t n, bool *nan)                  \
+    {                                                                          \
+        double m[8];                                                           \
+        int f = 0;                                                             \
+        for (int k = 0; k < 8; k++)                                            \
+            m[k] = x[0];                                                       \
+        int64_t i = 0;                                                         \
+        for (; i + 8 <= n; i += 8)                                             \
+            for (int k = 0; k < 8; k++) {                                      \
+                double v = x[i + k];                                           \
+                m[k] = v OP m[k] ? v : m[k];                                   \
+                f |= v != v;                                                   \
+            }                                                                  \
+        for (; i < n; i++) {                                                   \
+            m[0] = x[i] OP m[0] ? x[i] : m[0];                                 \
+            f |= x[i] != x[i];                                                 \
+        }                                                                      \
+        f |= m[0] != m[0]; /* x[0] itself */                                   \
+        double r = m[0];                                                       \
+        for (int k = 1; k < 8; k++)                                            \
+            r = m[k] OP r || r != r ? m[k] : r;                                \
+        *nan = f != 0;                                                         \
+        return r;                                                              \
+    }
+ROW_EXTREME(row_max, >)
+ROW_EXTREME(row_min, <)
+
+/* Index of the first max (or min) of x[0..n), n >= 1, the first NaN if
+ * any (numpy's argmax), and its value in *val. */
+static int64_t row_arg(bool mx, const double *x, int64_t n, double *val)
+{
+    bool nan;
+    double m = mx ? row_max(x, n, &nan) : row_min(x, n, &nan);
+    int64_t i = 0;
+    if (nan) {
+        while (x[i] == x[i])
+            i++;
+    } else {
+        while (x[i] != m)
+            i++;
+    }
+    *val = x[i];
+    return i;
+}
+
 /* The kinds of fold the traversal does; VAR needs two (sum, then squared
  * deviations from each output's mean). */
 typedef enum fold {
@@ -139,18 +188,15 @@ static void fold_row(fold f, const void *xp, int64_t n, void *accp,
         *acc = p;
         return;
     }
-    case F_MIN: {
-        double m = *acc;
-        for (int64_t i = 0; i < n; i++)
-            m = nmin(m, x[i]);
-        *acc = m;
-        return;
-    }
+    case F_MIN:
     case F_MAX: {
-        double m = *acc;
-        for (int64_t i = 0; i < n; i++)
-            m = nmax(m, x[i]);
-        *acc = m;
+        if (n <= 0)
+            return;
+        bool nan;
+        double m = f == F_MAX ? row_max(x, n, &nan) : row_min(x, n, &nan);
+        if (nan)
+            m = NAN;
+        *acc = f == F_MAX ? nmax(*acc, m) : nmin(*acc, m);
         return;
     }
     case F_ANY: {
@@ -336,12 +382,12 @@ static void arg_partial(bool mx, const wf_nd *a, uint32_t mask,
             g0 += origin[d] * gst[d];
         double bv = val[0], bi = -1;
         for (int64_t r = 0; r < rows; r++) {
-            const double *row = x + r * len;
-            for (int64_t j = 0; j < len; j++)
-                if (bi < 0 || arg_better(mx, row[j], bv)) {
-                    bv = row[j];
-                    bi = (double)(g0 + j);
-                }
+            double rv;
+            int64_t j = row_arg(mx, x + r * len, len, &rv);
+            if (bi < 0 || arg_better(mx, rv, bv)) {
+                bv = rv;
+                bi = (double)(g0 + j);
+            }
             for (uint32_t d = n > 0 ? n - 1 : 0; d-- > 0;) {
                 if (++idx[d] < a->shape[d]) {
                     g0 += gst[d];
@@ -361,6 +407,12 @@ static void arg_partial(bool mx, const wf_nd *a, uint32_t mask,
         outer *= a->shape[d];
     for (uint32_t d = ax + 1; d < n; d++)
         inner *= a->shape[d];
+    if (inner == 1 && len > 0) { /* the last axis: contiguous rows */
+        for (int64_t q = 0; q < outer; q++)
+            ix[q] =
+                (double)(origin[ax] + row_arg(mx, x + q * len, len, &val[q]));
+        return;
+    }
     for (int64_t q = 0; q < outer; q++) {
         double *v = val + q * inner, *w = ix + q * inner;
         for (int64_t k = 0; k < len; k++) {
