@@ -327,31 +327,41 @@ static void test_binary_large(void **state)
     (void)state;
     uint64_t rng = 0x5eed0003;
     int64_t s[2] = {257, 1031}, row[1] = {1031}, col[2] = {257, 1};
-    wf_nd a = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
-    wf_nd b = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
-    wf_nd r = rnd_array(&rng, WEFT_DT_F64, 1, row, false);
-    wf_nd k = rnd_array(&rng, WEFT_DT_F64, 2, col, false);
-    const wf_nd *rhs[3] = {&b, &r, &k};
-    for (int op = WF_ADD; op <= WF_GE; op++)
-        for (int t = 0; t < 3; t++) {
-            wf_nd c;
-            NDOK(wf_nd_binary((wf_binop)op, &a, rhs[t], &c));
-            int64_t idx[2];
-            for (int64_t f = 0; f < wf_nd_size(&c); f++) {
-                unravel(f, 2, c.shape, idx);
-                num w = ref_float((wf_binop)op, false, getd(&a, f),
-                                  getd(rhs[t], bcast_flat(rhs[t], 2, idx)));
-                bool ok = is_cmp((wf_binop)op) ? geti(&c, f) == w.i
-                                               : same_d(getd(&c, f), w.d);
-                if (!ok)
-                    fail_msg("op %d case %d at %lld", op, t, (long long)f);
-            }
-            wf_nd_free(&c);
-        }
-    wf_nd_free(&a);
-    wf_nd_free(&b);
-    wf_nd_free(&r);
-    wf_nd_free(&k);
+    /* int32 left operands are converted block by block on the way */
+    for (int t0 = 0; t0 < 2; t0++) {
+        weft_dtype dt = t0 ? WEFT_DT_I32 : WEFT_DT_F64;
+        wf_nd a = rnd_array(&rng, dt, 2, s, false);
+        wf_nd b = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
+        wf_nd r = rnd_array(&rng, WEFT_DT_F64, 1, row, false);
+        wf_nd k = rnd_array(&rng, WEFT_DT_F64, 2, col, false);
+        const wf_nd *rhs[3] = {&b, &r, &k};
+        for (int op = WF_ADD; op <= WF_GE; op++)
+            for (int t = 0; t < 3; t++)
+                for (int swap = 0; swap < 2; swap++) {
+                    const wf_nd *x = swap ? rhs[t] : &a,
+                                *y = swap ? &a : rhs[t];
+                    wf_nd c;
+                    NDOK(wf_nd_binary((wf_binop)op, x, y, &c));
+                    int64_t idx[2];
+                    for (int64_t f = 0; f < wf_nd_size(&c); f++) {
+                        unravel(f, 2, c.shape, idx);
+                        num w = ref_float((wf_binop)op, false,
+                                          getd(x, bcast_flat(x, 2, idx)),
+                                          getd(y, bcast_flat(y, 2, idx)));
+                        bool ok = is_cmp((wf_binop)op)
+                                      ? geti(&c, f) == w.i
+                                      : same_d(getd(&c, f), w.d);
+                        if (!ok)
+                            fail_msg("op %d %s case %d swap %d at %lld", op,
+                                     wf_dtype_name(dt), t, swap, (long long)f);
+                    }
+                    wf_nd_free(&c);
+                }
+        wf_nd_free(&a);
+        wf_nd_free(&b);
+        wf_nd_free(&r);
+        wf_nd_free(&k);
+    }
 }
 
 static void test_binary_int_edges(void **state)
