@@ -863,18 +863,23 @@ weft_err wf_nd_astype(const wf_nd *a, weft_dtype dt, wf_nd *out)
     return 0;
 }
 
-/* o[i] = c[i*sc] ? x[i*sa] : y[i*sb] for one element width. */
+/* o[i] = c[i*sc] ? x[i*sa] : y[i*sb] for one element width; strides 0
+ * or 1, the all-contiguous case its own (vectorised) loop. */
 #define WLOOP(T)                                                               \
     do {                                                                       \
-        const T *x_ = xp, *y_ = yp;                                            \
-        T *o_ = op;                                                            \
-        for (int64_t i = 0; i < n; i++)                                        \
-            o_[i] = c[i * sc] ? x_[i * sa] : y_[i * sb];                       \
+        const T *restrict x_ = xp, *restrict y_ = yp;                          \
+        T *restrict o_ = op;                                                   \
+        if (sc && sa && sb)                                                    \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o_[i] = c[i] ? x_[i] : y_[i];                                  \
+        else                                                                   \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o_[i] = c[i * sc] ? x_[i * sa] : y_[i * sb];                   \
     } while (0)
 
-static void where_row(size_t el, int64_t n, const uint8_t *c, int64_t sc,
-                      const void *xp, int64_t sa, const void *yp, int64_t sb,
-                      void *op)
+static void where_row(size_t el, int64_t n, const uint8_t *restrict c,
+                      int64_t sc, const void *xp, int64_t sa, const void *yp,
+                      int64_t sb, void *op)
 {
     if (el == 8)
         WLOOP(uint64_t);
@@ -900,34 +905,49 @@ weft_err wf_nd_where(const wf_nd *cond, const wf_nd *a, const wf_nd *b,
         (e = wf_broadcast_shapes(ndim, shape, b->ndim, b->shape, &ndim, shape)))
         return wf_nd_fail_prefix(e, "where");
     weft_dtype rt = wf_dtype_promote(a->dtype, b->dtype);
-    wf_nd tc = {0}, ta = {0}, tb = {0};
-    const wf_nd *xc = wf_nd_as(cond, WEFT_DT_BOOL, &tc);
-    const wf_nd *xa = wf_nd_as(a, rt, &ta), *xb = wf_nd_as(b, rt, &tb);
-    if (!xc || !xa || !xb) {
-        e = wf_nd_fail(WEFT_ENOMEM, "where: converting operands");
-        goto done;
-    }
     if ((e = wf_nd_alloc(out, rt, ndim, shape, false)))
-        goto done;
+        return e;
+    /* cond as bytes (bool and uint8 as they are: nonzero is true); a and
+     * b in rt, converted a block at a time when they are not */
+    const wf_nd *ops[3] = {cond, a, b};
+    weft_dtype want[3] = {cond->dtype == WEFT_DT_U8 ? WEFT_DT_U8 : WEFT_DT_BOOL,
+                          rt, rt};
+    bool cv[3];
+    size_t el[3];
+    for (int k = 0; k < 3; k++) {
+        cv[k] = ops[k]->dtype != want[k];
+        el[k] = weft_dtype_size(ops[k]->dtype);
+    }
+    int64_t block = CONV_BLOCK;
     wf_nd_iter it;
-    const wf_nd *ops[3] = {xc, xa, xb};
     wf_nd_iter_init(&it, ndim, shape, 3, ops);
     uint32_t l = it.ndim - 1;
     int64_t inner = it.shape[l], off[3];
-    size_t el = weft_dtype_size(rt);
+    if (!cv[0] && !cv[1] && !cv[2])
+        block = inner;
+    size_t rs = weft_dtype_size(rt);
+    uint64_t buf[3][CONV_BLOCK];
     char *o = out->data;
     while (wf_nd_iter_next(&it, off)) {
-        where_row(el, inner, (const uint8_t *)xc->data + off[0], it.st[0][l],
-                  (const char *)xa->data + off[1] * (int64_t)el, it.st[1][l],
-                  (const char *)xb->data + off[2] * (int64_t)el, it.st[2][l],
-                  o);
-        o += inner * (int64_t)el;
+        for (int64_t c0 = 0; c0 < inner; c0 += block) {
+            int64_t m = inner - c0 < block ? inner - c0 : block;
+            const void *p[3];
+            for (int k = 0; k < 3; k++) {
+                int64_t s = it.st[k][l];
+                p[k] = (const char *)ops[k]->data +
+                       (off[k] + (s ? c0 : 0)) * (int64_t)el[k];
+                if (cv[k]) {
+                    wf_nd_convert(buf[k], want[k], p[k], ops[k]->dtype,
+                                  s ? m : 1);
+                    p[k] = buf[k];
+                }
+            }
+            where_row(rs, m, p[0], it.st[0][l], p[1], it.st[1][l], p[2],
+                      it.st[2][l], o);
+            o += m * (int64_t)rs;
+        }
     }
-done:
-    wf_nd_free(&tc);
-    wf_nd_free(&ta);
-    wf_nd_free(&tb);
-    return e;
+    return 0;
 }
 
 /* ------------------------------------------------------------ creation */

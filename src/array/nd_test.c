@@ -597,6 +597,29 @@ static void test_astype_all_pairs(void **state)
     wf_nd_free(&c);
 }
 
+/* out = cond ? a : b against the naive loop, element by element. */
+static void check_where(const wf_nd *c, const wf_nd *a, const wf_nd *b)
+{
+    wf_nd o;
+    NDOK(wf_nd_where(c, a, b, &o));
+    assert_int_equal(o.dtype, ref_promote(a->dtype, b->dtype));
+    int64_t idx[WEFT_MAX_NDIM];
+    for (int64_t f = 0; f < wf_nd_size(&o); f++) {
+        unravel(f, o.ndim, o.shape, idx);
+        double want = getd(c, bcast_flat(c, o.ndim, idx)) != 0
+                          ? getd(a, bcast_flat(a, o.ndim, idx))
+                          : getd(b, bcast_flat(b, o.ndim, idx));
+        if (o.dtype == WEFT_DT_BOOL)
+            want = want != 0;
+        if (o.dtype == WEFT_DT_F32)
+            want = (float)want;
+        if (!same_d(getd(&o, f), want))
+            fail_msg("where at %lld: got %g want %g", (long long)f, getd(&o, f),
+                     want);
+    }
+    wf_nd_free(&o);
+}
+
 static void test_where_random(void **state)
 {
     (void)state;
@@ -605,29 +628,27 @@ static void test_where_random(void **state)
         uint32_t nds[3];
         int64_t sh[3][WEFT_MAX_NDIM];
         rnd_bcast_k(&rng, 3, nds, sh);
-        uint32_t nc = nds[0], na = nds[1], nb = nds[2];
-        int64_t *sc = sh[0], *sa = sh[1], *sb = sh[2];
-        wf_nd c = rnd_array(&rng, rnd_dtype(&rng), nc, sc, false);
-        wf_nd a = rnd_array(&rng, rnd_dtype(&rng), na, sa, false);
-        wf_nd b = rnd_array(&rng, rnd_dtype(&rng), nb, sb, false), o;
-        NDOK(wf_nd_where(&c, &a, &b, &o));
-        assert_int_equal(o.dtype, ref_promote(a.dtype, b.dtype));
-        int64_t idx[WEFT_MAX_NDIM];
-        for (int64_t f = 0; f < wf_nd_size(&o); f++) {
-            unravel(f, o.ndim, o.shape, idx);
-            double want = getd(&c, bcast_flat(&c, o.ndim, idx)) != 0
-                              ? getd(&a, bcast_flat(&a, o.ndim, idx))
-                              : getd(&b, bcast_flat(&b, o.ndim, idx));
-            if (o.dtype == WEFT_DT_BOOL)
-                want = want != 0;
-            if (o.dtype == WEFT_DT_F32)
-                want = (float)want;
-            assert_true(same_d(getd(&o, f), want));
-        }
+        wf_nd c = rnd_array(&rng, rnd_dtype(&rng), nds[0], sh[0], false);
+        wf_nd a = rnd_array(&rng, rnd_dtype(&rng), nds[1], sh[1], false);
+        wf_nd b = rnd_array(&rng, rnd_dtype(&rng), nds[2], sh[2], false);
+        check_where(&c, &a, &b);
         wf_nd_free(&a);
         wf_nd_free(&b);
         wf_nd_free(&c);
-        wf_nd_free(&o);
+    }
+    /* long rows: block-wise conversion of each operand */
+    int64_t s[2] = {67, 2500}, row[1] = {2500}, col[2] = {67, 1};
+    for (int k = 0; k < 4; k++) {
+        wf_nd c =
+            rnd_array(&rng, k % 2 ? WEFT_DT_F64 : WEFT_DT_BOOL, 2, s, false);
+        wf_nd a =
+            rnd_array(&rng, k < 2 ? WEFT_DT_I32 : WEFT_DT_F64, 1, row, false);
+        wf_nd b = rnd_array(&rng, WEFT_DT_F32, 2, k % 3 ? col : s, false);
+        check_where(&c, &a, &b);
+        check_where(&c, &c, &b);
+        wf_nd_free(&a);
+        wf_nd_free(&b);
+        wf_nd_free(&c);
     }
 }
 
