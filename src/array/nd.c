@@ -136,7 +136,10 @@ static void *alloc_data(size_t bytes, bool zero)
 {
     if (bytes < HUGE_FROM) {
         size_t round = (bytes + 63) & ~(size_t)63;
-        return zero ? calloc(1, round) : aligned_alloc(64, round);
+        void *p = aligned_alloc(64, round);
+        if (p && zero)
+            memset(p, 0, bytes);
+        return p;
     }
     size_t round = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, round);
