@@ -1048,6 +1048,15 @@ static void test_basics(void **state)
                              ref_promote(all_dtypes[i], all_dtypes[j]));
     int64_t s[2] = {0, 3};
     wf_nd a;
+    int64_t s7[1] = {7};
+    for (int z = 0; z < 2; z++) { /* whole cache lines, zeroed or not */
+        NDOK(wf_nd_alloc(&a, WEFT_DT_U8, 1, s7, z));
+        assert_int_equal((uintptr_t)a.data % 64, 0);
+        if (z)
+            for (int i = 0; i < 7; i++)
+                assert_int_equal(((uint8_t *)a.data)[i], 0);
+        wf_nd_free(&a);
+    }
     NDOK(wf_nd_alloc(&a, WEFT_DT_F32, 2, s, true));
     assert_int_equal(wf_nd_size(&a), 0);
     assert_int_equal(wf_nd_bytes(&a), 0);
