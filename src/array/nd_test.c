@@ -1090,6 +1090,63 @@ static void test_basics(void **state)
     assert_int_equal(out[2], 4);
 }
 
+/* Malformed arrays (unknown dtypes, too many axes, negative dimensions,
+ * no data) through every kernel: an error with a message, never a crash
+ * (the sanitizer build checks the "never"). */
+static void test_malformed_inputs(void **state)
+{
+    (void)state;
+    uint64_t rng = 0x5eed000e;
+    double good_data[4] = {1, 2, 3, 4};
+    int64_t gs[2] = {2, 2};
+    wf_nd good = wf_nd_view(WEFT_DT_F64, 2, gs, good_data);
+    for (int it = 0; it < scaled(300); it++) {
+        wf_nd bad = good;
+        switch (xorshift_below(&rng, 4)) {
+        case 0:
+            bad.dtype = (weft_dtype)(xorshift_below(&rng, 2) ? 0 : 7 + it);
+            break;
+        case 1:
+            bad.ndim = WEFT_MAX_NDIM + 1 + (uint32_t)xorshift_below(&rng, 5);
+            break;
+        case 2:
+            bad.shape[xorshift_below(&rng, 2)] = -1 - (int64_t)it;
+            break;
+        default:
+            bad.data = NULL;
+        }
+        wf_nd o = {0}, o2 = {0};
+        const wf_nd *pair[2] = {&good, &bad};
+        int64_t z[2] = {0, 0}, one[2] = {1, 1};
+        uint32_t perm[2] = {1, 0};
+        weft_err e[16] = {
+            wf_nd_binary(WF_ADD, &good, &bad, &o),
+            wf_nd_unary(WF_EXP, &bad, &o),
+            wf_nd_astype(&bad, WEFT_DT_I32, &o),
+            wf_nd_where(&bad, &good, &good, &o),
+            wf_nd_slice(&bad, z, one, one, &o),
+            wf_nd_transpose(&bad, perm, &o),
+            wf_nd_reshape(&bad, 2, gs, &o),
+            wf_nd_concat(pair, 2, 0, &o),
+            wf_nd_stack(pair, 2, 0, &o),
+            wf_nd_copy_block(&good, z, &bad, z, one),
+            wf_nd_reduce(WF_R_SUM, &bad, 0, 0, &o),
+            wf_nd_reduce_partial(WF_R_VAR, &bad, 1, NULL, NULL, &o),
+            wf_nd_reduce_combine(WF_R_SUM, pair, 2, &o),
+            wf_nd_cumsum(&bad, 0, NULL, &o),
+            wf_nd_matmul(&good, &bad, &o),
+            wf_nd_reduce_finalize(WF_R_SUM, &bad, WEFT_DT_F64, 0, &o2),
+        };
+        for (int k = 0; k < 16; k++) {
+            if (e[k] != WEFT_EINVAL || wf_nd_error()[0] == '\0')
+                fail_msg("kernel %d took a malformed array (case %d): %d", k,
+                         it, e[k]);
+        }
+        assert_null(o.data);
+        assert_null(o2.data);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1111,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_copy_block_random),
         cmocka_unit_test(test_matmul_random),
         cmocka_unit_test(test_matmul_acc_and_errors),
+        cmocka_unit_test(test_malformed_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
