@@ -41,7 +41,7 @@ static const char *redop_name(wf_redop op)
 
 /* Sum of n doubles: eight independent accumulators (vectorised, no
  * dependency chain), pairwise above 4096 elements for accuracy. */
-static double sum_f64(const double *x, int64_t n)
+WF_ND_HOT static double sum_f64(const double *x, int64_t n)
 {
     if (n > 4096) {
         int64_t h = (n / 2) & ~(int64_t)7;
@@ -66,7 +66,7 @@ static double sum_f64(const double *x, int64_t n)
 }
 
 /* Sum of (x - mu)^2, the same way. */
-static double sqdev_f64(const double *x, int64_t n, double mu)
+WF_ND_HOT static double sqdev_f64(const double *x, int64_t n, double mu)
 {
     if (n > 4096) {
         int64_t h = (n / 2) & ~(int64_t)7;
@@ -88,7 +88,7 @@ static double sqdev_f64(const double *x, int64_t n, double mu)
     return (s0 + s1) + (s2 + s3) + t;
 }
 
-static int64_t sum_i64(const int64_t *x, int64_t n)
+WF_ND_HOT static int64_t sum_i64(const int64_t *x, int64_t n)
 {
     uint64_t s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -109,7 +109,7 @@ static inline double nmax(double a, double b)
  * seen: eight independent chains of compare-and-select (maxsd/minsd) and
  * an integer NaN flag, instead of one chain through a NaN-aware select. */
 #define ROW_EXTREME(NAME, OP)                                                  \
-    static double NAME(const double *x, int64_t n, bool *nan)                  \
+    WF_ND_HOT static double NAME(const double *x, int64_t n, bool *nan)        \
     {                                                                          \
         double m[8];                                                           \
         int f = 0;                                                             \
@@ -229,8 +229,8 @@ static void fold_row(fold f, const void *xp, int64_t n, void *accp,
 }
 
 /* acc[j] op= x[j] for j < n (a row of outputs). */
-static void fold_cols(fold f, const void *xp, int64_t n, void *accp,
-                      const double *mu)
+WF_ND_HOT static void fold_cols(fold f, const void *xp, int64_t n, void *accp,
+                                const double *mu)
 {
     const double *restrict x = xp;
     double *restrict acc = accp;
