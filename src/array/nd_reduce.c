@@ -106,35 +106,61 @@ static inline double nmax(double a, double b)
 }
 
 /* Max (or min) of x[0..n), n >= 1, NaN skipped, and whether a NaN was
- * seen: eight independent chains of compare-and-select (maxsd/minsd) and
- * an integer NaN flag, instead of one chain through a NaN-aware select. */
+ * seen: 32 lanes of compare-and-select and of a NaN flag, updated
+ * elementwise from each 32-element block so the compiler vectorises them
+ * (maxpd/minpd), then folded. */
 #define ROW_EXTREME(NAME, OP)                                                  \
     WF_ND_HOT static double NAME(const double *x, int64_t n, bool *nan)        \
     {                                                                          \
-        double m[8];                                                           \
-        int f = 0;                                                             \
-        for (int k = 0; k < 8; k++)                                            \
+        double m[32];                                                          \
+        uint64_t fl[32];                                                       \
+        for (int k = 0; k < 32; k++) {                                         \
             m[k] = x[0];                                                       \
+            fl[k] = 0;                                                         \
+        }                                                                      \
         int64_t i = 0;                                                         \
-        for (; i + 8 <= n; i += 8)                                             \
-            for (int k = 0; k < 8; k++) {                                      \
-                double v = x[i + k];                                           \
+        for (; i + 32 <= n; i += 32) {                                         \
+            const double *xb = x + i;                                          \
+            for (int k = 0; k < 32; k++) {                                     \
+                double v = xb[k];                                              \
                 m[k] = v OP m[k] ? v : m[k];                                   \
-                f |= v != v;                                                   \
+                fl[k] |= v != v;                                               \
             }                                                                  \
+        }                                                                      \
+        uint64_t f = 0;                                                        \
+        double r = m[0];                                                       \
+        for (int k = 0; k < 32; k++) {                                         \
+            r = m[k] OP r ? m[k] : r;                                          \
+            f |= fl[k];                                                        \
+        }                                                                      \
         for (; i < n; i++) {                                                   \
-            m[0] = x[i] OP m[0] ? x[i] : m[0];                                 \
+            r = x[i] OP r ? x[i] : r;                                          \
             f |= x[i] != x[i];                                                 \
         }                                                                      \
-        f |= m[0] != m[0]; /* x[0] itself */                                   \
-        double r = m[0];                                                       \
-        for (int k = 1; k < 8; k++)                                            \
-            r = m[k] OP r || r != r ? m[k] : r;                                \
-        *nan = f != 0;                                                         \
+        *nan = f != 0 || r != r;                                               \
         return r;                                                              \
     }
 ROW_EXTREME(row_max, >)
 ROW_EXTREME(row_min, <)
+
+/* Index of the first x[i] == m (or the first NaN when nan), known to be
+ * in x[0..n): 32-element blocks tested whole (vectorised), then a scan
+ * inside the block that has it. */
+WF_ND_HOT static int64_t find_first(const double *x, int64_t n, double m,
+                                    bool nan)
+{
+    int64_t b = 0;
+    for (; b + 32 <= n; b += 32) {
+        int hit = 0;
+        for (int k = 0; k < 32; k++)
+            hit |= nan ? x[b + k] != x[b + k] : x[b + k] == m;
+        if (hit)
+            break;
+    }
+    while (nan ? x[b] == x[b] : x[b] != m)
+        b++;
+    return b;
+}
 
 /* Index of the first max (or min) of x[0..n), n >= 1, the first NaN if
  * any (numpy's argmax), and its value in *val. */
@@ -142,14 +168,7 @@ static int64_t row_arg(bool mx, const double *x, int64_t n, double *val)
 {
     bool nan;
     double m = mx ? row_max(x, n, &nan) : row_min(x, n, &nan);
-    int64_t i = 0;
-    if (nan) {
-        while (x[i] == x[i])
-            i++;
-    } else {
-        while (x[i] != m)
-            i++;
-    }
+    int64_t i = find_first(x, n, m, nan);
     *val = x[i];
     return i;
 }
