@@ -556,7 +556,7 @@ static weft_err check_box(const char *path, const char *who,
                         "%s: bad header (dtype %d, %u "
                         "axes)",
                         who, (int)h->dtype, h->ndim);
-    if (h->fortran_order)
+    if (h->fortran_order && h->ndim > 1) /* 0-d and 1-d: the same bytes */
         return npy_fail(WEFT_EINVAL, path,
                         "%s: the file is in Fortran order; blocks need C "
                         "order (load it whole with wf_npy_load)",

@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (h.dtype == WEFT_DT_BOOL)
                 for (size_t i = 0; i < bytes; i++)
                     fuzz_check(((uint8_t *)all.data)[i] <= 1, "bool 0 or 1");
-            if (!h.fortran_order) {
+            if (!h.fortran_order || h.ndim < 2) {
                 if (bytes > 0 && h.dtype != WEFT_DT_BOOL)
                     fuzz_check(memcmp(all.data, data + h.data_offset, bytes) ==
                                    0,
