@@ -44,9 +44,6 @@
 #define PHILOX_W1 0xBB67AE85u
 #define PHILOX_ROUNDS 10
 
-/* Elements generated per pass of the normal's two-step loop. */
-#define RNG_BATCH 256
-
 static int rng_simd_limit = WF_RNG_SIMD_BEST;
 
 void wf_rng_simd_limit(int level)
@@ -230,22 +227,6 @@ static void pairs_portable(double *out, uint64_t first, size_t npairs,
     }
 }
 
-/* The four words of each block, for the normal's second step. */
-typedef struct rng_words {
-    uint32_t w[4][RNG_BATCH];
-} rng_words;
-
-static void words_portable(rng_words *ws, uint64_t first, size_t n, uint32_t k0,
-                           uint32_t k1)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c[4];
-        philox_at(first + i, k0, k1, c);
-        for (int j = 0; j < 4; j++)
-            ws->w[j][i] = c[j];
-    }
-}
-
 #ifdef RNG_HAVE_AVX2
 
 typedef struct philox_x4 {
@@ -332,30 +313,94 @@ pairs_avx2(double *out, uint64_t first, size_t npairs, uint32_t k0, uint32_t k1,
     pairs_portable(out + 2 * i, first + i, npairs - i, k0, k1, a, w);
 }
 
+__attribute__((target("avx2"))) static inline __m256d log_avx2(__m256d x)
+{
+    __m256i bits = _mm256_castpd_si256(x);
+    __m256i e =
+        _mm256_sub_epi64(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(1023));
+    __m256i mb = _mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
+        _mm256_set1_epi64x(0x3FF0000000000000ll));
+    /* All ones where m > sqrt 2 (both positive: a signed compare works). */
+    __m256i big =
+        _mm256_cmpgt_epi64(mb, _mm256_set1_epi64x((long long)SQRT2_BITS));
+    mb = _mm256_sub_epi64(
+        mb, _mm256_and_si256(big, _mm256_set1_epi64x(0x0010000000000000ll)));
+    e = _mm256_sub_epi64(e, big);
+    __m256d m = _mm256_castsi256_pd(mb);
+    const __m256d done = _mm256_set1_pd(1.0);
+    __m256d s = _mm256_div_pd(_mm256_sub_pd(m, done), _mm256_add_pd(m, done));
+    __m256d z = _mm256_mul_pd(s, s);
+    __m256d p = _mm256_set1_pd(LOG_C[LOG_TERMS - 1]);
+    for (int i = LOG_TERMS - 2; i >= 0; i--)
+        p = _mm256_add_pd(_mm256_mul_pd(p, z), _mm256_set1_pd(LOG_C[i]));
+    __m256d s2 = _mm256_add_pd(s, s);
+    __m256d lm = _mm256_add_pd(s2, _mm256_mul_pd(s2, _mm256_mul_pd(z, p)));
+    __m256d de =
+        _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(
+                          e, _mm256_set1_epi64x(0x4330000000000000ll + 1024))),
+                      _mm256_set1_pd(0x1p52 + 1024));
+    __m256d hi = _mm256_mul_pd(de, _mm256_set1_pd(LN2_HI));
+    __m256d lo = _mm256_mul_pd(de, _mm256_set1_pd(LN2_LO));
+    return _mm256_add_pd(hi, _mm256_add_pd(lm, lo));
+}
+
+__attribute__((target("avx2"))) static inline __m256d cos2pi_avx2(__m256d v)
+{
+    const __m256d magic = _mm256_set1_pd(0x1p52);
+    __m256d big = _mm256_add_pd(_mm256_mul_pd(v, _mm256_set1_pd(4.0)), magic);
+    __m256d kd = _mm256_sub_pd(big, magic);
+    __m256d r = _mm256_sub_pd(v, _mm256_mul_pd(kd, _mm256_set1_pd(0.25)));
+    __m256d th = _mm256_mul_pd(r, _mm256_set1_pd(TWO_PI));
+    __m256d z = _mm256_mul_pd(th, th);
+    __m256d sp = _mm256_set1_pd(SIN_C[TRIG_TERMS - 1]);
+    __m256d cp = _mm256_set1_pd(COS_C[TRIG_TERMS - 1]);
+    for (int i = TRIG_TERMS - 2; i >= 0; i--) {
+        sp = _mm256_add_pd(_mm256_mul_pd(sp, z), _mm256_set1_pd(SIN_C[i]));
+        cp = _mm256_add_pd(_mm256_mul_pd(cp, z), _mm256_set1_pd(COS_C[i]));
+    }
+    __m256d sn = _mm256_add_pd(th, _mm256_mul_pd(th, _mm256_mul_pd(z, sp)));
+    __m256d cs =
+        _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(1.0),
+                                    _mm256_mul_pd(_mm256_set1_pd(0.5), z)),
+                      _mm256_mul_pd(_mm256_mul_pd(z, z), cp));
+    __m256i q =
+        _mm256_and_si256(_mm256_castpd_si256(big), _mm256_set1_epi64x(3));
+    const __m256i one = _mm256_set1_epi64x(1), two = _mm256_set1_epi64x(2);
+    __m256i use_sin = _mm256_cmpeq_epi64(_mm256_and_si256(q, one), one);
+    __m256i neg = _mm256_cmpeq_epi64(
+        _mm256_and_si256(_mm256_add_epi64(q, one), two), two);
+    __m256d res = _mm256_blendv_pd(cs, sn, _mm256_castsi256_pd(use_sin));
+    __m256i sign =
+        _mm256_and_si256(neg, _mm256_set1_epi64x((long long)(1ull << 63)));
+    return _mm256_castsi256_pd(
+        _mm256_xor_si256(_mm256_castpd_si256(res), sign));
+}
+
 __attribute__((target("avx2"))) static void
-words_avx2(rng_words *ws, uint64_t first, size_t n, uint32_t k0, uint32_t k1)
+normal_avx2(double *out, uint64_t first, size_t n, uint32_t k0, uint32_t k1,
+            double mean, double sd)
 {
     __m256i rk0[PHILOX_ROUNDS], rk1[PHILOX_ROUNDS];
     round_keys_avx2(k0, k1, rk0, rk1);
-    /* Gather the low halves of the four 64-bit lanes into 128 bits. */
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    const __m256d vm = _mm256_set1_pd(mean), vs = _mm256_set1_pd(sd);
     __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x((long long)first),
                                    _mm256_setr_epi64x(0, 1, 2, 3));
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         philox_x4 s = philox_avx2(idx, rk0, rk1);
-        __m256i c[4] = {s.c0, s.c1, s.c2, s.c3};
-        for (int j = 0; j < 4; j++)
-            _mm_storeu_si128((__m128i *)&ws->w[j][i],
-                             _mm256_castsi256_si128(
-                                 _mm256_permutevar8x32_epi32(c[j], pick)));
+        __m256d u = unit53_avx2(s.c1, s.c0), v = unit53_avx2(s.c3, s.c2);
+        __m256d x = _mm256_sub_pd(_mm256_set1_pd(1.0), u);
+        __m256d rad =
+            _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), log_avx2(x)));
+        __m256d z = _mm256_mul_pd(rad, cos2pi_avx2(v));
+        _mm256_storeu_pd(out + i, _mm256_add_pd(vm, _mm256_mul_pd(vs, z)));
         idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
     }
     for (; i < n; i++) {
         uint32_t c[4];
         philox_at(first + i, k0, k1, c);
-        for (int j = 0; j < 4; j++)
-            ws->w[j][i] = c[j];
+        out[i] = normal_of(c, mean, sd);
     }
 }
 
@@ -593,21 +638,15 @@ static void fill_normal(double *out, uint64_t first, size_t n, uint32_t k0,
         normal_avx512(out, first, n, k0, k1, mean, sd);
         return;
     }
+    if (use_avx2()) {
+        normal_avx2(out, first, n, k0, k1, mean, sd);
+        return;
+    }
 #endif
-    rng_words ws;
-    for (size_t done = 0; done < n;) {
-        size_t m = n - done < RNG_BATCH ? n - done : RNG_BATCH;
-#ifdef RNG_HAVE_AVX2
-        if (use_avx2())
-            words_avx2(&ws, first + done, m, k0, k1);
-        else
-#endif
-            words_portable(&ws, first + done, m, k0, k1);
-        for (size_t i = 0; i < m; i++) {
-            uint32_t c[4] = {ws.w[0][i], ws.w[1][i], ws.w[2][i], ws.w[3][i]};
-            out[done + i] = normal_of(c, mean, sd);
-        }
-        done += m;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c[4];
+        philox_at(first + i, k0, k1, c);
+        out[i] = normal_of(c, mean, sd);
     }
 }
 

@@ -18,6 +18,13 @@
 
 #include "testutil.h"
 
+/* Fail the test with wf_nd_error() unless call returns 0. */
+#define ND_OK(call)                                                            \
+    do {                                                                       \
+        if ((call) != 0)                                                       \
+            fail_msg("%s: %s", #call, wf_nd_error());                          \
+    } while (0)
+
 static void test_philox_known_answers(void **state)
 {
     (void)state;
@@ -101,7 +108,7 @@ static void test_whole_matches_naive(void **state)
         double a = -3.5, b = iter % 4 == 0 ? 0.25 : 10.0;
         wf_nd base;
         wf_rng_simd_limit(WF_RNG_SIMD_NONE);
-        OK(wf_nd_random(dist, seed, a, b, ndim, g, o, g, &base));
+        ND_OK(wf_nd_random(dist, seed, a, b, ndim, g, o, g, &base));
         assert_int_equal(base.dtype, WEFT_DT_F64);
         assert_int_equal(base.ndim, ndim);
         int64_t n = count(ndim, g);
@@ -120,7 +127,7 @@ static void test_whole_matches_naive(void **state)
         for (int simd = 1; simd <= WF_RNG_SIMD_BEST; simd++) {
             wf_rng_simd_limit(simd);
             wf_nd x;
-            OK(wf_nd_random(dist, seed, a, b, ndim, g, o, g, &x));
+            ND_OK(wf_nd_random(dist, seed, a, b, ndim, g, o, g, &x));
             if (n)
                 assert_memory_equal(x.data, base.data,
                                     (size_t)n * sizeof(double));
@@ -141,7 +148,7 @@ static void test_normal_tails(void **state)
      * 1 - 2^-20; all agree with libm. */
     int64_t g[1] = {scaled(1 << 20)}, o[1] = {0};
     wf_nd x;
-    OK(wf_nd_random(WF_RNG_NORMAL, 3, 0, 1, 1, g, o, g, &x));
+    ND_OK(wf_nd_random(WF_RNG_NORMAL, 3, 0, 1, 1, g, o, g, &x));
     const double *v = x.data;
     double maxabs = 0;
     for (int64_t i = 0; i < g[0]; i++) {
@@ -167,7 +174,7 @@ static void test_blocks_match_whole(void **state)
         wf_rng_dist dist = iter % 3 ? WF_RNG_UNIFORM : WF_RNG_NORMAL;
         uint64_t seed = xorshift_next(&rng);
         wf_nd whole;
-        OK(wf_nd_random(dist, seed, 1, 2, ndim, g, zero, g, &whole));
+        ND_OK(wf_nd_random(dist, seed, 1, 2, ndim, g, zero, g, &whole));
         for (int k = 0; k < 5; k++) {
             int64_t o[WEFT_MAX_NDIM], c[WEFT_MAX_NDIM];
             for (uint32_t d = 0; d < ndim; d++) {
@@ -177,7 +184,7 @@ static void test_blocks_match_whole(void **state)
             }
             wf_rng_simd_limit((int)xorshift_below(&rng, 3));
             wf_nd blk;
-            OK(wf_nd_random(dist, seed, 1, 2, ndim, g, o, c, &blk));
+            ND_OK(wf_nd_random(dist, seed, 1, 2, ndim, g, o, c, &blk));
             int64_t n = count(ndim, c), idx[WEFT_MAX_NDIM] = {0};
             const double *bv = blk.data, *wv = whole.data;
             for (int64_t i = 0; i < n; i++) {
@@ -206,7 +213,7 @@ static void test_high_counters(void **state)
             c[2] = {2, 37};
     for (int dist = 0; dist < 2; dist++) {
         wf_nd x;
-        OK(wf_nd_random((wf_rng_dist)dist, 77, 0, 1, 2, g, o, c, &x));
+        ND_OK(wf_nd_random((wf_rng_dist)dist, 77, 0, 1, 2, g, o, c, &x));
         const double *v = x.data;
         for (int64_t r = 0; r < 2; r++)
             for (int64_t j = 0; j < 37; j++) {
@@ -249,7 +256,7 @@ static void test_distributions(void **state)
     double mean, var, kurt;
 
     wf_nd x;
-    OK(wf_nd_random(WF_RNG_UNIFORM, 5, 0, 1, 2, g, o, g, &x));
+    ND_OK(wf_nd_random(WF_RNG_UNIFORM, 5, 0, 1, 2, g, o, g, &x));
     moments(x.data, g[0] * 1000, &mean, &var, &kurt);
     /* Uniform: mean 1/2 (sd of the mean sqrt(1/12/n)), variance 1/12
      * (sd sqrt(1/180/n)), kurtosis 9/5. */
@@ -265,7 +272,7 @@ static void test_distributions(void **state)
         assert_true(fabs((double)bins[k] - fn / 10) < 6 * sqrt(fn * 0.09));
     wf_nd_free(&x);
 
-    OK(wf_nd_random(WF_RNG_NORMAL, 5, 0, 1, 2, g, o, g, &x));
+    ND_OK(wf_nd_random(WF_RNG_NORMAL, 5, 0, 1, 2, g, o, g, &x));
     moments(x.data, g[0] * 1000, &mean, &var, &kurt);
     /* Normal: sd of the mean sqrt(1/n), of the variance sqrt(2/n), of the
      * fourth moment sqrt(96/n). */
@@ -281,7 +288,7 @@ static void test_distributions(void **state)
     wf_nd_free(&x);
 
     /* Location and scale. */
-    OK(wf_nd_random(WF_RNG_NORMAL, 6, 10, 3, 2, g, o, g, &x));
+    ND_OK(wf_nd_random(WF_RNG_NORMAL, 6, 10, 3, 2, g, o, g, &x));
     moments(x.data, g[0] * 1000, &mean, &var, &kurt);
     assert_true(fabs(mean - 10) < 6 * 3 * sqrt(1.0 / fn));
     assert_true(fabs(var - 9) < 6 * 9 * sqrt(2.0 / fn));
@@ -295,7 +302,7 @@ static void test_seeds(void **state)
     uint64_t seeds[4] = {0, 1, (uint64_t)1 << 32, ~(uint64_t)0};
     wf_nd x[4];
     for (int s = 0; s < 4; s++)
-        OK(wf_nd_random(WF_RNG_UNIFORM, seeds[s], 0, 1, 1, g, o, g, &x[s]));
+        ND_OK(wf_nd_random(WF_RNG_UNIFORM, seeds[s], 0, 1, 1, g, o, g, &x[s]));
     for (int s = 0; s < 4; s++)
         for (int t = s + 1; t < 4; t++) {
             const double *p = x[s].data, *q = x[t].data;
@@ -306,14 +313,14 @@ static void test_seeds(void **state)
         }
     /* The same seed again gives the same array. */
     wf_nd y;
-    OK(wf_nd_random(WF_RNG_UNIFORM, 1, 0, 1, 1, g, o, g, &y));
+    ND_OK(wf_nd_random(WF_RNG_UNIFORM, 1, 0, 1, 1, g, o, g, &y));
     assert_memory_equal(y.data, x[1].data, 1000 * sizeof(double));
     wf_nd_free(&y);
     for (int s = 0; s < 4; s++)
         wf_nd_free(&x[s]);
 
     /* 0-d: one element, flat index 0. */
-    OK(wf_nd_random(WF_RNG_UNIFORM, 9, 0, 1, 0, NULL, NULL, NULL, &y));
+    ND_OK(wf_nd_random(WF_RNG_UNIFORM, 9, 0, 1, 0, NULL, NULL, NULL, &y));
     assert_int_equal(y.ndim, 0);
     double want = naive_value(WF_RNG_UNIFORM, 9, 0, 1, 0);
     assert_memory_equal(y.data, &want, sizeof want);
