@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "array/nd.h"
+#include "base/alloc.h"
 
 #include "testutil.h"
 
@@ -449,6 +451,84 @@ static void test_blocks(void **state)
     unlink(p);
 }
 
+/* Every allocation of a load and a block read failing in turn: ENOMEM
+ * (or a clean error), an empty result and nothing leaked. */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    char p[300];
+    tpath(p, sizeof p, "oom.npy");
+    int64_t shape[3] = {4, 5, 6}, o[3] = {1, 0, 2}, c[3] = {2, 5, 3};
+    wf_npy_header h;
+    ND_OK(wf_npy_create(p, WEFT_DT_F32, 3, shape, &h));
+    uint64_t before = wf_alloc_bytes();
+    for (uint64_t k = 1; k <= 4; k++) {
+        wf_nd a = {.ndim = 1};
+        wf_alloc_fail_after(k);
+        weft_err e = wf_npy_load(p, &a);
+        wf_alloc_fail_after(0);
+        if (e == 0) {
+            wf_nd_free(&a);
+            continue;
+        }
+        assert_int_equal(e, WEFT_ENOMEM);
+        assert_null(a.data);
+        assert_int_equal(wf_alloc_bytes(), before);
+    }
+    wf_nd a = {.ndim = 1};
+    wf_alloc_fail_after(1);
+    assert_int_equal(wf_npy_read_block(p, &h, o, c, &a), WEFT_ENOMEM);
+    wf_alloc_fail_after(0);
+    assert_null(a.data);
+    assert_int_equal(wf_alloc_bytes(), before);
+    unlink(p);
+}
+
+/* Four processes write the rows of a created file at once (each its own
+ * rows, as workers do); the whole file is then each row's pattern. */
+static void test_parallel_writers(void **state)
+{
+    (void)state;
+    char p[300];
+    tpath(p, sizeof p, "par.npy");
+    int64_t shape[2] = {64, 1000};
+    wf_npy_header h;
+    ND_OK(wf_npy_create(p, WEFT_DT_I32, 2, shape, &h));
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] > 0)
+            continue;
+        /* Child k writes rows k, k + 4, ... one at a time, as i64 (the
+         * file converts to i32). */
+        int64_t c[2] = {1, 1000};
+        wf_nd row;
+        if (wf_nd_alloc(&row, WEFT_DT_I64, 2, c, false) != 0)
+            _exit(2);
+        for (int64_t r = k; r < 64; r += 4) {
+            for (int64_t j = 0; j < 1000; j++)
+                ((int64_t *)row.data)[j] = r * 1000 + j;
+            int64_t o[2] = {r, 0};
+            if (wf_npy_write_block(p, &h, o, &row) != 0)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    for (int k = 0; k < 4; k++) {
+        int status;
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    wf_nd all;
+    ND_OK(wf_npy_load(p, &all));
+    assert_int_equal(all.dtype, WEFT_DT_I32);
+    for (int64_t i = 0; i < 64000; i++)
+        assert_int_equal(((int32_t *)all.data)[i], i);
+    wf_nd_free(&all);
+    unlink(p);
+}
+
 /* A file of the magic, version, header text (padded as given) and data. */
 static void write_npy(const char *path, int major, const char *header,
                       size_t data_bytes)
@@ -662,6 +742,8 @@ int main(void)
         cmocka_unit_test(test_numpy_files_load),
         cmocka_unit_test(test_numpy_loads_ours),
         cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_parallel_writers),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_file_errors),
     };
