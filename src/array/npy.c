@@ -15,13 +15,13 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "array/nd.h"
 #include "array/nd_int.h"
-#include "base/alloc.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -395,13 +395,13 @@ static weft_err read_header_fd(int fd, const char *path, wf_npy_header *h)
                         "header of %llu bytes runs past the end of the file "
                         "(%llu bytes)",
                         (unsigned long long)hlen, (unsigned long long)size);
-    char *text = wf_alloc(hlen ? (size_t)hlen : 1);
+    char *text = malloc(hlen ? (size_t)hlen : 1);
     if (text == NULL)
         return npy_fail(WEFT_ENOMEM, path, "out of memory for the header");
     e = pread_full(fd, path, text, (size_t)hlen, prefix);
     if (e == 0)
         e = parse_header(path, text, (size_t)hlen, h);
-    wf_free(text);
+    free(text);
     if (e)
         return e;
     h->data_offset = prefix + hlen;
@@ -773,7 +773,7 @@ weft_err wf_npy_write_block(const char *path, const wf_npy_header *h,
     size_t bsz = weft_dtype_size(block->dtype);
     bool same = block->dtype == h->dtype;
     char *tmp = NULL;
-    if (!same && (tmp = wf_alloc(NPY_CONVERT_BATCH * 8)) == NULL) {
+    if (!same && (tmp = malloc(NPY_CONVERT_BATCH * 8)) == NULL) {
         close(fd);
         return npy_fail(WEFT_ENOMEM, path, "write_block: out of memory");
     }
@@ -795,7 +795,7 @@ weft_err wf_npy_write_block(const char *path, const wf_npy_header *h,
         }
         runs_next(&r, block->shape);
     }
-    wf_free(tmp);
+    free(tmp);
     if (close(fd) != 0 && e == 0)
         e = npy_sys(path, "close");
     return e;
@@ -846,7 +846,7 @@ weft_err wf_npy_load(const char *path, wf_nd *out)
         goto done;
     if (!h.fortran_order || h.ndim < 2) {
         e = pread_full(fd, path, out->data, bytes, h.data_offset);
-    } else if ((tmp = wf_alloc(bytes)) == NULL) {
+    } else if ((tmp = malloc(bytes)) == NULL) {
         e = npy_fail(WEFT_ENOMEM, path, "out of memory (%zu bytes)", bytes);
     } else if ((e = pread_full(fd, path, tmp, bytes, h.data_offset)) == 0) {
         from_fortran(out, tmp);
@@ -855,7 +855,7 @@ weft_err wf_npy_load(const char *path, wf_nd *out)
         fix_bools(out);
 done:
     close(fd);
-    wf_free(tmp);
+    free(tmp);
     if (e)
         wf_nd_free(out);
     return e;

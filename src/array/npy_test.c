@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "array/nd.h"
-#include "base/alloc.h"
 
 #include "testutil.h"
 
@@ -453,36 +452,6 @@ static void test_blocks(void **state)
 
 /* Every allocation of a load and a block read failing in turn: ENOMEM
  * (or a clean error), an empty result and nothing leaked. */
-static void test_out_of_memory(void **state)
-{
-    (void)state;
-    char p[300];
-    tpath(p, sizeof p, "oom.npy");
-    int64_t shape[3] = {4, 5, 6}, o[3] = {1, 0, 2}, c[3] = {2, 5, 3};
-    wf_npy_header h;
-    ND_OK(wf_npy_create(p, WEFT_DT_F32, 3, shape, &h));
-    uint64_t before = wf_alloc_bytes();
-    for (uint64_t k = 1; k <= 4; k++) {
-        wf_nd a = {.ndim = 1};
-        wf_alloc_fail_after(k);
-        weft_err e = wf_npy_load(p, &a);
-        wf_alloc_fail_after(0);
-        if (e == 0) {
-            wf_nd_free(&a);
-            continue;
-        }
-        assert_int_equal(e, WEFT_ENOMEM);
-        assert_null(a.data);
-        assert_int_equal(wf_alloc_bytes(), before);
-    }
-    wf_nd a = {.ndim = 1};
-    wf_alloc_fail_after(1);
-    assert_int_equal(wf_npy_read_block(p, &h, o, c, &a), WEFT_ENOMEM);
-    wf_alloc_fail_after(0);
-    assert_null(a.data);
-    assert_int_equal(wf_alloc_bytes(), before);
-    unlink(p);
-}
 
 /* Four processes write the rows of a created file at once (each its own
  * rows, as workers do); the whole file is then each row's pattern. */
@@ -743,7 +712,6 @@ int main(void)
         cmocka_unit_test(test_numpy_loads_ours),
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_parallel_writers),
-        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_file_errors),
     };

@@ -15,7 +15,6 @@
 
 #include "array/nd.h"
 #include "array/nd_int.h"
-#include "base/alloc.h"
 
 #include "testutil.h"
 
@@ -361,21 +360,6 @@ static void test_bad_arguments(void **state)
     expect_bad((wf_rng_dist)7, 0, 1, 2, g, o, c, "distribution");
 }
 
-static void test_out_of_memory(void **state)
-{
-    (void)state;
-    int64_t g[2] = {30, 40}, o[2] = {0, 0};
-    uint64_t before = wf_alloc_bytes();
-    wf_nd x = {.ndim = 1};
-    wf_alloc_fail_after(1);
-    assert_int_equal(wf_nd_random(WF_RNG_NORMAL, 1, 0, 1, 2, g, o, g, &x),
-                     WEFT_ENOMEM);
-    wf_alloc_fail_after(0);
-    assert_null(x.data);
-    assert_int_equal(x.ndim, 0);
-    assert_int_equal(wf_alloc_bytes(), before);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,7 +371,6 @@ int main(void)
         cmocka_unit_test(test_distributions),
         cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
