@@ -92,8 +92,8 @@ wa_array *wa_linspace(wa_ctx *ctx, double start, double stop, int64_t num,
 /* Random float64 arrays: the value at each index depends only on seed and
  * the index, so any chunking and any number of workers give the same
  * array. Uniform on [low, high); normal with mean and standard deviation. */
-wa_array *wa_random_uniform(wa_ctx *ctx, uint64_t seed, double low,
-                            double high, uint32_t ndim, const int64_t *shape,
+wa_array *wa_random_uniform(wa_ctx *ctx, uint64_t seed, double low, double high,
+                            uint32_t ndim, const int64_t *shape,
                             const int64_t *chunks);
 wa_array *wa_random_normal(wa_ctx *ctx, uint64_t seed, double mean, double std,
                            uint32_t ndim, const int64_t *shape,
@@ -257,7 +257,8 @@ wa_array *wa_all(wa_array *a, uint32_t axes, bool keepdims);
 /* Cumulative sum along axis (numpy.cumsum with an axis). */
 wa_array *wa_cumsum(wa_array *a, uint32_t axis);
 
-/* ------------------------------------------------------------ linear algebra */
+/* ------------------------------------------------------------ linear algebra
+ */
 
 /* numpy.matmul for 1-d and 2-d operands, blocked: output chunk (i, j) is
  * the sum over k of a(i, k) @ b(k, j), in one task (dgemm for float64). */

@@ -138,8 +138,9 @@ wa_array *arr_new(wa_ctx *ctx, const char *what, weft_dtype dt, uint32_t ndim,
                   const int64_t *shape, const int64_t *chunks, wa_kind kind)
 {
     if (!dtype_ok(dt))
-        return wa_fail(ctx, "%s: dtype %d is not float64, float32, int64, "
-                            "int32 or bool",
+        return wa_fail(ctx,
+                       "%s: dtype %d is not float64, float32, int64, "
+                       "int32 or bool",
                        what, (int)dt);
     if (ndim > WA_MAXD)
         return wa_fail(ctx, "%s: %u axes (at most %d)", what, ndim, WA_MAXD);
@@ -174,8 +175,8 @@ wa_array *arr_new(wa_ctx *ctx, const char *what, weft_dtype dt, uint32_t ndim,
             goto out;
         }
         for (size_t i = 0; i <= nb[d]; i++)
-            bounds[d][i] = (int64_t)i * c < shape[d] ? (int64_t)i * c
-                                                      : shape[d];
+            bounds[d][i] =
+                (int64_t)i * c < shape[d] ? (int64_t)i * c : shape[d];
     }
     a = arr_new_bounds(ctx, dt, ndim, shape, nb, bounds, kind);
 out:
@@ -295,8 +296,8 @@ wg_node arr_add_node(wa_ctx *ctx, wa_prog *p, bool fusible, const char *what,
     char key[300];
     size_t at = (size_t)snprintf(key, sizeof key, "%s: %s (", what, p->key);
     for (uint32_t d = 0; d < ndim && at < sizeof key; d++)
-        at += (size_t)snprintf(key + at, sizeof key - at, "%s%zu",
-                               d ? "," : "", co[d]);
+        at += (size_t)snprintf(key + at, sizeof key - at, "%s%zu", d ? "," : "",
+                               co[d]);
     if (at < sizeof key)
         snprintf(key + at, sizeof key - at, ")");
     /* A node reading several other nodes stays its own task: fusing its
@@ -363,9 +364,9 @@ weft_err arr_sources(wa_array *a)
         }
         size_t co[WA_MAXD];
         arr_coords(a, b, co);
-        src[b].node = p.fail ? UINT32_MAX
-                             : arr_add_node(a->ctx, &p, true, a->name, co,
-                                            a->ndim);
+        src[b].node =
+            p.fail ? UINT32_MAX
+                   : arr_add_node(a->ctx, &p, true, a->name, co, a->ndim);
         if (src[b].node == UINT32_MAX) {
             prog_free(&p);
             for (size_t k = 0; k < b; k++)
@@ -440,8 +441,8 @@ static uint32_t emit_create(wa_prog *p, wa_array *a, size_t b)
         op_npy f = a->c.npy;
         memcpy(f.origin, origin, sizeof origin);
         memcpy(f.shape, shape, sizeof shape);
-        return prog_op(p, OP_NPY_READ, &f, sizeof f, a->path, f.pathlen,
-                       NULL, 0);
+        return prog_op(p, OP_NPY_READ, &f, sizeof f, a->path, f.pathlen, NULL,
+                       0);
     }
     default:
         p->fail = true;
@@ -471,8 +472,8 @@ static uint32_t emit_body(wa_prog *p, wa_array *a, size_t b)
         if (a->op == OP_WHERE)
             return prog_op(p, OP_WHERE, NULL, 0, NULL, 0, in, 3);
         if (a->op == OP_TRANSPOSE)
-            return prog_op(p, a->op, &a->p.axes, sizeof a->p.axes, NULL, 0,
-                           in, 1);
+            return prog_op(p, a->op, &a->p.axes, sizeof a->p.axes, NULL, 0, in,
+                           1);
         return prog_op(p, a->op, &a->p.code, sizeof a->p.code, NULL, 0, in,
                        a->nin);
     }
@@ -530,9 +531,11 @@ static uint32_t emit_body(wa_prog *p, wa_array *a, size_t b)
         for (size_t k = 0; k < n; k++) {
             memset(&box[k], 0, sizeof box[k]);
             for (uint32_t d = 0; d < a->ndim; d++) {
-                int64_t xs = x->bounds[d][cur[d]], xe = x->bounds[d][cur[d] + 1];
+                int64_t xs = x->bounds[d][cur[d]],
+                        xe = x->bounds[d][cur[d] + 1];
                 int64_t s = xs > origin[d] ? xs : origin[d];
-                int64_t e = xe < origin[d] + shape[d] ? xe : origin[d] + shape[d];
+                int64_t e =
+                    xe < origin[d] + shape[d] ? xe : origin[d] + shape[d];
                 box[k].src[d] = s - xs;
                 box[k].dst[d] = s - origin[d];
                 box[k].shape[d] = e > s ? e - s : 0;
@@ -546,8 +549,8 @@ static uint32_t emit_body(wa_prog *p, wa_array *a, size_t b)
         }
         op_assemble f = {.dt = (int32_t)a->dtype, .ndim = (int32_t)a->ndim};
         memcpy(f.shape, shape, sizeof shape);
-        uint32_t r = prog_op(p, OP_ASSEMBLE, &f, sizeof f, box,
-                             n * sizeof *box, in, (uint32_t)n);
+        uint32_t r = prog_op(p, OP_ASSEMBLE, &f, sizeof f, box, n * sizeof *box,
+                             in, (uint32_t)n);
         free(in);
         free(box);
         return r;
@@ -675,8 +678,8 @@ static wa_array *random_arr(wa_ctx *ctx, wf_rng_dist dist, uint64_t seed,
                             double x, double y, uint32_t ndim,
                             const int64_t *shape, const int64_t *chunks)
 {
-    const char *what = dist == WF_RNG_UNIFORM ? "random_uniform"
-                                              : "random_normal";
+    const char *what =
+        dist == WF_RNG_UNIFORM ? "random_uniform" : "random_normal";
     wa_array *a =
         create(ctx, what, WEFT_DT_F64, ndim, shape, chunks, OP_RANDOM);
     if (a) {
@@ -710,8 +713,7 @@ WA_EXPORT wa_array *wa_random_normal(wa_ctx *ctx, uint64_t seed, double mean,
 {
     if (ctx && !(std >= 0))
         return wa_fail(ctx, "random_normal: std %g is negative", std);
-    return random_arr(ctx, WF_RNG_NORMAL, seed, mean, std, ndim, shape,
-                      chunks);
+    return random_arr(ctx, WF_RNG_NORMAL, seed, mean, std, ndim, shape, chunks);
 }
 
 WA_EXPORT wa_array *wa_from_buffer(wa_ctx *ctx, weft_dtype dt, uint32_t ndim,
@@ -721,8 +723,8 @@ WA_EXPORT wa_array *wa_from_buffer(wa_ctx *ctx, weft_dtype dt, uint32_t ndim,
     if (!ctx)
         return NULL;
     ctx->err[0] = '\0';
-    wa_array *a = arr_new(ctx, "from_buffer", dt, ndim, shape, chunks,
-                          K_SOURCE);
+    wa_array *a =
+        arr_new(ctx, "from_buffer", dt, ndim, shape, chunks, K_SOURCE);
     if (!a)
         return NULL;
     a->name = "from_buffer";
@@ -766,8 +768,9 @@ WA_EXPORT wa_array *wa_from_npy(wa_ctx *ctx, const char *path,
     if (wf_npy_read_header(path, &h))
         return wa_fail(ctx, "from_npy: %s", wf_nd_error());
     if (h.fortran_order)
-        return wa_fail(ctx, "from_npy: %s is in Fortran order (only C order "
-                            "files are read by chunks)",
+        return wa_fail(ctx,
+                       "from_npy: %s is in Fortran order (only C order "
+                       "files are read by chunks)",
                        path);
     if (h.dtype == WEFT_DT_U8)
         return wa_fail(ctx, "from_npy: %s holds uint8 (not an array dtype)",
@@ -790,8 +793,7 @@ WA_EXPORT wa_array *wa_from_npy(wa_ctx *ctx, const char *path,
 static weft_err compute_err(wa_ctx *ctx, weft_err e, const char *what)
 {
     if (!ctx->err[0])
-        snprintf(ctx->err, sizeof ctx->err, "%s: %s", what,
-                 weft_strerror(e));
+        snprintf(ctx->err, sizeof ctx->err, "%s: %s", what, weft_strerror(e));
     return e;
 }
 

@@ -131,7 +131,7 @@ typedef struct wa_prog {
         const wa_array *a;
         size_t b;
         uint32_t slot;
-    } *memo;
+    } * memo;
     size_t nmemo, capmemo;
     char key[200];
     bool fail;
@@ -153,14 +153,14 @@ const char *wa_opname(wa_opcode op);
 /* ------------------------------------------------------------ arrays */
 
 typedef enum wa_kind {
-    K_SOURCE,   /* src[] are graph nodes or refs */
-    K_CREATE,   /* full / arange / linspace / random / npy */
-    K_MAP,      /* blockwise: in[] blocks from axis maps, one op */
-    K_SLICE,    /* one input block per output block, per-block params */
-    K_CONCAT,   /* blocks of several arrays, relabelled */
-    K_RECHUNK,  /* output blocks assembled from overlapping input blocks */
-    K_RESHAPE,  /* 1:1 blocks after an aligning rechunk */
-    K_CUMSUM,   /* per-block cumsum plus a carry source */
+    K_SOURCE,  /* src[] are graph nodes or refs */
+    K_CREATE,  /* full / arange / linspace / random / npy */
+    K_MAP,     /* blockwise: in[] blocks from axis maps, one op */
+    K_SLICE,   /* one input block per output block, per-block params */
+    K_CONCAT,  /* blocks of several arrays, relabelled */
+    K_RECHUNK, /* output blocks assembled from overlapping input blocks */
+    K_RESHAPE, /* 1:1 blocks after an aligning rechunk */
+    K_CUMSUM,  /* per-block cumsum plus a carry source */
 } wa_kind;
 
 typedef struct wa_src {
@@ -174,7 +174,7 @@ struct wa_array {
     weft_dtype dtype;
     uint32_t ndim;
     int64_t shape[WA_MAXD];
-    size_t nb[WA_MAXD];      /* chunks per axis */
+    size_t nb[WA_MAXD];       /* chunks per axis */
     int64_t *bounds[WA_MAXD]; /* nb[d] + 1 offsets */
     size_t nblocks;
     wa_kind kind;

@@ -13,15 +13,15 @@
 /* ------------------------------------------------------------ writing */
 
 static const char *const opnames[OP_COUNT_] = {
-    [OP_FULL] = "full",        [OP_ARANGE] = "arange",
-    [OP_LINSPACE] = "linspace", [OP_RANDOM] = "random",
-    [OP_NPY_READ] = "npy-read", [OP_NPY_WRITE] = "npy-write",
-    [OP_BINARY] = "binary",    [OP_UNARY] = "unary",
-    [OP_ASTYPE] = "astype",    [OP_WHERE] = "where",
+    [OP_FULL] = "full",           [OP_ARANGE] = "arange",
+    [OP_LINSPACE] = "linspace",   [OP_RANDOM] = "random",
+    [OP_NPY_READ] = "npy-read",   [OP_NPY_WRITE] = "npy-write",
+    [OP_BINARY] = "binary",       [OP_UNARY] = "unary",
+    [OP_ASTYPE] = "astype",       [OP_WHERE] = "where",
     [OP_TRANSPOSE] = "transpose", [OP_SLICE] = "slice",
-    [OP_RESHAPE] = "reshape",  [OP_ASSEMBLE] = "rechunk",
-    [OP_RPARTIAL] = "partial", [OP_RCOMB] = "combine",
-    [OP_CUMSUM] = "cumsum",    [OP_MATMUL] = "matmul",
+    [OP_RESHAPE] = "reshape",     [OP_ASSEMBLE] = "rechunk",
+    [OP_RPARTIAL] = "partial",    [OP_RCOMB] = "combine",
+    [OP_CUMSUM] = "cumsum",       [OP_MATMUL] = "matmul",
 };
 
 const char *wa_opname(wa_opcode op)
@@ -150,8 +150,8 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
         op_full f;
         if (!params_of(s, &f, sizeof f))
             break;
-        return wf_nd_full((weft_dtype)f.dt, (uint32_t)f.ndim, f.shape,
-                          f.value, out);
+        return wf_nd_full((weft_dtype)f.dt, (uint32_t)f.ndim, f.shape, f.value,
+                          out);
     }
     case OP_ARANGE: {
         op_arange f;
@@ -164,23 +164,21 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
         op_linspace f;
         if (!params_of(s, &f, sizeof f))
             break;
-        return wf_nd_linspace(f.start, f.stop, f.num, f.endpoint != 0,
-                              f.offset, f.n, out);
+        return wf_nd_linspace(f.start, f.stop, f.num, f.endpoint != 0, f.offset,
+                              f.n, out);
     }
     case OP_RANDOM: {
         op_random f;
         if (!params_of(s, &f, sizeof f))
             break;
         return wf_nd_random((wf_rng_dist)f.dist, f.seed, f.a, f.b,
-                            (uint32_t)f.ndim, f.gshape, f.origin, f.chunk,
-                            out);
+                            (uint32_t)f.ndim, f.gshape, f.origin, f.chunk, out);
     }
     case OP_NPY_READ:
     case OP_NPY_WRITE: {
         op_npy f;
-        if (!params_of(s, &f, sizeof f) ||
-            s->plen != sizeof f + f.pathlen || f.pathlen == 0 ||
-            f.pathlen > 4096)
+        if (!params_of(s, &f, sizeof f) || s->plen != sizeof f + f.pathlen ||
+            f.pathlen == 0 || f.pathlen > 4096)
             break;
         char path[4097];
         memcpy(path, s->params + sizeof f, f.pathlen);

@@ -26,9 +26,9 @@ static bool is_int(weft_dtype d)
 static const char *binop_name(wa_binop op)
 {
     static const char *const n[] = {
-        "add",   "subtract", "multiply", "divide",  "floor_divide",
-        "mod",   "power",    "minimum",  "maximum", "equal",
-        "not_equal", "less", "less_equal", "greater", "greater_equal",
+        "add",         "subtract",   "multiply",   "divide",  "floor_divide",
+        "mod",         "power",      "minimum",    "maximum", "equal",
+        "not_equal",   "less",       "less_equal", "greater", "greater_equal",
         "logical_and", "logical_or", "logical_xor"};
     return (unsigned)op < sizeof n / sizeof *n ? n[op] : "binary";
 }
@@ -36,10 +36,10 @@ static const char *binop_name(wa_binop op)
 static const char *unop_name(wa_unop op)
 {
     static const char *const n[] = {
-        "negative", "absolute", "square", "sqrt",   "exp",     "log",
-        "log10",    "log1p",    "expm1",  "sin",    "cos",     "tan",
-        "arcsin",   "arccos",   "arctan", "sinh",   "cosh",    "tanh",
-        "floor",    "ceil",     "round",  "trunc",  "sign",    "logical_not",
+        "negative", "absolute", "square",  "sqrt",  "exp",  "log",
+        "log10",    "log1p",    "expm1",   "sin",   "cos",  "tan",
+        "arcsin",   "arccos",   "arctan",  "sinh",  "cosh", "tanh",
+        "floor",    "ceil",     "round",   "trunc", "sign", "logical_not",
         "isnan",    "isinf",    "isfinite"};
     return (unsigned)op < sizeof n / sizeof *n ? n[op] : "unary";
 }
@@ -73,8 +73,7 @@ static int64_t *merge_bounds(const int64_t *x, size_t nx, const int64_t *y,
 static bool same_bounds(const wa_array *a, uint32_t d, size_t nb,
                         const int64_t *b)
 {
-    return a->nb[d] == nb &&
-           memcmp(a->bounds[d], b, (nb + 1) * sizeof *b) == 0;
+    return a->nb[d] == nb && memcmp(a->bounds[d], b, (nb + 1) * sizeof *b) == 0;
 }
 
 wa_array *arr_rechunk_bounds(wa_array *a, const size_t *nb,
@@ -114,8 +113,9 @@ static wa_array *broadcast_map(wa_ctx *ctx, const char *what, wa_array **ins,
     uint32_t ndim = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!ins[i])
-            return wa_fail(ctx, "%s: an operand is NULL (an earlier call "
-                                "failed?)",
+            return wa_fail(ctx,
+                           "%s: an operand is NULL (an earlier call "
+                           "failed?)",
                            what);
         if (ins[i]->ctx != ctx)
             return wa_fail(ctx, "%s: operands of different contexts", what);
@@ -161,8 +161,7 @@ static wa_array *broadcast_map(wa_ctx *ctx, const char *what, wa_array **ins,
                     memcpy(bounds[d], ins[i]->bounds[off],
                            (nb[d] + 1) * sizeof(int64_t));
             } else {
-                int64_t *m = merge_bounds(bounds[d], nb[d],
-                                          ins[i]->bounds[off],
+                int64_t *m = merge_bounds(bounds[d], nb[d], ins[i]->bounds[off],
                                           ins[i]->nb[off], &nb[d]);
                 free(bounds[d]);
                 bounds[d] = m;
@@ -233,8 +232,8 @@ static bool resolve_weak(wa_array **x, uint32_t n)
     weft_dtype strong = 0;
     for (uint32_t i = 0; i < n; i++)
         if (!x[i]->weak)
-            strong = strong ? wf_dtype_promote(strong, x[i]->dtype)
-                            : x[i]->dtype;
+            strong =
+                strong ? wf_dtype_promote(strong, x[i]->dtype) : x[i]->dtype;
     if (!strong)
         return true;
     for (uint32_t i = 0; i < n; i++) {
@@ -262,8 +261,9 @@ WA_EXPORT wa_array *wa_binary(wa_binop op, wa_array *a, wa_array *b)
     if ((unsigned)op > WA_XOR)
         return wa_fail(ctx, "binary: unknown op %d", (int)op);
     if (!a || !b)
-        return wa_fail(ctx, "%s: an operand is NULL (an earlier call "
-                            "failed?)",
+        return wa_fail(ctx,
+                       "%s: an operand is NULL (an earlier call "
+                       "failed?)",
                        what);
     wa_array *x[2] = {a, b};
     if (!resolve_weak(x, 2))
@@ -272,8 +272,7 @@ WA_EXPORT wa_array *wa_binary(wa_binop op, wa_array *a, wa_array *b)
     if (op >= WA_EQ)
         dt = WEFT_DT_BOOL;
     else if (op == WA_DIV)
-        dt = da == WEFT_DT_F32 && db == WEFT_DT_F32 ? WEFT_DT_F32
-                                                    : WEFT_DT_F64;
+        dt = da == WEFT_DT_F32 && db == WEFT_DT_F32 ? WEFT_DT_F32 : WEFT_DT_F64;
     else
         dt = wf_dtype_promote(da, db);
     if (op == WA_SUB && da == WEFT_DT_BOOL && db == WEFT_DT_BOOL)
@@ -296,8 +295,7 @@ WA_EXPORT wa_array *wa_unary(wa_unop op, wa_array *a)
     else if (op >= WA_SQRT && op <= WA_TANH && !is_float(dt))
         dt = WEFT_DT_F64;
     wa_array *x[1] = {a};
-    return broadcast_map(ctx, unop_name(op), x, 1, dt, OP_UNARY,
-                         (int32_t)op);
+    return broadcast_map(ctx, unop_name(op), x, 1, dt, OP_UNARY, (int32_t)op);
 }
 
 WA_EXPORT wa_array *wa_astype(wa_array *a, weft_dtype dt)
@@ -308,8 +306,7 @@ WA_EXPORT wa_array *wa_astype(wa_array *a, weft_dtype dt)
     ctx->err[0] = '\0';
     if (!(dt == WEFT_DT_F64 || dt == WEFT_DT_F32 || dt == WEFT_DT_I64 ||
           dt == WEFT_DT_I32 || dt == WEFT_DT_BOOL))
-        return wa_fail(ctx, "astype: dtype %d is not an array dtype",
-                       (int)dt);
+        return wa_fail(ctx, "astype: dtype %d is not an array dtype", (int)dt);
     if (dt == a->dtype)
         return a;
     wa_array *x[1] = {a};
@@ -349,8 +346,9 @@ WA_EXPORT wa_array *wa_transpose(wa_array *a, const uint32_t *perm)
     for (uint32_t d = 0; d < a->ndim; d++) {
         p[d] = perm ? perm[d] : a->ndim - 1 - d;
         if (p[d] >= a->ndim || seen[p[d]])
-            return wa_fail(ctx, "transpose: axes are not a permutation of "
-                                "0..%u",
+            return wa_fail(ctx,
+                           "transpose: axes are not a permutation of "
+                           "0..%u",
                            a->ndim ? a->ndim - 1 : 0);
         seen[p[d]] = true;
         ident &= p[d] == d;
@@ -425,8 +423,7 @@ WA_EXPORT wa_array *wa_slice(wa_array *a, const int64_t *start,
     for (uint32_t d = 0; d < a->ndim; d++) {
         st[d] = step && step[d] != WA_NONE ? step[d] : 1;
         if (!slice_axis(a->shape[d], start ? start[d] : WA_NONE,
-                        stop ? stop[d] : WA_NONE, st[d], &first[d],
-                        &count[d]))
+                        stop ? stop[d] : WA_NONE, st[d], &first[d], &count[d]))
             return wa_fail(ctx, "slice: step 0 on axis %u", d);
         ident &= st[d] == 1 && first[d] == 0 && count[d] == a->shape[d];
         empty |= count[d] == 0;
@@ -519,8 +516,9 @@ static wa_array *join(wa_array *const *arrays, size_t n, uint32_t axis,
         return wa_fail(ctx, "%s: axis %u is out of range for %u axes", what,
                        axis, ndim);
     if (!stack && x0->ndim == 0)
-        return wa_fail(ctx, "%s: zero-dimensional arrays cannot be "
-                            "concatenated",
+        return wa_fail(ctx,
+                       "%s: zero-dimensional arrays cannot be "
+                       "concatenated",
                        what);
     if (n > 8) { /* inputs beyond the 8 slots go through nested joins */
         size_t half = n / 2;
@@ -536,8 +534,9 @@ static wa_array *join(wa_array *const *arrays, size_t n, uint32_t axis,
     for (size_t i = 0; i < n; i++) {
         if (!arrays[i] || arrays[i]->ctx != ctx) {
             free(x);
-            return wa_fail(ctx, "%s: array %zu is NULL or of another "
-                                "context",
+            return wa_fail(ctx,
+                           "%s: array %zu is NULL or of another "
+                           "context",
                            what, i);
         }
         if (arrays[i]->ndim != x0->ndim) {
@@ -606,9 +605,9 @@ static wa_array *join(wa_array *const *arrays, size_t n, uint32_t axis,
     for (size_t i = 0; i < n; i++) {
         size_t m = stack ? 1 : x[i]->nb[axis];
         for (size_t c = 0; c < m; c++, k++)
-            cat[k + 1] = cat[k] + (stack ? 1
-                                         : x[i]->bounds[axis][c + 1] -
-                                               x[i]->bounds[axis][c]);
+            cat[k + 1] =
+                cat[k] +
+                (stack ? 1 : x[i]->bounds[axis][c + 1] - x[i]->bounds[axis][c]);
     }
     for (uint32_t d = 0, s = 0; d < ndim; d++) {
         if (d == axis) {
@@ -656,8 +655,7 @@ out:
     return r;
 }
 
-WA_EXPORT wa_array *wa_concat(wa_array *const *arrays, size_t n,
-                              uint32_t axis)
+WA_EXPORT wa_array *wa_concat(wa_array *const *arrays, size_t n, uint32_t axis)
 {
     if (n == 1 && arrays && arrays[0] && axis < arrays[0]->ndim)
         return arrays[0];
@@ -691,8 +689,8 @@ WA_EXPORT wa_array *wa_rechunk(wa_array *a, const int64_t *chunks)
     int64_t *bounds[WA_MAXD] = {0};
     wa_array *r = NULL;
     for (uint32_t d = 0; d < a->ndim; d++)
-        if (!(bounds[d] = regular(a->shape[d], chunks ? chunks[d] : 0,
-                                  &nb[d]))) {
+        if (!(bounds[d] =
+                  regular(a->shape[d], chunks ? chunks[d] : 0, &nb[d]))) {
             wa_fail(ctx, "out of memory");
             goto out;
         }
@@ -713,8 +711,7 @@ static int64_t gcd64(int64_t a, int64_t b)
     return a;
 }
 
-WA_EXPORT wa_array *wa_reshape(wa_array *a, uint32_t ndim,
-                               const int64_t *shape)
+WA_EXPORT wa_array *wa_reshape(wa_array *a, uint32_t ndim, const int64_t *shape)
 {
     if (!a)
         return NULL;
@@ -744,8 +741,9 @@ WA_EXPORT wa_array *wa_reshape(wa_array *a, uint32_t ndim,
         char sa[128], sb[128];
         shape_str(sa, sizeof sa, a->ndim, a->shape);
         shape_str(sb, sizeof sb, ndim, out);
-        return wa_fail(ctx, "reshape: cannot reshape %s (%lld elements) "
-                            "into %s",
+        return wa_fail(ctx,
+                       "reshape: cannot reshape %s (%lld elements) "
+                       "into %s",
                        sa, (long long)size, sb);
     }
     if (ndim == a->ndim && memcmp(out, a->shape, ndim * sizeof *out) == 0)

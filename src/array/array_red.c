@@ -15,9 +15,9 @@ _Static_assert((int)WA_R_ALL == (int)WF_R_ALL &&
 
 static const char *redop_name(wa_redop op)
 {
-    static const char *const n[] = {"sum",    "prod",   "mean", "var",
-                                     "std",    "min",    "max",  "argmin",
-                                     "argmax", "any",    "all"};
+    static const char *const n[] = {"sum",    "prod", "mean", "var",
+                                    "std",    "min",  "max",  "argmin",
+                                    "argmax", "any",  "all"};
     return (unsigned)op < sizeof n / sizeof *n ? n[op] : "reduce";
 }
 
@@ -72,8 +72,8 @@ static wg_node tree(wa_ctx *ctx, const char *what, wg_node *states, size_t n,
         size_t groups = (n + FAN_IN - 1) / FAN_IN, k = 0;
         for (size_t g = 0; g < groups; g++) {
             size_t lo = n * g / groups, hi = n * (g + 1) / groups;
-            wg_node c = comb_node(ctx, what, states + lo, hi - lo, &mid, co,
-                                  ndim);
+            wg_node c =
+                comb_node(ctx, what, states + lo, hi - lo, &mid, co, ndim);
             if (c == UINT32_MAX)
                 return c;
             states[k++] = c;
@@ -96,8 +96,9 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
         return wa_fail(ctx, "reduce: unknown op %d", (int)op);
     uint32_t all = a->ndim ? (uint32_t)((1u << a->ndim) - 1) : 0;
     if (axes & ~all)
-        return wa_fail(ctx, "%s: axes 0x%x name an axis beyond the %u of the "
-                            "array",
+        return wa_fail(ctx,
+                       "%s: axes 0x%x name an axis beyond the %u of the "
+                       "array",
                        what, axes, a->ndim);
     if (axes == 0)
         axes = all;
@@ -151,8 +152,8 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
         }
         owner[b] = ol;
         cnt[ol]++;
-        op_rpartial f = {.op = (int32_t)op, .ndim = (int32_t)a->ndim,
-                         .axes = axes};
+        op_rpartial f = {
+            .op = (int32_t)op, .ndim = (int32_t)a->ndim, .axes = axes};
         int64_t shape[WA_MAXD];
         arr_block(a, b, f.origin, shape);
         memcpy(f.gshape, a->shape, sizeof a->shape);
@@ -177,14 +178,16 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
     for (size_t b = 0; b < a->nblocks; b++)
         sorted[start[owner[b]] + cnt[owner[b]]++] = part[b];
     for (size_t o = 0; o < r->nblocks && r; o++) {
-        op_rcomb fin = {.op = (int32_t)op, .in_dt = (int32_t)a->dtype,
-                        .ddof = ddof, .ndim = (int32_t)ondim};
+        op_rcomb fin = {.op = (int32_t)op,
+                        .in_dt = (int32_t)a->dtype,
+                        .ddof = ddof,
+                        .ndim = (int32_t)ondim};
         int64_t origin[WA_MAXD];
         arr_block(r, o, origin, fin.shape);
         size_t co[WA_MAXD];
         arr_coords(r, o, co);
-        r->src[o].node = tree(ctx, what, sorted + start[o], cnt[o], fin, co,
-                              ondim);
+        r->src[o].node =
+            tree(ctx, what, sorted + start[o], cnt[o], fin, co, ondim);
         if (r->src[o].node == UINT32_MAX)
             r = NULL;
     }
@@ -266,8 +269,8 @@ WA_EXPORT wa_array *wa_cumsum(wa_array *a, uint32_t axis)
     wa_ctx *ctx = a->ctx;
     ctx->err[0] = '\0';
     if (axis >= a->ndim)
-        return wa_fail(ctx, "cumsum: axis %u is out of range for %u axes",
-                       axis, a->ndim);
+        return wa_fail(ctx, "cumsum: axis %u is out of range for %u axes", axis,
+                       a->ndim);
     wa_array *r = arr_new_bounds(ctx, red_dtype(WA_R_SUM, a->dtype), a->ndim,
                                  a->shape, a->nb, a->bounds, K_CUMSUM);
     if (!r)
@@ -292,8 +295,8 @@ WA_EXPORT wa_array *wa_cumsum(wa_array *a, uint32_t axis)
         r->carry[b] = total[b] = state[b] = UINT32_MAX;
         if (co[axis] + 1 == a->nb[axis])
             continue; /* no chunk after it needs its total */
-        op_rpartial f = {.op = WF_R_SUM, .ndim = (int32_t)a->ndim,
-                         .axes = 1u << axis};
+        op_rpartial f = {
+            .op = WF_R_SUM, .ndim = (int32_t)a->ndim, .axes = 1u << axis};
         int64_t shape[WA_MAXD];
         arr_block(a, b, f.origin, shape);
         memcpy(f.gshape, a->shape, sizeof a->shape);
@@ -314,7 +317,8 @@ WA_EXPORT wa_array *wa_cumsum(wa_array *a, uint32_t axis)
         co[axis]--;
         size_t prev = arr_linear(a, co);
         co[axis]++;
-        op_rcomb f = {.op = WF_R_SUM, .in_dt = (int32_t)a->dtype,
+        op_rcomb f = {.op = WF_R_SUM,
+                      .in_dt = (int32_t)a->dtype,
                       .ndim = (int32_t)a->ndim};
         if (state[prev] == UINT32_MAX) {
             state[b] = total[prev];
@@ -356,16 +360,18 @@ WA_EXPORT wa_array *wa_matmul(wa_array *a, wa_array *b)
     if (a->ctx != b->ctx)
         return wa_fail(ctx, "matmul: operands of different contexts");
     if (a->ndim < 1 || a->ndim > 2 || b->ndim < 1 || b->ndim > 2)
-        return wa_fail(ctx, "matmul: operands must have 1 or 2 axes (have "
-                            "%u and %u)",
+        return wa_fail(ctx,
+                       "matmul: operands must have 1 or 2 axes (have "
+                       "%u and %u)",
                        a->ndim, b->ndim);
     uint32_t ak = a->ndim - 1, bk = 0;
     if (a->shape[ak] != b->shape[bk]) {
         char sa[128], sb[128];
         shape_str(sa, sizeof sa, a->ndim, a->shape);
         shape_str(sb, sizeof sb, b->ndim, b->shape);
-        return wa_fail(ctx, "matmul: shapes %s and %s do not align (%lld != "
-                            "%lld)",
+        return wa_fail(ctx,
+                       "matmul: shapes %s and %s do not align (%lld != "
+                       "%lld)",
                        sa, sb, (long long)a->shape[ak],
                        (long long)b->shape[bk]);
     }
