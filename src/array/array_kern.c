@@ -7,6 +7,8 @@
  * result of op i). */
 #include "array/array_int.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,9 +354,377 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
     return WEFT_EPROTO;
 }
 
+/* ------------------------------------------------------------ tiles
+ *
+ * A program of creation and elementwise steps (with transposes and
+ * broadcasting), ending in one of them or in a reduction's partial step,
+ * runs tile by tile: each tile of the output is computed through the whole
+ * chain on small arrays that stay in cache, instead of each step making a
+ * whole chunk. Random and other creation steps make just the tile (their
+ * values depend on the global index only). */
+
+/* Elements per tile: 8192 (64 KiB of float64: under malloc's mmap threshold),
+ * or WEFT_ARRAY_TILE (tests use small tiles to run every program through this
+ * path). */
+static int64_t tile_elems(void)
+{
+    const char *s = getenv("WEFT_ARRAY_TILE");
+    return s && atoll(s) > 0 ? atoll(s) : 8192;
+}
+
+typedef struct tiler {
+    wg_call *c;
+    const step *st;
+    const wf_nd *ins;
+    int64_t (*shape)[WA_MAXD]; /* per step */
+    uint32_t *ndim;
+} tiler;
+
+static bool tile_op(uint32_t op)
+{
+    return op == OP_FULL || op == OP_ARANGE || op == OP_LINSPACE ||
+           op == OP_RANDOM || op == OP_BINARY || op == OP_UNARY ||
+           op == OP_ASTYPE || op == OP_WHERE || op == OP_TRANSPOSE;
+}
+
+static void slot_shape(const tiler *t, uint32_t v, uint32_t *nd, int64_t *shape)
+{
+    if (v & SLOT_IN) {
+        const wf_nd *x = &t->ins[v & ~SLOT_IN];
+        *nd = x->ndim;
+        memcpy(shape, x->shape, x->ndim * sizeof *shape);
+    } else {
+        *nd = t->ndim[v];
+        memcpy(shape, t->shape[v], t->ndim[v] * sizeof *shape);
+    }
+}
+
+/* Shapes of steps 0..n; false if some step cannot run in tiles. */
+static bool tile_shapes(tiler *t, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const step *s = &t->st[i];
+        int64_t *sh = t->shape[i];
+        uint32_t nd = 0, na, nb;
+        int64_t sa[WA_MAXD], sb[WA_MAXD];
+        switch (s->op) {
+        case OP_FULL: {
+            op_full f;
+            if (!params_of(s, &f, sizeof f) || f.ndim < 0 || f.ndim > WA_MAXD)
+                return false;
+            nd = (uint32_t)f.ndim;
+            memcpy(sh, f.shape, sizeof f.shape);
+            break;
+        }
+        case OP_ARANGE: {
+            op_arange f;
+            if (!params_of(s, &f, sizeof f))
+                return false;
+            nd = 1;
+            sh[0] = f.n;
+            break;
+        }
+        case OP_LINSPACE: {
+            op_linspace f;
+            if (!params_of(s, &f, sizeof f))
+                return false;
+            nd = 1;
+            sh[0] = f.n;
+            break;
+        }
+        case OP_RANDOM: {
+            op_random f;
+            if (!params_of(s, &f, sizeof f) || f.ndim < 0 || f.ndim > WA_MAXD)
+                return false;
+            nd = (uint32_t)f.ndim;
+            memcpy(sh, f.chunk, sizeof f.chunk);
+            break;
+        }
+        case OP_UNARY:
+        case OP_ASTYPE:
+            if (s->nin != 1)
+                return false;
+            slot_shape(t, slot_at(s, 0), &nd, sh);
+            break;
+        case OP_TRANSPOSE: {
+            op_axes f;
+            if (s->nin != 1 || !params_of(s, &f, sizeof f))
+                return false;
+            slot_shape(t, slot_at(s, 0), &na, sa);
+            if ((uint32_t)f.ndim != na)
+                return false;
+            nd = na;
+            for (uint32_t d = 0; d < nd; d++) {
+                if (f.v[d] < 0 || f.v[d] >= (int64_t)nd)
+                    return false;
+                sh[d] = sa[f.v[d]];
+            }
+            break;
+        }
+        case OP_BINARY:
+        case OP_WHERE:
+            if (s->nin < 2 || s->nin > 3)
+                return false;
+            slot_shape(t, slot_at(s, 0), &nd, sh);
+            for (uint32_t k = 1; k < s->nin; k++) {
+                slot_shape(t, slot_at(s, k), &nb, sb);
+                if (wf_broadcast_shapes(nd, sh, nb, sb, &na, sa))
+                    return false;
+                nd = na;
+                memcpy(sh, sa, nd * sizeof *sh);
+            }
+            break;
+        default:
+            return false;
+        }
+        t->ndim[i] = nd;
+    }
+    return true;
+}
+
+/* The tile at origin o with extent e (in slot v's own coordinates). */
+static weft_err tile_eval(const tiler *t, uint32_t v, const int64_t *o,
+                          const int64_t *e, wf_nd *out)
+{
+    if (v & SLOT_IN) {
+        const wf_nd *x = &t->ins[v & ~SLOT_IN];
+        int64_t zero[WA_MAXD] = {0};
+        weft_err err = wf_nd_alloc(out, x->dtype, x->ndim, e, false);
+        if (!err && x->ndim == 0)
+            memcpy(out->data, x->data, wf_nd_bytes(x));
+        else if (!err)
+            err = wf_nd_copy_block(x, o, out, zero, e);
+        return err;
+    }
+    const step *s = &t->st[v];
+    uint32_t nd = t->ndim[v];
+    switch (s->op) {
+    case OP_FULL: {
+        op_full f;
+        params_of(s, &f, sizeof f);
+        return wf_nd_full((weft_dtype)f.dt, nd, e, f.value, out);
+    }
+    case OP_ARANGE: {
+        op_arange f;
+        params_of(s, &f, sizeof f);
+        return wf_nd_arange(f.start, f.step, f.offset + o[0], e[0],
+                            (weft_dtype)f.dt, out);
+    }
+    case OP_LINSPACE: {
+        op_linspace f;
+        params_of(s, &f, sizeof f);
+        return wf_nd_linspace(f.start, f.stop, f.num, f.endpoint != 0,
+                              f.offset + o[0], e[0], out);
+    }
+    case OP_RANDOM: {
+        op_random f;
+        params_of(s, &f, sizeof f);
+        int64_t go[WA_MAXD];
+        for (uint32_t d = 0; d < nd; d++)
+            go[d] = f.origin[d] + o[d];
+        return wf_nd_random((wf_rng_dist)f.dist, f.seed, f.a, f.b, nd, f.gshape,
+                            go, e, out);
+    }
+    case OP_TRANSPOSE: {
+        op_axes f;
+        params_of(s, &f, sizeof f);
+        int64_t io[WA_MAXD], ie[WA_MAXD];
+        uint32_t perm[WA_MAXD];
+        for (uint32_t d = 0; d < nd; d++) {
+            io[f.v[d]] = o[d];
+            ie[f.v[d]] = e[d];
+            perm[d] = (uint32_t)f.v[d];
+        }
+        wf_nd x = {0};
+        weft_err err = tile_eval(t, slot_at(s, 0), io, ie, &x);
+        if (!err)
+            err = wf_nd_transpose(&x, perm, out);
+        wf_nd_free(&x);
+        return err;
+    }
+    default: { /* elementwise: inputs right-aligned, length-1 axes kept */
+        wf_nd x[3] = {{0}};
+        weft_err err = 0;
+        for (uint32_t k = 0; k < s->nin && !err; k++) {
+            uint32_t in = slot_at(s, k), ni;
+            int64_t ish[WA_MAXD], io[WA_MAXD], ie[WA_MAXD];
+            slot_shape(t, in, &ni, ish);
+            for (uint32_t j = 0; j < ni; j++) {
+                uint32_t d = nd - ni + j;
+                io[j] = ish[j] == 1 ? 0 : o[d];
+                ie[j] = ish[j] == 1 ? 1 : e[d];
+            }
+            err = tile_eval(t, in, io, ie, &x[k]);
+        }
+        if (!err) {
+            const wf_nd *args[3] = {&x[0], &x[1], &x[2]};
+            err = run_step(t->c, s, args, out);
+        }
+        for (uint32_t k = 0; k < 3; k++)
+            wf_nd_free(&x[k]);
+        return err;
+    }
+    }
+}
+
+/* Run steps 0..nops in tiles into *res when the program allows it: 1 done
+ * (or failed: *err), 0 not tileable. */
+static int run_tiled(wg_call *c, const step *st, uint32_t nops,
+                     const wf_nd *ins, wf_nd *res, weft_err *err)
+{
+    const step *last = &st[nops - 1];
+    bool partial = last->op == OP_RPARTIAL;
+    uint32_t nchain = partial ? nops - 1 : nops;
+    if (nchain == 0 ||
+        (partial && (last->nin != 1 || slot_at(last, 0) != nchain - 1)))
+        return 0;
+    /* every step tileable, read by one later step at most */
+    uint32_t *uses = calloc(nops, sizeof *uses);
+    int64_t(*shape)[WA_MAXD] = calloc(nops, sizeof *shape);
+    uint32_t *ndim = calloc(nops, sizeof *ndim);
+    int ok = uses && shape && ndim;
+    for (uint32_t i = 0; ok && i < nchain; i++) {
+        ok = tile_op(st[i].op);
+        for (uint32_t k = 0; ok && k < st[i].nin; k++) {
+            uint32_t v = slot_at(&st[i], k);
+            if (!(v & SLOT_IN))
+                uses[v]++;
+        }
+    }
+    for (uint32_t i = 0; ok && i < nchain; i++)
+        ok = uses[i] <= 1 || st[i].op == OP_FULL || st[i].op == OP_RANDOM ||
+             st[i].op == OP_ARANGE || st[i].op == OP_LINSPACE;
+    tiler t = {c, st, ins, shape, ndim};
+    ok = ok && tile_shapes(&t, nchain);
+    uint32_t nd = ok ? ndim[nchain - 1] : 0;
+    int64_t total = 1, te[WA_MAXD];
+    for (uint32_t d = 0; ok && d < nd; d++) {
+        total *= shape[nchain - 1][d];
+        te[d] = shape[nchain - 1][d];
+    }
+    ok = ok && nd > 0 && total >= 2 * tile_elems();
+    op_rpartial rp;
+    if (ok && partial)
+        ok = params_of(last, &rp, sizeof rp) && rp.ndim == (int32_t)nd;
+    if (!ok) {
+        free(uses);
+        free(shape);
+        free(ndim);
+        return 0;
+    }
+    const int64_t *S = shape[nchain - 1];
+    /* tile extents: halve the longest until the tile is small */
+    for (;;) {
+        int64_t n = 1;
+        uint32_t big = 0;
+        for (uint32_t d = 0; d < nd; d++) {
+            n *= te[d];
+            if (te[d] > te[big])
+                big = d;
+        }
+        if (n <= tile_elems() || te[big] == 1)
+            break;
+        te[big] = (te[big] + 1) / 2;
+    }
+    uint32_t axes = partial ? (rp.axes ? rp.axes : (1u << nd) - 1) : 0;
+    int64_t tc[WA_MAXD] = {0}; /* tile coordinates */
+    weft_err e = 0;
+    wf_nd acc = {0};
+    bool first = true;
+    for (;;) {
+        int64_t o[WA_MAXD], ext[WA_MAXD];
+        for (uint32_t d = 0; d < nd; d++) {
+            o[d] = tc[d] * te[d];
+            ext[d] = S[d] - o[d] < te[d] ? S[d] - o[d] : te[d];
+        }
+        wf_nd tile = {0};
+        e = tile_eval(&t, nchain - 1, o, ext, &tile);
+        if (!e && !partial) {
+            if (first)
+                e = wf_nd_alloc(&acc, tile.dtype, nd, S, false);
+            int64_t zero[WA_MAXD] = {0};
+            if (!e)
+                e = wf_nd_copy_block(&tile, zero, &acc, o, ext);
+        } else if (!e) {
+            op_rpartial f = rp;
+            for (uint32_t d = 0; d < nd; d++)
+                f.origin[d] = rp.origin[d] + o[d];
+            wf_nd ts = {0};
+            e = wf_nd_reduce_partial((wf_redop)f.op, &tile, f.axes, f.origin,
+                                     f.gshape, &ts);
+            if (!e && first) {
+                int64_t ss[WA_MAXD + 1];
+                for (uint32_t d = 0; d < nd; d++)
+                    ss[d] = axes >> d & 1 ? 1 : S[d];
+                ss[nd] = ts.shape[nd];
+                e = wf_nd_alloc(&acc, WEFT_DT_F64, nd + 1, ss, false);
+            }
+            /* where the tile's state goes in the chunk's state */
+            int64_t so[WA_MAXD + 1] = {0}, zero[WA_MAXD + 1] = {0};
+            bool fresh = true;
+            for (uint32_t d = 0; d < nd; d++) {
+                so[d] = axes >> d & 1 ? 0 : o[d];
+                fresh &= !(axes >> d & 1) || tc[d] == 0;
+            }
+            if (!e && !fresh) {
+                wf_nd old = {0}, sum = {0};
+                e = wf_nd_alloc(&old, WEFT_DT_F64, nd + 1, ts.shape, false);
+                if (!e)
+                    e = wf_nd_copy_block(&acc, so, &old, zero, ts.shape);
+                const wf_nd *two[2] = {&old, &ts};
+                if (!e)
+                    e = wf_nd_reduce_combine((wf_redop)f.op, two, 2, &sum);
+                if (!e)
+                    e = wf_nd_copy_block(&sum, zero, &acc, so, ts.shape);
+                wf_nd_free(&old);
+                wf_nd_free(&sum);
+            } else if (!e) {
+                e = wf_nd_copy_block(&ts, zero, &acc, so, ts.shape);
+            }
+            wf_nd_free(&ts);
+        }
+        wf_nd_free(&tile);
+        first = false;
+        if (e)
+            break;
+        uint32_t d = nd;
+        while (d-- > 0) {
+            if (++tc[d] * te[d] < S[d])
+                break;
+            tc[d] = 0;
+        }
+        if (d == UINT32_MAX)
+            break;
+    }
+    if (e)
+        wf_nd_free(&acc);
+    else
+        *res = acc;
+    *err = e;
+    free(uses);
+    free(shape);
+    free(ndim);
+    return 1;
+}
+
+/* Chunk programs allocate and free many same-sized buffers on each worker
+ * thread. With glibc's default trim threshold (128 KiB until a large block
+ * is freed) every free of a tile can hand the top of the thread's heap
+ * back to the kernel (madvise) and the next allocation faults it in again:
+ * that cost more than the arithmetic. Keep up to 64 MiB free per heap and
+ * serve buffers up to 32 MiB from the heaps. Process-wide, set once by the
+ * first array kernel that runs. */
+static void tune_malloc(void)
+{
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+}
+
 /* The kernel of every array node: run the program in params. */
 static weft_err wa_blk(wg_call *c)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tune_malloc);
     size_t plen;
     const uint8_t *p = wg_params(c, &plen);
     uint32_t nops;
@@ -415,7 +785,19 @@ static weft_err wa_blk(wg_call *c)
     for (size_t i = 0; i < wg_nin(c) && !e; i++)
         if (!wf_nd_from_value(wg_in(c, i), &ins[i]))
             e = wg_fail(c, "input %zu is not an array", i);
-    for (uint32_t i = 0; i < nops && !e; i++) {
+    bool done = false;
+    if (!e) {
+        wf_nd res = {0};
+        weft_err te = 0;
+        if (run_tiled(c, st, nops, ins, &res, &te)) {
+            done = true;
+            if (te)
+                e = wg_fail(c, "%s", wf_nd_error());
+            else
+                val[nops - 1] = res;
+        }
+    }
+    for (uint32_t i = 0; i < nops && !e && !done; i++) {
         step *s = &st[i];
         if (s->nin > capargs) {
             const wf_nd **m = realloc(args, s->nin * sizeof *m);

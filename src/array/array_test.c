@@ -669,13 +669,16 @@ static void test_random_expressions_1thread(void **state)
     weft_shutdown(rt);
 }
 
+/* With tiny tiles: chunk programs run tile by tile (array_kern.c). */
 static void test_random_expressions_threads(void **state)
 {
     (void)state;
+    setenv("WEFT_ARRAY_TILE", "5", 1);
     weft_runtime *rt = start_runtime(3);
     random_expressions(rt, 0xa77a, scaled(300));
     assert_int_equal(objects_settled(rt), 0);
     weft_shutdown(rt);
+    unsetenv("WEFT_ARRAY_TILE");
 }
 
 static void test_random_expressions_processes(void **state)
@@ -684,52 +687,69 @@ static void test_random_expressions_processes(void **state)
     weft_options o;
     weft_options_init(&o);
     o.executor = WEFT_EXEC_PROCESS;
+    setenv("WEFT_ARRAY_TILE", "11", 1);
     weft_runtime *rt = start_runtime_opts(&o);
     random_expressions(rt, 0x9e3779, scaled_by(30, 5));
     weft_shutdown(rt);
+    unsetenv("WEFT_ARRAY_TILE");
 }
 
 /* ------------------------------------------------------------ specifics */
 
+/* The same values for any chunking, and for any tile size inside the chunk
+ * programs (WEFT_ARRAY_TILE; the first run is untiled: 210 elements). */
 static void test_random_same_for_any_chunking(void **state)
 {
     (void)state;
-    weft_runtime *rt = start_runtime(2);
-    wa_ctx *ctx = wa_ctx_new(rt);
+    static const char *const tiles[] = {NULL, "3", "16"};
     int64_t shape[3] = {7, 5, 6};
     int64_t ch[4][3] = {{0, 0, 0}, {1, 1, 1}, {3, 2, 4}, {7, 5, 5}};
-    wa_buffer first = {0};
-    for (int dist = 0; dist < 2; dist++)
-        for (int c = 0; c < 4; c++) {
-            wa_array *a =
-                dist ? wa_random_normal(ctx, 42, 1, 3, 3, shape, ch[c])
-                     : wa_random_uniform(ctx, 42, -1, 1, 3, shape, ch[c]);
-            wa_buffer b;
-            compute_ok(ctx, a, &b);
-            if (c == 0) {
-                wa_buffer_free(&first);
-                first = b;
-                double lo = 1e9, hi = -1e9;
-                for (int i = 0; i < 210; i++) {
-                    double v = ((double *)b.data)[i];
-                    lo = v < lo ? v : lo;
-                    hi = v > hi ? v : hi;
+    wa_buffer first[2] = {{0}};
+    for (int t = 0; t < 3; t++) {
+        if (tiles[t])
+            setenv("WEFT_ARRAY_TILE", tiles[t], 1);
+        weft_runtime *rt = start_runtime(2);
+        wa_ctx *ctx = wa_ctx_new(rt);
+        for (int dist = 0; dist < 2; dist++)
+            for (int c = 0; c < 4; c++) {
+                wa_array *a =
+                    dist ? wa_random_normal(ctx, 42, 1, 3, 3, shape, ch[c])
+                         : wa_random_uniform(ctx, 42, -1, 1, 3, shape, ch[c]);
+                /* through an elementwise chain and a transpose too */
+                if (c == 3)
+                    a = wa_transpose(
+                        wa_add(wa_transpose(a, NULL), wa_scalar(ctx, 0)), NULL);
+                wa_buffer b;
+                compute_ok(ctx, a, &b);
+                if (t == 0 && c == 0) {
+                    first[dist] = b;
+                    double lo = 1e9, hi = -1e9;
+                    for (int i = 0; i < 210; i++) {
+                        double v = ((double *)b.data)[i];
+                        lo = v < lo ? v : lo;
+                        hi = v > hi ? v : hi;
+                    }
+                    if (!dist)
+                        assert_true(lo >= -1 && hi < 1 && hi - lo > 1);
+                    continue;
                 }
-                if (!dist)
-                    assert_true(lo >= -1 && hi < 1 && hi - lo > 1);
-                continue;
+                assert_memory_equal(first[dist].data, b.data,
+                                    210 * sizeof(double));
+                wa_buffer_free(&b);
             }
-            assert_memory_equal(first.data, b.data, 210 * sizeof(double));
-            wa_buffer_free(&b);
-        }
-    /* another seed differs */
-    wa_buffer other;
-    compute_ok(ctx, wa_random_normal(ctx, 43, 1, 3, 3, shape, NULL), &other);
-    assert_true(memcmp(first.data, other.data, 210 * sizeof(double)) != 0);
-    wa_buffer_free(&other);
-    wa_buffer_free(&first);
-    wa_ctx_free(ctx);
-    weft_shutdown(rt);
+        /* another seed differs */
+        wa_buffer other;
+        compute_ok(ctx, wa_random_normal(ctx, 43, 1, 3, 3, shape, NULL),
+                   &other);
+        assert_true(memcmp(first[1].data, other.data, 210 * sizeof(double)) !=
+                    0);
+        wa_buffer_free(&other);
+        wa_ctx_free(ctx);
+        weft_shutdown(rt);
+        unsetenv("WEFT_ARRAY_TILE");
+    }
+    wa_buffer_free(&first[0]);
+    wa_buffer_free(&first[1]);
 }
 
 static void test_creation_and_dtypes(void **state)
