@@ -909,6 +909,8 @@ done:
 /* Fill n elements of width el with the element at v. */
 static void fill(void *dst, size_t el, const void *v, int64_t n)
 {
+    if (n <= 0)
+        return;
     if (el == 8) {
         uint64_t x, *d = dst;
         memcpy(&x, v, 8);
@@ -1092,11 +1094,14 @@ weft_err wf_nd_slice(const wf_nd *a, const int64_t *start, const int64_t *step,
     return 0;
 }
 
-/* 2-d transpose of a rows x cols matrix, in 32 x 32 tiles so both the
- * reads and the writes stay in cache. */
-#define TILE 32
+/* 2-d transpose of a rows x cols matrix in square tiles of one cache
+ * line per row (8 float64, 16 float32): each written line is filled
+ * whole, and the tile's source lines stay in L1. (Measured on 1000 and
+ * 1024 square float64: 8-wide beats 16, 32 and 64-wide tiles, which
+ * suffer cache-set conflicts at power-of-two-ish strides.) */
 #define T2D(T)                                                                 \
     do {                                                                       \
+        enum { TILE = 64 / sizeof(T) };                                        \
         const T *restrict s_ = src;                                            \
         T *restrict d_ = dst;                                                  \
         for (int64_t i0 = 0; i0 < rows; i0 += TILE)                            \

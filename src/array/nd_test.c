@@ -1035,6 +1035,9 @@ static void test_basics(void **state)
     assert_int_equal(b.shape[2], 3);
     assert_ptr_equal(b.data, a.data);
     assert_false(b.owned);
+    wf_nd nine = wf_nd_view(WEFT_DT_F64, 9, s3, a.data), o9;
+    nd_assert_err(wf_nd_unary(WF_NEG, &nine, &o9), WEFT_EINVAL,
+                  "unknown dtype");
     weft_value iv = weft_i64(3);
     assert_false(wf_nd_from_value(&iv, &b));
     wf_nd_free(&a);

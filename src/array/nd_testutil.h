@@ -67,7 +67,7 @@ static inline void setd(wf_nd *a, int64_t i, double v)
         ((int32_t *)a->data)[i] = (int32_t)v;
         break;
     case WEFT_DT_U8:
-        ((uint8_t *)a->data)[i] = (uint8_t)v;
+        ((uint8_t *)a->data)[i] = (uint8_t)(int64_t)v;
         break;
     case WEFT_DT_BOOL:
         ((uint8_t *)a->data)[i] = v != 0;
