@@ -11,7 +11,8 @@
  * (lo >> 11)) / 2^53, 53 bits in [0, 1), and the value is a + u * (b - a).
  * Normal: counter f; u from (r1, r0) and v from (r3, r2) as above, and the
  * value is a + b * z with z = sqrt(-2 log(1 - u)) cos(2 pi v) (1 - u > 0:
- * no log(0)).
+ * no log(0)); log and cos are our own few-ulp polynomials, so the SIMD
+ * and portable kernels agree bit for bit.
  *
  * The hot loop is along the chunk's contiguous last axis. On x86-64 it runs
  * eight (AVX-512) or four (AVX2) counters at a time in 64-bit lanes
@@ -22,6 +23,12 @@
  * operations in the same order). */
 #include <math.h>
 #include <string.h>
+
+/* The portable and SIMD kernels must round alike: no fused multiply-adds
+ * (gcc in ISO C mode does not contract; clang would where FMA exists). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #include "array/nd.h"
 #include "array/nd_int.h"
@@ -36,9 +43,6 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 #define PHILOX_ROUNDS 10
-
-/* Elements generated per pass of the normal's two-step loop. */
-#define RNG_BATCH 256
 
 static int rng_simd_limit = WF_RNG_SIMD_BEST;
 
@@ -77,6 +81,117 @@ static inline double unit53(uint32_t hi, uint32_t lo)
     return (double)(((uint64_t)hi << 21) | (lo >> 11)) * 0x1p-53;
 }
 
+/* The normal's math, written out so the SIMD kernel can do the very same
+ * IEEE operations in the same order (libm's log and cos could differ from
+ * any vector version): log on [2^-53, 1] and cos(2 pi v) for v in [0, 1)
+ * a multiple of 2^-53, each within a few ulp. */
+#define LN2_HI 6.93147180369123816490e-01 /* ln 2 with 21 trailing zeros */
+#define LN2_LO 1.90821492927058770002e-10 /* ln 2 - LN2_HI */
+#define SQRT2_BITS 0x3FF6A09E667F3BCDull  /* sqrt(2) */
+#define TWO_PI 6.28318530717958647692
+
+/* log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m-1)/(m+1):
+ * the series' coefficients from 1/3 (LOG_C[0]) to 1/21. */
+#define LOG_TERMS 10
+static const double LOG_C[LOG_TERMS] = {
+    1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+    1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21,
+};
+/* sin t = t + t^3 S(t^2), cos t = 1 - t^2/2 + t^4 C(t^2) on |t| <= pi/4:
+ * Taylor to t^17 and t^16 (the next terms are below 2^-57). */
+#define TRIG_TERMS 8
+static const double SIN_C[TRIG_TERMS] = {
+    -1.0 / 6,
+    1.0 / 120,
+    -1.0 / 5040,
+    1.0 / 362880,
+    -1.0 / 39916800,
+    1.0 / 6227020800,
+    -1.0 / 1307674368000,
+    1.0 / 355687428096000,
+};
+static const double COS_C[TRIG_TERMS] = {
+    1.0 / 24,
+    -1.0 / 720,
+    1.0 / 40320,
+    -1.0 / 3628800,
+    1.0 / 479001600,
+    -1.0 / 87178291200,
+    1.0 / 20922789888000,
+    -1.0 / 6402373705728000,
+};
+
+static inline double rng_log(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int64_t e = (int64_t)(bits >> 52) - 1023;
+    uint64_t mb = (bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull;
+    if (mb > SQRT2_BITS) { /* m in (sqrt 2, 2): halve it */
+        mb -= 0x0010000000000000ull;
+        e += 1;
+    }
+    double m;
+    memcpy(&m, &mb, sizeof m);
+    double num = m - 1.0, den = m + 1.0;
+    double s = num / den;
+    double z = s * s;
+    double p = LOG_C[LOG_TERMS - 1];
+    for (int i = LOG_TERMS - 2; i >= 0; i--) {
+        p = p * z;
+        p = p + LOG_C[i];
+    }
+    double s2 = s + s;
+    double zp = z * p;
+    double tail = s2 * zp;
+    double lm = s2 + tail;
+    double de = (double)e;
+    double hi = de * LN2_HI, lo = de * LN2_LO;
+    double low = lm + lo;
+    return hi + low;
+}
+
+static inline double rng_cos2pi(double v)
+{
+    double t = v * 4.0;
+    double big = t + 0x1p52; /* rounds 4v to the nearest integer k */
+    double kd = big - 0x1p52;
+    double quarter = kd * 0.25;
+    double r = v - quarter; /* exact: |r| <= 1/8 */
+    double th = r * TWO_PI;
+    double z = th * th;
+    double sp = SIN_C[TRIG_TERMS - 1], cp = COS_C[TRIG_TERMS - 1];
+    for (int i = TRIG_TERMS - 2; i >= 0; i--) {
+        sp = sp * z;
+        sp = sp + SIN_C[i];
+        cp = cp * z;
+        cp = cp + COS_C[i];
+    }
+    double zs = z * sp;
+    double ts = th * zs;
+    double sn = th + ts;
+    double hz = 0.5 * z, zz = z * z;
+    double c1 = 1.0 - hz;
+    double c2 = zz * cp;
+    double cs = c1 + c2;
+    /* cos(th + k pi/2) is cos, -sin, -cos, sin for k mod 4 = 0 .. 3. */
+    unsigned q = (unsigned)kd & 3;
+    double res = q & 1 ? sn : cs;
+    return (q + 1) & 2 ? -res : res;
+}
+
+/* mean + sd * z, z = sqrt(-2 log(1 - u)) cos(2 pi v). */
+static inline double normal_of(const uint32_t c[4], double mean, double sd)
+{
+    double u = unit53(c[1], c[0]), v = unit53(c[3], c[2]);
+    double x = 1.0 - u;
+    double l2 = -2.0 * rng_log(x);
+    double rad = sqrt(l2);
+    double z = rad * rng_cos2pi(v);
+    double t = sd * z;
+    return mean + t;
+}
+
 /* The block of counter idx under key (k0, k1). */
 static inline void philox_at(uint64_t idx, uint32_t k0, uint32_t k1,
                              uint32_t c[4])
@@ -109,22 +224,6 @@ static void pairs_portable(double *out, uint64_t first, size_t npairs,
         double t1 = unit53(c[3], c[2]) * w;
         out[2 * i] = t0 + a;
         out[2 * i + 1] = t1 + a;
-    }
-}
-
-/* The four words of each block, for the normal's second step. */
-typedef struct rng_words {
-    uint32_t w[4][RNG_BATCH];
-} rng_words;
-
-static void words_portable(rng_words *ws, uint64_t first, size_t n, uint32_t k0,
-                           uint32_t k1)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c[4];
-        philox_at(first + i, k0, k1, c);
-        for (int j = 0; j < 4; j++)
-            ws->w[j][i] = c[j];
     }
 }
 
@@ -214,30 +313,94 @@ pairs_avx2(double *out, uint64_t first, size_t npairs, uint32_t k0, uint32_t k1,
     pairs_portable(out + 2 * i, first + i, npairs - i, k0, k1, a, w);
 }
 
+__attribute__((target("avx2"))) static inline __m256d log_avx2(__m256d x)
+{
+    __m256i bits = _mm256_castpd_si256(x);
+    __m256i e =
+        _mm256_sub_epi64(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(1023));
+    __m256i mb = _mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
+        _mm256_set1_epi64x(0x3FF0000000000000ll));
+    /* All ones where m > sqrt 2 (both positive: a signed compare works). */
+    __m256i big =
+        _mm256_cmpgt_epi64(mb, _mm256_set1_epi64x((long long)SQRT2_BITS));
+    mb = _mm256_sub_epi64(
+        mb, _mm256_and_si256(big, _mm256_set1_epi64x(0x0010000000000000ll)));
+    e = _mm256_sub_epi64(e, big);
+    __m256d m = _mm256_castsi256_pd(mb);
+    const __m256d done = _mm256_set1_pd(1.0);
+    __m256d s = _mm256_div_pd(_mm256_sub_pd(m, done), _mm256_add_pd(m, done));
+    __m256d z = _mm256_mul_pd(s, s);
+    __m256d p = _mm256_set1_pd(LOG_C[LOG_TERMS - 1]);
+    for (int i = LOG_TERMS - 2; i >= 0; i--)
+        p = _mm256_add_pd(_mm256_mul_pd(p, z), _mm256_set1_pd(LOG_C[i]));
+    __m256d s2 = _mm256_add_pd(s, s);
+    __m256d lm = _mm256_add_pd(s2, _mm256_mul_pd(s2, _mm256_mul_pd(z, p)));
+    __m256d de =
+        _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(
+                          e, _mm256_set1_epi64x(0x4330000000000000ll + 1024))),
+                      _mm256_set1_pd(0x1p52 + 1024));
+    __m256d hi = _mm256_mul_pd(de, _mm256_set1_pd(LN2_HI));
+    __m256d lo = _mm256_mul_pd(de, _mm256_set1_pd(LN2_LO));
+    return _mm256_add_pd(hi, _mm256_add_pd(lm, lo));
+}
+
+__attribute__((target("avx2"))) static inline __m256d cos2pi_avx2(__m256d v)
+{
+    const __m256d magic = _mm256_set1_pd(0x1p52);
+    __m256d big = _mm256_add_pd(_mm256_mul_pd(v, _mm256_set1_pd(4.0)), magic);
+    __m256d kd = _mm256_sub_pd(big, magic);
+    __m256d r = _mm256_sub_pd(v, _mm256_mul_pd(kd, _mm256_set1_pd(0.25)));
+    __m256d th = _mm256_mul_pd(r, _mm256_set1_pd(TWO_PI));
+    __m256d z = _mm256_mul_pd(th, th);
+    __m256d sp = _mm256_set1_pd(SIN_C[TRIG_TERMS - 1]);
+    __m256d cp = _mm256_set1_pd(COS_C[TRIG_TERMS - 1]);
+    for (int i = TRIG_TERMS - 2; i >= 0; i--) {
+        sp = _mm256_add_pd(_mm256_mul_pd(sp, z), _mm256_set1_pd(SIN_C[i]));
+        cp = _mm256_add_pd(_mm256_mul_pd(cp, z), _mm256_set1_pd(COS_C[i]));
+    }
+    __m256d sn = _mm256_add_pd(th, _mm256_mul_pd(th, _mm256_mul_pd(z, sp)));
+    __m256d cs =
+        _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(1.0),
+                                    _mm256_mul_pd(_mm256_set1_pd(0.5), z)),
+                      _mm256_mul_pd(_mm256_mul_pd(z, z), cp));
+    __m256i q =
+        _mm256_and_si256(_mm256_castpd_si256(big), _mm256_set1_epi64x(3));
+    const __m256i one = _mm256_set1_epi64x(1), two = _mm256_set1_epi64x(2);
+    __m256i use_sin = _mm256_cmpeq_epi64(_mm256_and_si256(q, one), one);
+    __m256i neg = _mm256_cmpeq_epi64(
+        _mm256_and_si256(_mm256_add_epi64(q, one), two), two);
+    __m256d res = _mm256_blendv_pd(cs, sn, _mm256_castsi256_pd(use_sin));
+    __m256i sign =
+        _mm256_and_si256(neg, _mm256_set1_epi64x((long long)(1ull << 63)));
+    return _mm256_castsi256_pd(
+        _mm256_xor_si256(_mm256_castpd_si256(res), sign));
+}
+
 __attribute__((target("avx2"))) static void
-words_avx2(rng_words *ws, uint64_t first, size_t n, uint32_t k0, uint32_t k1)
+normal_avx2(double *out, uint64_t first, size_t n, uint32_t k0, uint32_t k1,
+            double mean, double sd)
 {
     __m256i rk0[PHILOX_ROUNDS], rk1[PHILOX_ROUNDS];
     round_keys_avx2(k0, k1, rk0, rk1);
-    /* Gather the low halves of the four 64-bit lanes into 128 bits. */
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    const __m256d vm = _mm256_set1_pd(mean), vs = _mm256_set1_pd(sd);
     __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x((long long)first),
                                    _mm256_setr_epi64x(0, 1, 2, 3));
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         philox_x4 s = philox_avx2(idx, rk0, rk1);
-        __m256i c[4] = {s.c0, s.c1, s.c2, s.c3};
-        for (int j = 0; j < 4; j++)
-            _mm_storeu_si128((__m128i *)&ws->w[j][i],
-                             _mm256_castsi256_si128(
-                                 _mm256_permutevar8x32_epi32(c[j], pick)));
+        __m256d u = unit53_avx2(s.c1, s.c0), v = unit53_avx2(s.c3, s.c2);
+        __m256d x = _mm256_sub_pd(_mm256_set1_pd(1.0), u);
+        __m256d rad =
+            _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), log_avx2(x)));
+        __m256d z = _mm256_mul_pd(rad, cos2pi_avx2(v));
+        _mm256_storeu_pd(out + i, _mm256_add_pd(vm, _mm256_mul_pd(vs, z)));
         idx = _mm256_add_epi64(idx, _mm256_set1_epi64x(4));
     }
     for (; i < n; i++) {
         uint32_t c[4];
         philox_at(first + i, k0, k1, c);
-        for (int j = 0; j < 4; j++)
-            ws->w[j][i] = c[j];
+        out[i] = normal_of(c, mean, sd);
     }
 }
 
@@ -334,6 +497,98 @@ pairs_avx512(double *out, uint64_t first, size_t npairs, uint32_t k0,
     pairs_avx2(out + 2 * i, first + i, npairs - i, k0, k1, a, w);
 }
 
+__attribute__((target("avx512f"))) static inline __m512d log_avx512(__m512d x)
+{
+    const __m512i one = _mm512_set1_epi64(1);
+    __m512i bits = _mm512_castpd_si512(x);
+    __m512i e =
+        _mm512_sub_epi64(_mm512_srli_epi64(bits, 52), _mm512_set1_epi64(1023));
+    __m512i mb = _mm512_or_si512(
+        _mm512_and_si512(bits, _mm512_set1_epi64(0x000FFFFFFFFFFFFFll)),
+        _mm512_set1_epi64(0x3FF0000000000000ll));
+    __mmask8 big =
+        _mm512_cmpgt_epu64_mask(mb, _mm512_set1_epi64((long long)SQRT2_BITS));
+    mb = _mm512_mask_sub_epi64(mb, big, mb,
+                               _mm512_set1_epi64(0x0010000000000000ll));
+    e = _mm512_mask_add_epi64(e, big, e, one);
+    __m512d m = _mm512_castsi512_pd(mb);
+    const __m512d done = _mm512_set1_pd(1.0);
+    __m512d s = _mm512_div_pd(_mm512_sub_pd(m, done), _mm512_add_pd(m, done));
+    __m512d z = _mm512_mul_pd(s, s);
+    __m512d p = _mm512_set1_pd(LOG_C[LOG_TERMS - 1]);
+    for (int i = LOG_TERMS - 2; i >= 0; i--)
+        p = _mm512_add_pd(_mm512_mul_pd(p, z), _mm512_set1_pd(LOG_C[i]));
+    __m512d s2 = _mm512_add_pd(s, s);
+    __m512d lm = _mm512_add_pd(s2, _mm512_mul_pd(s2, _mm512_mul_pd(z, p)));
+    /* e (-53 .. 0) as a double, exactly: 2^52 + (e + 1024) less the same. */
+    __m512d de =
+        _mm512_sub_pd(_mm512_castsi512_pd(_mm512_add_epi64(
+                          e, _mm512_set1_epi64(0x4330000000000000ll + 1024))),
+                      _mm512_set1_pd(0x1p52 + 1024));
+    __m512d hi = _mm512_mul_pd(de, _mm512_set1_pd(LN2_HI));
+    __m512d lo = _mm512_mul_pd(de, _mm512_set1_pd(LN2_LO));
+    return _mm512_add_pd(hi, _mm512_add_pd(lm, lo));
+}
+
+__attribute__((target("avx512f"))) static inline __m512d
+cos2pi_avx512(__m512d v)
+{
+    const __m512d magic = _mm512_set1_pd(0x1p52);
+    __m512d big = _mm512_add_pd(_mm512_mul_pd(v, _mm512_set1_pd(4.0)), magic);
+    __m512d kd = _mm512_sub_pd(big, magic);
+    __m512d r = _mm512_sub_pd(v, _mm512_mul_pd(kd, _mm512_set1_pd(0.25)));
+    __m512d th = _mm512_mul_pd(r, _mm512_set1_pd(TWO_PI));
+    __m512d z = _mm512_mul_pd(th, th);
+    __m512d sp = _mm512_set1_pd(SIN_C[TRIG_TERMS - 1]);
+    __m512d cp = _mm512_set1_pd(COS_C[TRIG_TERMS - 1]);
+    for (int i = TRIG_TERMS - 2; i >= 0; i--) {
+        sp = _mm512_add_pd(_mm512_mul_pd(sp, z), _mm512_set1_pd(SIN_C[i]));
+        cp = _mm512_add_pd(_mm512_mul_pd(cp, z), _mm512_set1_pd(COS_C[i]));
+    }
+    __m512d sn = _mm512_add_pd(th, _mm512_mul_pd(th, _mm512_mul_pd(z, sp)));
+    __m512d cs =
+        _mm512_add_pd(_mm512_sub_pd(_mm512_set1_pd(1.0),
+                                    _mm512_mul_pd(_mm512_set1_pd(0.5), z)),
+                      _mm512_mul_pd(_mm512_mul_pd(z, z), cp));
+    /* k mod 4 sits in the low bits of big's mantissa. */
+    __m512i q =
+        _mm512_and_si512(_mm512_castpd_si512(big), _mm512_set1_epi64(3));
+    __mmask8 use_sin = _mm512_test_epi64_mask(q, _mm512_set1_epi64(1));
+    __mmask8 neg = _mm512_test_epi64_mask(
+        _mm512_add_epi64(q, _mm512_set1_epi64(1)), _mm512_set1_epi64(2));
+    __m512i res = _mm512_castpd_si512(_mm512_mask_blend_pd(use_sin, cs, sn));
+    res = _mm512_mask_xor_epi64(res, neg, res,
+                                _mm512_set1_epi64((long long)(1ull << 63)));
+    return _mm512_castsi512_pd(res);
+}
+
+__attribute__((target("avx512f"))) static void
+normal_avx512(double *out, uint64_t first, size_t n, uint32_t k0, uint32_t k1,
+              double mean, double sd)
+{
+    uint32_t rk0[PHILOX_ROUNDS], rk1[PHILOX_ROUNDS];
+    round_keys(k0, k1, rk0, rk1);
+    const __m512d vm = _mm512_set1_pd(mean), vs = _mm512_set1_pd(sd);
+    __m512i idx = _mm512_add_epi64(_mm512_set1_epi64((long long)first),
+                                   _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        philox_x8 s = philox_avx512(idx, rk0, rk1);
+        __m512d u = unit53_avx512(s.c1, s.c0), v = unit53_avx512(s.c3, s.c2);
+        __m512d x = _mm512_sub_pd(_mm512_set1_pd(1.0), u);
+        __m512d rad =
+            _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), log_avx512(x)));
+        __m512d z = _mm512_mul_pd(rad, cos2pi_avx512(v));
+        _mm512_storeu_pd(out + i, _mm512_add_pd(vm, _mm512_mul_pd(vs, z)));
+        idx = _mm512_add_epi64(idx, _mm512_set1_epi64(8));
+    }
+    for (; i < n; i++) {
+        uint32_t c[4];
+        philox_at(first + i, k0, k1, c);
+        out[i] = normal_of(c, mean, sd);
+    }
+}
+
 static bool use_avx512(void)
 {
     return rng_simd_limit >= WF_RNG_SIMD_AVX512 &&
@@ -378,28 +633,21 @@ static void fill_uniform(double *out, uint64_t first, size_t n, uint32_t k0,
 static void fill_normal(double *out, uint64_t first, size_t n, uint32_t k0,
                         uint32_t k1, double mean, double sd)
 {
-    const double two_pi = 6.283185307179586476925286766559;
-    rng_words ws;
-    bool simd = use_avx2();
-    for (size_t done = 0; done < n;) {
-        size_t m = n - done < RNG_BATCH ? n - done : RNG_BATCH;
 #ifdef RNG_HAVE_AVX2
-        if (simd)
-            words_avx2(&ws, first + done, m, k0, k1);
-        else
-#endif
-            words_portable(&ws, first + done, m, k0, k1);
-        for (size_t i = 0; i < m; i++) {
-            double u = unit53(ws.w[1][i], ws.w[0][i]);
-            double v = unit53(ws.w[3][i], ws.w[2][i]);
-            double rad = sqrt(-2.0 * log(1.0 - u));
-            double z = rad * cos(two_pi * v);
-            double t = sd * z;
-            out[done + i] = mean + t;
-        }
-        done += m;
+    if (use_avx512()) {
+        normal_avx512(out, first, n, k0, k1, mean, sd);
+        return;
     }
-    (void)simd;
+    if (use_avx2()) {
+        normal_avx2(out, first, n, k0, k1, mean, sd);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c[4];
+        philox_at(first + i, k0, k1, c);
+        out[i] = normal_of(c, mean, sd);
+    }
 }
 
 static const char *dist_name(wf_rng_dist dist)
