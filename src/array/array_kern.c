@@ -613,18 +613,15 @@ static int run_tiled(wg_call *c, const step *st, uint32_t nops,
         return 0;
     }
     const int64_t *S = shape[nchain - 1];
-    /* tile extents: halve the longest until the tile is small */
-    for (;;) {
-        int64_t n = 1;
-        uint32_t big = 0;
-        for (uint32_t d = 0; d < nd; d++) {
-            n *= te[d];
-            if (te[d] > te[big])
-                big = d;
-        }
-        if (n <= tile_elems() || te[big] == 1)
-            break;
-        te[big] = (te[big] + 1) / 2;
+    /* tile extents: rows of up to 128 elements (SIMD-friendly, and square
+     * enough for transposes), then as many rows as fit */
+    int64_t budget = tile_elems();
+    for (uint32_t d = nd; d-- > 0;) {
+        int64_t want = d == nd - 1 ? (budget < 128 ? budget : 128) : budget;
+        te[d] = S[d] < want ? S[d] : want;
+        if (te[d] < 1)
+            te[d] = 1;
+        budget = budget / te[d] > 1 ? budget / te[d] : 1;
     }
     uint32_t axes = partial ? (rp.axes ? rp.axes : (1u << nd) - 1) : 0;
     int64_t tc[WA_MAXD] = {0}; /* tile coordinates */
