@@ -312,6 +312,8 @@ wg_node arr_add_node(wa_ctx *ctx, wa_prog *p, bool fusible, const char *what,
     else if (!note_node(ctx, n, p)) {
         wa_fail(ctx, "out of memory");
         n = UINT32_MAX;
+    } else {
+        ctx->info[n].fusible = fusible;
     }
 out:
     prog_free(p);
@@ -1114,18 +1116,31 @@ WA_EXPORT weft_err wa_get_stats(wa_array *a, wa_stats *st)
             }
         }
     }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = e ? NULL : open_memstream(&buf, &len);
-    if (!e && !f)
+    /* tasks: the graph's fusion rule (graph.c) on the needed nodes: a node
+     * runs in its consumer's task when both are fusible, it has exactly one
+     * consumer and it was not asked for */
+    uint32_t *cons = e ? NULL : calloc(ctx->ninfo + 1, sizeof *cons);
+    wg_node *user = e ? NULL : malloc((ctx->ninfo + 1) * sizeof *user);
+    if (!e && (!cons || !user))
         e = WEFT_ENOMEM;
-    if (f) {
-        e = wg_write_dot(ctx->g, nodes, n, false, f);
-        fclose(f);
-        for (char *s = buf; !e && s && (s = strstr(s, "[label=")); s++)
-            st->tasks++;
+    for (size_t x = 0; !e && x < ctx->ninfo; x++) {
+        if (!seen[x])
+            continue;
+        const wa_nodeinfo *inf = &ctx->info[x];
+        for (uint32_t k = 0; k < inf->nin; k++) {
+            wg_node y = ctx->node_in[inf->in_first + k];
+            cons[y]++;
+            user[y] = (wg_node)x;
+        }
     }
-    free(buf);
+    for (size_t i = 0; !e && i < n; i++)
+        seen[nodes[i]] = 2;
+    for (size_t x = 0; !e && x < ctx->ninfo; x++)
+        if (seen[x])
+            st->tasks += seen[x] == 2 || !ctx->info[x].fusible ||
+                         cons[x] != 1 || !ctx->info[user[x]].fusible;
+    free(cons);
+    free(user);
     free(seen);
     free(stack);
     free(nodes);

@@ -224,6 +224,7 @@ typedef struct wa_nodeinfo {
     uint32_t ops;      /* program ops (chunk operations) in the node */
     uint32_t in_first; /* node inputs in ctx->node_in */
     uint32_t nin;
+    bool fusible;
 } wa_nodeinfo;
 
 struct wa_ctx {

@@ -69,11 +69,67 @@ static void put(wa_prog *p, const void *src, size_t n)
     p->len += n;
 }
 
+/* Params without extra bytes are packed: runs of nonzero 8-byte words
+ * (u8 count, words) each followed by a u8 count of zero words; most of an
+ * op's fixed-size axis arrays are zeros. The opcode gets OP_PACKED. */
+#define OP_PACKED 0x10000u
+
+static size_t pack(const void *src, size_t n, uint8_t *dst)
+{
+    const uint8_t *w = src;
+    size_t nw = n / 8, i = 0, out = 0;
+    while (i < nw) {
+        size_t lit = 0, zero = 0;
+        while (i + lit < nw && lit < 255 &&
+               memcmp(w + 8 * (i + lit), "\0\0\0\0\0\0\0\0", 8) != 0)
+            lit++;
+        dst[out++] = (uint8_t)lit;
+        memcpy(dst + out, w + 8 * i, 8 * lit);
+        out += 8 * lit;
+        i += lit;
+        while (i + zero < nw && zero < 255 &&
+               memcmp(w + 8 * (i + zero), "\0\0\0\0\0\0\0\0", 8) == 0)
+            zero++;
+        dst[out++] = (uint8_t)zero;
+        i += zero;
+    }
+    return out;
+}
+
+static bool unpack(const uint8_t *src, size_t len, void *dst, size_t n)
+{
+    uint8_t *d = dst;
+    size_t nw = n / 8, at = 0, i = 0;
+    memset(dst, 0, n);
+    while (i < len) {
+        size_t lit = src[i++];
+        if (lit > nw - at || len - i < 8 * lit)
+            return false;
+        memcpy(d + 8 * at, src + i, 8 * lit);
+        i += 8 * lit;
+        at += lit;
+        if (i < len) {
+            size_t zero = src[i++];
+            if (zero > nw - at)
+                return false;
+            at += zero;
+        }
+    }
+    return true;
+}
+
 uint32_t prog_op(wa_prog *p, wa_opcode op, const void *params, size_t plen,
                  const void *extra, size_t elen, const uint32_t *in,
                  uint32_t nin)
 {
-    uint32_t code = (uint32_t)op, pl = (uint32_t)(plen + elen);
+    uint8_t packed[2 * sizeof(op_random)];
+    uint32_t code = (uint32_t)op;
+    if (!elen && plen % 8 == 0 && plen <= sizeof(op_random)) {
+        plen = pack(params, plen, packed);
+        params = packed;
+        code |= OP_PACKED;
+    }
+    uint32_t pl = (uint32_t)(plen + elen);
     put(p, &code, 4);
     put(p, &pl, 4);
     put(p, params, plen);
@@ -121,14 +177,18 @@ uint32_t prog_input(wa_prog *p, wg_input in)
 
 typedef struct step {
     uint32_t op, plen, nin;
+    bool packed;
     const uint8_t *params;
     const uint8_t *slots;
     uint32_t last_use;
 } step;
 
-/* Copy a fixed-size params struct (programs need not be aligned). */
+/* A fixed-size params struct (programs need not be aligned; packed params
+ * are unpacked). */
 static bool params_of(const step *s, void *dst, size_t n)
 {
+    if (s->packed)
+        return n % 8 == 0 && unpack(s->params, s->plen, dst, n);
     if (s->plen < n)
         return false;
     memcpy(dst, s->params, n);
@@ -746,6 +806,8 @@ static weft_err wa_blk(wg_call *c)
         memcpy(&s->op, p + off, 4);
         memcpy(&s->plen, p + off + 4, 4);
         off += 8;
+        s->packed = (s->op & OP_PACKED) != 0;
+        s->op &= ~OP_PACKED;
         if (plen - off < (size_t)s->plen + 4) {
             e = WEFT_EPROTO;
             break;
