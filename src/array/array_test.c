@@ -805,6 +805,43 @@ static void test_creation_and_dtypes(void **state)
     for (int i = 0; i < 36; i++)
         assert_true(((double *)b.data)[i] == (double)((i / 4) % 3 + 1));
     wa_buffer_free(&b);
+    /* more arrays than one join takes at once: nested joins */
+    wa_array *many[10];
+    for (int i = 0; i < 10; i++) {
+        int64_t len = 1 + i % 3;
+        many[i] = wa_full(ctx, WEFT_DT_I32, 1, &len, NULL, i);
+    }
+    compute_ok(ctx, wa_concat(many, 10, 0), &b);
+    assert_int_equal(b.shape[0], 19);
+    for (int i = 0, at = 0; i < 10; i++)
+        for (int k = 0; k < 1 + i % 3; k++)
+            assert_int_equal(((int32_t *)b.data)[at++], i);
+    wa_buffer_free(&b);
+    int64_t one = 1;
+    for (int i = 0; i < 9; i++)
+        many[i] = wa_full(ctx, WEFT_DT_F64, 1, &one, NULL, i);
+    compute_ok(ctx, wa_stack(many, 9, 1), &b);
+    assert_int_equal(b.ndim, 2);
+    assert_int_equal(b.shape[0], 1);
+    assert_int_equal(b.shape[1], 9);
+    for (int i = 0; i < 9; i++)
+        assert_true(((double *)b.data)[i] == i);
+    wa_buffer_free(&b);
+    /* int64 cumsum and matmul stay exact integers */
+    wa_array *ar = wa_arange(ctx, 0, 10, 1, WEFT_DT_I64, 3);
+    compute_ok(ctx, wa_cumsum(ar, 0), &b);
+    assert_int_equal(b.dtype, WEFT_DT_I64);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(((int64_t *)b.data)[i], i * (i + 1) / 2);
+    wa_buffer_free(&b);
+    int64_t m34[2] = {3, 4}, c22[2] = {2, 2}, n12[1] = {12};
+    wa_array *m = wa_reshape(wa_arange(ctx, 0, 12, 1, WEFT_DT_I64, 5), 2, m34);
+    compute_ok(ctx, wa_matmul(m, wa_transpose(wa_rechunk(m, c22), NULL)), &b);
+    assert_int_equal(b.dtype, WEFT_DT_I64);
+    assert_int_equal(((int64_t *)b.data)[0], 0 + 1 + 4 + 9);
+    assert_int_equal(((int64_t *)b.data)[8], 64 + 81 + 100 + 121);
+    wa_buffer_free(&b);
+    assert_int_equal(wa_ndim(wa_reshape(m, 1, n12)), 1);
     wa_ctx_free(ctx);
     weft_shutdown(rt);
 }
