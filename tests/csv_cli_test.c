@@ -180,6 +180,29 @@ static void test_table_output(void **state)
     assert_string_equal(r.out, want);
 }
 
+/* On a terminal (a pty from script(1)) the CLI shows its progress on
+ * stderr; piped, it shows none (test_table_output's exact outputs). */
+static void test_progress_on_a_terminal(void **state)
+{
+    (void)state;
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        skip();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "script -qec '%s csv %s --partition-mb 1 --groupby condition "
+             "--agg \"size()\"' /dev/null",
+             getenv("WEFT_BIN"), path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    if (!strstr(buf, " tasks  ") || !strstr(buf, "tasks/s"))
+        fail_msg("no progress line in: %s", buf);
+    contains(buf, "Hypertension");
+}
+
 static void test_bad_queries(void **state)
 {
     (void)state;
@@ -192,8 +215,8 @@ static void test_bad_queries(void **state)
          "7)\n  age > and x\n        ^",
          2},
         {"--filter", "agee > 3", "unknown column 'agee'", 2},
-        {"--filter", "age + 1", "is a int64, not true or false", 2},
-        {"--eval", "age * 2", "--eval wants NAME = EXPR", 2},
+        {"--filter", "age + 1", "must be true or false, this is a int64", 2},
+        {"--eval", "age * 2", "--eval: wants NAME = EXPR", 2},
         {"--select", "age,nope",
          "no column 'nope' (the columns are: "
          "patient_id, age, condition, sys_bp, "
@@ -273,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_groupby_against_the_rows),
         cmocka_unit_test(test_eval_filter_select_sort_head),
         cmocka_unit_test(test_table_output),
+        cmocka_unit_test(test_progress_on_a_terminal),
         cmocka_unit_test(test_bad_queries),
         cmocka_unit_test(test_same_as_pandas),
     };

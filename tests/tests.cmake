@@ -9,6 +9,8 @@ foreach(src ${unit_tests})
   target_link_libraries(${n} PRIVATE ${CMOCKA_LIB})
   # tests/testutil.h: helpers shared by every test file.
   target_include_directories(${n} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  # tests that read files shipped in the repository (examples/data)
+  target_compile_definitions(${n} PRIVATE WEFT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   set_target_properties(${n} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${n} COMMAND ${n})
   set_tests_properties(${n} PROPERTIES TIMEOUT 600

@@ -84,6 +84,10 @@ typedef struct wd_csv_options {
 wd_frame *wd_read_csv(wd_ctx *ctx, const char *path,
                       const wd_csv_options *opts);
 
+/* The same for several paths or globs, read in the order given. */
+wd_frame *wd_read_csv_files(wd_ctx *ctx, const char *const *paths, size_t n,
+                            const wd_csv_options *opts);
+
 /* A columnar file written by wd_to_file: a partition per row group. */
 wd_frame *wd_read_file(wd_ctx *ctx, const char *path);
 
@@ -106,6 +110,10 @@ wd_frame *wd_select(wd_frame *f, const char *columns);
  * count min max std var size, named as written), groups sorted by key;
  * rows with a null key are dropped and null values skipped, as pandas. */
 wd_frame *wd_groupby(wd_frame *f, const char *keys, const char *aggs);
+
+/* Aggregates over all rows ("sum(w),mean(age)"; the functions of
+ * wd_groupby): one row, pandas' df.agg. (No row when f has no rows.) */
+wd_frame *wd_agg(wd_frame *f, const char *aggs);
 
 typedef enum wd_how { WD_INNER, WD_LEFT } wd_how;
 
@@ -130,8 +138,8 @@ wd_frame *wd_dropna(wd_frame *f, const char *columns);
  * "unknown", "2024-01-31"); an error if it is not of the column's type. */
 wd_frame *wd_fillna(wd_frame *f, const char *column, const char *value);
 
-/* The rows of frames[0..n) one after the other (same column names; int64
- * and float64 columns of one name give float64). */
+/* The rows of frames[0..n) one after the other: their partitions, in
+ * order (the same column names, order and types in every frame). */
 wd_frame *wd_concat(wd_frame *const *frames, size_t n);
 
 /* Rows per distinct value of columns ("condition"), nulls dropped: the

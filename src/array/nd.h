@@ -62,8 +62,7 @@ weft_dtype wf_dtype_promote(weft_dtype a, weft_dtype b);
 
 /* numpy broadcasting of two shapes (right-aligned; 1 stretches). */
 weft_err wf_broadcast_shapes(uint32_t na, const int64_t *sa, uint32_t nb,
-                             const int64_t *sb, uint32_t *nout,
-                             int64_t *sout);
+                             const int64_t *sb, uint32_t *nout, int64_t *sout);
 
 /* ------------------------------------------------------------ elementwise */
 
@@ -74,8 +73,8 @@ typedef enum wf_binop {
     WF_DIV,      /* true division: float result (f32 if both f32, else f64) */
     WF_FLOORDIV, /* numpy //: ints floor (x // 0 is 0), floats floor(a/b) */
     WF_MOD,      /* numpy %: sign of the divisor; ints x % 0 is 0 */
-    WF_POW,      /* ints: int power (negative exponent is an error); floats pow */
-    WF_MINIMUM,  /* elementwise min / max (NaN propagates) */
+    WF_POW, /* ints: int power (negative exponent is an error); floats pow */
+    WF_MINIMUM, /* elementwise min / max (NaN propagates) */
     WF_MAXIMUM,
     WF_EQ, /* comparisons: bool result */
     WF_NE,
@@ -160,16 +159,15 @@ typedef enum wf_rng_dist {
  * Box-Muller on the element's own two uniforms. */
 weft_err wf_nd_random(wf_rng_dist dist, uint64_t seed, double a, double b,
                       uint32_t ndim, const int64_t *gshape,
-                      const int64_t *origin, const int64_t *chunk,
-                      wf_nd *out);
+                      const int64_t *origin, const int64_t *chunk, wf_nd *out);
 
 /* ------------------------------------------------------------ layout */
 
 /* out.shape[d] = count[d]; out[i...] = a[start[d] + i_d * step[d]...].
  * step may be negative, never 0; every index must lie in a. (The
  * collection turns Python-style slices into start/step/count.) */
-weft_err wf_nd_slice(const wf_nd *a, const int64_t *start,
-                     const int64_t *step, const int64_t *count, wf_nd *out);
+weft_err wf_nd_slice(const wf_nd *a, const int64_t *start, const int64_t *step,
+                     const int64_t *count, wf_nd *out);
 
 /* Permute axes: out.shape[d] = a.shape[perm[d]]; perm NULL reverses. */
 weft_err wf_nd_transpose(const wf_nd *a, const uint32_t *perm, wf_nd *out);
@@ -227,8 +225,8 @@ size_t wf_red_width(wf_redop op);
 weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
                               const int64_t *origin, const int64_t *gshape,
                               wf_nd *state);
-weft_err wf_nd_reduce_combine(wf_redop op, const wf_nd *const *states,
-                              size_t n, wf_nd *state);
+weft_err wf_nd_reduce_combine(wf_redop op, const wf_nd *const *states, size_t n,
+                              wf_nd *state);
 /* State to result: shape = state's without the trailing axis (keepdims:
  * the reduced axes stay as 1). Dtype as numpy: sum/prod of bool/i32/i64
  * is i64, of f32 is f32; mean/var/std f64 (f32 for f32); min/max keep the
@@ -245,7 +243,8 @@ weft_err wf_nd_reduce(wf_redop op, const wf_nd *a, uint32_t axes, int ddof,
 weft_err wf_nd_cumsum(const wf_nd *a, uint32_t axis, const wf_nd *carry,
                       wf_nd *out);
 
-/* ------------------------------------------------------------ linear algebra */
+/* ------------------------------------------------------------ linear algebra
+ */
 
 /* numpy matmul for 1-d and 2-d operands: (m,k)@(k,n), (k)@(k,n), (m,k)@(k),
  * (k)@(k). f64/f32 through OpenBLAS (one thread: weft gives the

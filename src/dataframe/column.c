@@ -65,6 +65,10 @@ void wf_col_free(wf_column *c)
 {
     if (c == NULL)
         return;
+    if (c->borrowed) {
+        memset(c, 0, sizeof *c);
+        return;
+    }
     free(c->v.i64);
     free(c->offs);
     free(c->chars);
@@ -72,8 +76,54 @@ void wf_col_free(wf_column *c)
     memset(c, 0, sizeof *c);
 }
 
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+weft_err wf_col_own(wf_column *c)
+{
+    if (!c->borrowed)
+        return WEFT_OK;
+    wf_column o = *c;
+    o.borrowed = false;
+    o.cap = c->len;
+    o.v.i64 = NULL;
+    o.offs = NULL;
+    o.chars = NULL;
+    o.valid = NULL;
+    bool ok = true;
+    if (c->type == WF_COL_STR) {
+        size_t nchars = (size_t)c->offs[c->len];
+        ok = (o.offs = dup_bytes(c->offs, (c->len + 1) * sizeof *c->offs)) &&
+             (o.chars = dup_bytes(c->chars, nchars));
+        o.chars_cap = nchars ? nchars : 1;
+    } else {
+        ok = (o.v.i64 = dup_bytes(c->v.i64, c->len * elem_size(c->type)));
+    }
+    if (ok && c->valid)
+        ok = (o.valid = dup_bytes(c->valid, c->len));
+    if (!ok) {
+        free(o.v.i64);
+        free(o.offs);
+        free(o.chars);
+        free(o.valid);
+        return WEFT_ENOMEM;
+    }
+    *c = o;
+    return WEFT_OK;
+}
+
 weft_err wf_col_reserve(wf_column *c, size_t n, size_t nchars)
 {
+    if (c->borrowed) {
+        weft_err e = wf_col_own(c);
+        if (e)
+            return e;
+    }
     if (n > c->cap) {
         size_t cap = c->cap ? c->cap : 16;
         while (cap < n)
@@ -175,6 +225,11 @@ weft_err wf_col_make_nullable(wf_column *c)
 {
     if (c->valid != NULL)
         return WEFT_OK;
+    if (c->borrowed) {
+        weft_err e = wf_col_own(c);
+        if (e)
+            return e;
+    }
     uint8_t *v = malloc(c->cap ? c->cap : 1);
     if (v == NULL)
         return WEFT_ENOMEM;

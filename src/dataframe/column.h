@@ -42,6 +42,9 @@ typedef struct wf_column {
     char *chars;   /* STR bytes */
     size_t chars_cap;
     uint8_t *valid; /* NULL = no nulls */
+    /* the arrays point into a buffer owned elsewhere (a decoded view,
+     * wf_table_decode_view): freeing leaves them, growing copies first */
+    bool borrowed;
 } wf_column;
 
 typedef struct wf_table {
@@ -65,6 +68,9 @@ wf_coltype wf_coltype_parse(const char *s);
 /* An empty column of type t with room for cap rows. WEFT_ENOMEM. */
 weft_err wf_col_init(wf_column *c, wf_coltype t, size_t cap);
 void wf_col_free(wf_column *c);
+
+/* Give a borrowed column copies of its arrays (no-op otherwise). */
+weft_err wf_col_own(wf_column *c);
 
 /* Make room for at least n rows (and, for STR, nchars bytes of text). */
 weft_err wf_col_reserve(wf_column *c, size_t n, size_t nchars);

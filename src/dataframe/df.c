@@ -25,6 +25,7 @@
 #include "dataframe/join.h"
 #include "dataframe/table_io.h"
 #include "dataframe/table_ops.h"
+#include "dataframe/table_stats.h"
 #include "graph/graph.h"
 
 #define FANIN 8
@@ -308,8 +309,15 @@ static weft_err csv_plan(const wd_frame *f, const char *const *names, size_t n,
 
 wd_frame *wd_read_csv(wd_ctx *ctx, const char *path, const wd_csv_options *opts)
 {
-    if (!ctx || !path)
+    return path ? wd_read_csv_files(ctx, &path, 1, opts) : NULL;
+}
+
+wd_frame *wd_read_csv_files(wd_ctx *ctx, const char *const *paths, size_t n,
+                            const wd_csv_options *opts)
+{
+    if (!ctx || !paths || !n)
         return NULL;
+    const char *path = paths[0];
     wd_frame *f = frame_new(ctx, K_CSV, NULL, 0);
     if (!f)
         return NULL;
@@ -336,9 +344,12 @@ wd_frame *wd_read_csv(wd_ctx *ctx, const char *path, const wd_csv_options *opts)
         o->schema = f->schema;
         o->nschema = f->nschema;
     }
-    f->paths = calloc(2, sizeof *f->paths);
-    if (!e && (!f->paths || !(f->paths[0] = strdup(path))))
+    f->paths = calloc(n + 1, sizeof *f->paths);
+    if (!f->paths && !e)
         e = WEFT_ENOMEM;
+    for (size_t i = 0; i < n && !e; i++)
+        if (!(f->paths[i] = strdup(paths[i])))
+            e = WEFT_ENOMEM;
     char *cols = opts->columns ? list_of(opts->columns) : NULL;
     char *names[MAX_LIST];
     size_t ncols = cols ? wd_unjoin(cols, names, MAX_LIST) : 0;
@@ -483,6 +494,22 @@ static weft_err proto_step(const wd_frame *f, wf_table *t, const wf_table *rhs,
         free(copy);
         return e;
     }
+    case WD_DROPNA:
+    case WD_FILLNA:
+        return wd_apply_stats(t, f->op, (const char *const *)f->s, err, errlen);
+    case WD_VC_PARTIAL:
+    case WD_UQ_PARTIAL:
+    case WD_DS_PARTIAL: {
+        weft_err e =
+            wd_apply_stats(t, f->op, (const char *const *)f->s, err, errlen);
+        wf_table r;
+        if (!e && !(e = wd_reduce_tables(f->op, 1, (const char *const *)f->s, t,
+                                         1, &r, err, errlen))) {
+            wf_table_free(t);
+            *t = r;
+        }
+        return e;
+    }
     case WD_GB_PARTIAL: {
         char *copy = strdup(f->s[0]);
         char *keys[MAX_LIST];
@@ -585,6 +612,28 @@ wd_frame *wd_groupby(wd_frame *f, const char *keys, const char *aggs)
     return r;
 }
 
+wd_frame *wd_agg(wd_frame *f, const char *aggs)
+{
+    if (!ok_frame(f, aggs))
+        return NULL;
+    /* one group: a constant key, dropped at the end */
+    wd_frame *k = wd_eval(f, "__weft_all__ = True");
+    wd_frame *g = k ? wd_groupby(k, "__weft_all__", aggs) : NULL;
+    if (!g)
+        return NULL;
+    size_t len = 1;
+    for (size_t j = 1; j < g->proto.ncols; j++)
+        len += strlen(g->proto.names[j]) + 1;
+    char *cols = malloc(len), *p = cols;
+    if (!cols)
+        return fail(f->ctx, "out of memory");
+    for (size_t j = 1; j < g->proto.ncols; j++)
+        p += sprintf(p, "%s%s", j > 1 ? "," : "", g->proto.names[j]);
+    wd_frame *r = wd_select(g, cols);
+    free(cols);
+    return r;
+}
+
 wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)
 {
     if (!left || !right || !on)
@@ -599,6 +648,53 @@ wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)
     wd_frame *r = derive(K_JOIN, WD_JOIN, in, 2, s, 2, how == WD_LEFT, "join");
     free(l);
     return r;
+}
+
+wd_frame *wd_dropna(wd_frame *f, const char *columns)
+{
+    if (!f)
+        return NULL;
+    char *l = columns ? list_of(columns) : NULL;
+    const char *s[1] = {l ? l : ""};
+    wd_frame *r = derive(K_STEP, WD_DROPNA, &f, 1, s, 1, 0, "dropna");
+    free(l);
+    return r;
+}
+
+wd_frame *wd_fillna(wd_frame *f, const char *column, const char *value)
+{
+    if (!ok_frame(f, column) || !value)
+        return NULL;
+    const char *s[2] = {column, value};
+    return derive(K_STEP, WD_FILLNA, &f, 1, s, 2, 0, "fillna");
+}
+
+wd_frame *wd_value_counts(wd_frame *f, const char *columns)
+{
+    if (!ok_frame(f, columns))
+        return NULL;
+    char *l = list_of(columns);
+    if (!l)
+        return fail(f->ctx, "value_counts: no columns named");
+    const char *s[1] = {l};
+    wd_frame *r =
+        derive(K_REDUCE, WD_VC_PARTIAL, &f, 1, s, 1, 0, "value_counts");
+    free(l);
+    return r;
+}
+
+wd_frame *wd_unique(wd_frame *f, const char *column)
+{
+    if (!ok_frame(f, column))
+        return NULL;
+    const char *s[1] = {column};
+    return derive(K_REDUCE, WD_UQ_PARTIAL, &f, 1, s, 1, 0, "unique");
+}
+
+wd_frame *wd_describe(wd_frame *f)
+{
+    return f ? derive(K_REDUCE, WD_DS_PARTIAL, &f, 1, NULL, 0, 0, "describe")
+             : NULL;
 }
 
 wd_frame *wd_sort(wd_frame *f, const char *by)
@@ -798,6 +894,11 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
             if (f->op == WD_FILTER) {
                 if (!(e = need_pass(in, f, NULL)))
                     e = need_expr(in, f->s[0], NULL);
+            } else if (f->op == WD_DROPNA && !f->s[0][0]) {
+                in->all_cols = true; /* a null anywhere drops the row */
+            } else if (f->op == WD_DROPNA || f->op == WD_FILLNA) {
+                if (!(e = need_pass(in, f, NULL)))
+                    e = need_list(in, f->s[0]);
             } else if (f->op == WD_EVAL) {
                 const char *target = NULL;
                 if (!(e = need_expr(in, f->s[0], &target)))
@@ -812,7 +913,14 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
                 e = need_list(in, f->s[0]);
             break;
         case K_REDUCE: {
-            if ((e = need_list(in, f->s[0])))
+            if (f->op == WD_DS_PARTIAL) { /* the numeric columns */
+                for (size_t j = 0; j < in->proto.ncols && !e; j++)
+                    if (in->proto.cols[j].type == WF_COL_I64 ||
+                        in->proto.cols[j].type == WF_COL_F64)
+                        e = need_add(in, in->proto.names[j]);
+                break;
+            }
+            if ((e = need_list(in, f->s[0])) || f->op != WD_GB_PARTIAL)
                 break;
             wf_agg *aggs = NULL;
             size_t naggs = 0;
@@ -824,9 +932,28 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
             wf_aggs_free(aggs, naggs);
             break;
         }
-        case K_JOIN:
-            f->in[0]->all_cols = f->in[1]->all_cols = true;
+        case K_JOIN: {
+            /* each side: the keys, what f uses of it (also under its _x /
+             * _y name), and every name both sides have, so the join names
+             * its output as the schema says */
+            wd_frame *side[2] = {f->in[0], f->in[1]};
+            const char *suffix[2] = {"_x", "_y"};
+            for (int sd = 0; sd < 2 && !e; sd++) {
+                const wf_table *me = &side[sd]->proto,
+                               *other = &side[1 - sd]->proto;
+                if ((e = need_list(side[sd], f->s[0])))
+                    break;
+                for (size_t j = 0; j < me->ncols && !e; j++) {
+                    char renamed[1100];
+                    snprintf(renamed, sizeof renamed, "%s%s", me->names[j],
+                             suffix[sd]);
+                    if (wants(f, me->names[j]) || wants(f, renamed) ||
+                        wf_table_find(other, me->names[j]) >= 0)
+                        e = need_add(side[sd], me->names[j]);
+                }
+            }
             break;
+        }
         case K_CONCAT:
             for (size_t i = 0; i < f->nin && !e; i++)
                 e = need_pass(f->in[i], f, NULL);
@@ -1093,6 +1220,21 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
         free(names);
         wf_csv_plan_free(plan);
     }
+    /* kept partitions and files hold every column: keep the needed ones */
+    char *keep = NULL;
+    if (!f->all_cols && (f->persisted || f->kind != K_CSV)) {
+        size_t len = 1;
+        for (size_t j = 0; j < f->proto.ncols; j++)
+            len += strlen(f->proto.names[j]) + 1;
+        if (!(keep = malloc(len)))
+            L->e = WEFT_ENOMEM;
+        for (size_t j = 0, at = 0; keep && j < f->proto.ncols; j++)
+            if (wants(f, f->proto.names[j]))
+                at += (size_t)sprintf(keep + at, "%s%s", at ? "\n" : "",
+                                      f->proto.names[j]);
+        if (keep && !keep[0])
+            keep[0] = '\0';
+    }
     for (size_t i = 0; i < f->nparts && !L->e; i++) {
         pending *p = &fs->pend[i];
         if (f->persisted || f->kind == K_TABLE) {
@@ -1107,7 +1249,13 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
             const char *s[1] = {f->s[0]};
             add_step(L, p, WD_SRC_FILE, s, 1, i);
         }
+        if (keep) {
+            const char *s[1] = {keep};
+            add_step(L, p, WD_SELECT, s, 1, 0);
+            L->ops--; /* part of reading, not an operation of the user's */
+        }
     }
+    free(keep);
     if (plan_ref.id) { /* released once the graph (which retains it) is made */
         weft_ref *m = realloc(L->held, (L->nheld + 1) * sizeof *m);
         if (!m) {
@@ -1123,7 +1271,8 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
 static void lower_reduce(lower *L, wd_frame *f, fstate *fs)
 {
     wd_frame *in = f->in[0];
-    const char *s[2] = {f->s[0], f->s[1]};
+    const char *s[2] = {f->nstr ? f->s[0] : "", f->nstr > 1 ? f->s[1] : ""};
+    size_t ns = f->nstr;
     size_t n = in->nparts;
     wg_input *level = malloc((n + 1) * sizeof *level);
     if (!level) {
@@ -1134,7 +1283,7 @@ static void lower_reduce(lower *L, wd_frame *f, fstate *fs)
         pending p;
         if (!take(L, in, i, &p))
             break;
-        add_step(L, &p, f->op, s, 2, 0);
+        add_step(L, &p, f->op, s, ns, 0);
         fstate tmp = {&p, &(wg_node){NO_NODE}};
         level[i] = wg_node_in(make_node(L, in, &tmp, 0));
         free(p.prog.p);

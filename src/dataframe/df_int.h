@@ -56,6 +56,19 @@ weft_err wd_apply_eval(wf_table *t, const char *src, char *err, size_t errlen);
 weft_err wd_apply_sort(wf_table *t, const char *cols, const char *dirs,
                        char *err, size_t errlen);
 
+/* dropna (s0: columns, "" all), fillna (s0 column, s1 value) and the
+ * partial steps of value_counts (s0: columns), unique (s0: column) and
+ * describe on t. */
+weft_err wd_apply_stats(wf_table *t, wd_op op, const char *const *s, char *err,
+                        size_t errlen);
+
+/* A reduction's combine (final 0: ts[0..n) -> one partial) or final step
+ * (final 1: ts[0] -> the result); op is its partial step (groupby: s0 keys,
+ * s1 aggregates). */
+weft_err wd_reduce_tables(wd_op op, int final, const char *const *s,
+                          const wf_table *ts, size_t n, wf_table *out,
+                          char *err, size_t errlen);
+
 /* Split a '\n'-joined list in place into out[0..cap); returns the count. */
 size_t wd_unjoin(char *s, char **out, size_t cap);
 

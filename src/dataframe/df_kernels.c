@@ -12,6 +12,7 @@
 #include "dataframe/join.h"
 #include "dataframe/table_io.h"
 #include "dataframe/table_ops.h"
+#include "dataframe/table_stats.h"
 #include "graph/graph.h"
 
 #define MAX_LIST 1024
@@ -83,7 +84,7 @@ static weft_err in_table(wg_call *c, size_t i, wf_table *t, char *err,
     const weft_value *v = wg_in(c, i);
     if (!v || v->type != WEFT_T_BYTES)
         return wf_errf(WEFT_EINVAL, err, errlen, "input %zu is not a table", i);
-    return wf_table_decode(v->u.buf.data, v->u.buf.len, t, err, errlen);
+    return wf_table_decode_view(v->u.buf.data, v->u.buf.len, t, err, errlen);
 }
 
 static weft_err out_table(wg_call *c, const wf_table *t)
@@ -146,8 +147,8 @@ weft_err wd_apply_eval(wf_table *t, const char *src, char *err, size_t errlen)
         return r;
     if (!wf_expr_target(e)) {
         wf_expr_free(e);
-        return wf_errf(WEFT_EINVAL, err, errlen,
-                       "eval needs an assignment \"NAME = EXPR\": %s", src);
+        return wf_errf(WEFT_EINVAL, err, errlen, "wants NAME = EXPR, got '%s'",
+                       src);
     }
     wf_column c;
     if (!(r = wf_expr_eval(e, t, &c, err, errlen))) {
@@ -183,6 +184,8 @@ weft_err wd_apply_sort(wf_table *t, const char *cols, const char *dirs,
     return r;
 }
 
+/* t = its columns cols ('\n'-joined), moved, not copied (a column named
+ * twice is copied the second time). */
 static weft_err apply_select(wf_table *t, const char *cols, char *err,
                              size_t errlen)
 {
@@ -191,11 +194,38 @@ static weft_err apply_select(wf_table *t, const char *cols, char *err,
     if (!copy)
         return WEFT_ENOMEM;
     size_t n = wd_unjoin(copy, names, MAX_LIST);
+    bool *moved = calloc(t->ncols + 1, sizeof *moved);
     wf_table s;
-    weft_err r =
-        wf_table_select(t, (const char *const *)names, n, &s, err, errlen);
+    wf_table_init(&s);
+    weft_err r = moved ? 0 : WEFT_ENOMEM;
+    for (size_t k = 0; k < n && !r; k++) {
+        long j = wf_table_find(t, names[k]);
+        if (j < 0 || moved[j]) { /* the error, or a second copy */
+            wf_table one;
+            const char *nm[1] = {names[k]};
+            if (!(r = wf_table_select(t, nm, 1, &one, err, errlen))) {
+                wf_column c = one.cols[0];
+                one.cols[0].len = 0;
+                memset(&one.cols[0], 0, sizeof one.cols[0]);
+                if ((r = wf_table_add(&s, names[k], &c)))
+                    wf_col_free(&c);
+                wf_table_free(&one);
+            }
+            continue;
+        }
+        wf_column c = t->cols[j];
+        if (!(r = wf_table_add(&s, names[k], &c))) {
+            moved[j] = true;
+            memset(&t->cols[j], 0, sizeof t->cols[j]);
+        }
+    }
     if (!r)
+        s.nrows = t->nrows;
+    if (r)
+        wf_table_free(&s);
+    else
         replace(t, &s);
+    free(moved);
     free(copy);
     return r;
 }
@@ -279,6 +309,76 @@ static weft_err gb_partial(wf_table *t, const char *keyl, const char *aggl,
     return r;
 }
 
+weft_err wd_apply_stats(wf_table *t, wd_op op, const char *const *s, char *err,
+                        size_t errlen)
+{
+    char *copy = strdup(s[0] ? s[0] : "");
+    char *names[MAX_LIST];
+    if (!copy)
+        return WEFT_ENOMEM;
+    size_t n = wd_unjoin(copy, names, MAX_LIST);
+    const char *const *cols = (const char *const *)names;
+    wf_table r;
+    weft_err e;
+    switch (op) {
+    case WD_DROPNA:
+        e = wf_table_dropna(t, n ? cols : NULL, n, WF_DROPNA_ANY, &r, err,
+                            errlen);
+        break;
+    case WD_FILLNA:
+        e = wf_table_fillna_text(t, s[0], s[1], &r, err, errlen);
+        break;
+    case WD_VC_PARTIAL:
+        e = wf_value_counts_partial(t, cols, n, true, &r, err, errlen);
+        break;
+    case WD_UQ_PARTIAL:
+        e = wf_unique_partial(t, s[0], &r, err, errlen);
+        break;
+    default:
+        e = wf_describe_partial(t, &r, err, errlen);
+        break;
+    }
+    if (!e)
+        replace(t, &r);
+    free(copy);
+    return e;
+}
+
+weft_err wd_reduce_tables(wd_op op, int final, const char *const *s,
+                          const wf_table *ts, size_t n, wf_table *out,
+                          char *err, size_t errlen)
+{
+    switch (op) {
+    case WD_VC_PARTIAL:
+        return final ? wf_value_counts_final(&ts[0], out, err, errlen)
+                     : wf_value_counts_combine(ts, n, out, err, errlen);
+    case WD_UQ_PARTIAL:
+        return final ? wf_unique_final(&ts[0], out, err, errlen)
+                     : wf_unique_combine(ts, n, out, err, errlen);
+    case WD_DS_PARTIAL:
+        return final ? wf_describe_final(&ts[0], out, err, errlen)
+                     : wf_describe_combine(ts, n, out, err, errlen);
+    default:
+        break;
+    }
+    /* groupby */
+    char *copy = strdup(s[0]);
+    char *keys[MAX_LIST];
+    size_t nk = copy ? wd_unjoin(copy, keys, MAX_LIST) : 0;
+    wf_agg *aggs = NULL;
+    size_t naggs = 0;
+    weft_err e = copy ? 0 : WEFT_ENOMEM;
+    if (!e)
+        e = wf_aggs_parse(s[1], &aggs, &naggs, err, errlen);
+    if (!e && !final)
+        e = wf_groupby_combine(ts, n, nk, aggs, naggs, out, err, errlen);
+    if (!e && final)
+        e = wf_groupby_final(&ts[0], nk, aggs, naggs, out, err, errlen);
+    wf_aggs_free(aggs, naggs);
+    free(copy);
+    return e;
+}
+
 /* One step on t (a program's steps after the source). */
 static weft_err run_step(wg_call *c, wf_table *t, const wd_step *st, char *err,
                          size_t errlen)
@@ -299,6 +399,12 @@ static weft_err run_step(wg_call *c, wf_table *t, const wd_step *st, char *err,
         return apply_join(c, t, st, err, errlen);
     case WD_GB_PARTIAL:
         return gb_partial(t, st->s[0], st->s[1], err, errlen);
+    case WD_DROPNA:
+    case WD_FILLNA:
+    case WD_VC_PARTIAL:
+    case WD_UQ_PARTIAL:
+    case WD_DS_PARTIAL:
+        return wd_apply_stats(t, st->op, st->s, err, errlen);
     default:
         return wf_errf(WEFT_EINVAL, err, errlen, "unknown step %d",
                        (int)st->op);
@@ -403,28 +509,11 @@ static weft_err wd_k_reduce(wg_call *c)
     size_t n = 0;
     wf_table_init(&out);
     weft_err e = in_tables(c, &ts, &n, err, sizeof err);
-    if (!e && st.op == WD_GB_PARTIAL) {
-        char *copy = strdup(st.s[0]);
-        char *keys[MAX_LIST];
-        size_t nk = copy ? wd_unjoin(copy, keys, MAX_LIST) : 0;
-        wf_agg *aggs = NULL;
-        size_t naggs = 0;
-        if (!copy)
-            e = WEFT_ENOMEM;
-        if (!e)
-            e = wf_aggs_parse(st.s[1], &aggs, &naggs, err, sizeof err);
-        if (!e && st.n == 0)
-            e = wf_groupby_combine(ts, n, nk, aggs, naggs, &out, err,
-                                   sizeof err);
-        if (!e && st.n == 1)
-            e = wf_groupby_final(&ts[0], nk, aggs, naggs, &out, err,
-                                 sizeof err);
-        wf_aggs_free(aggs, naggs);
-        free(copy);
-    } else if (!e) {
-        e = wf_errf(WEFT_EINVAL, err, sizeof err, "unknown reduction %d",
-                    (int)st.op);
-    }
+    if (!e && st.n > 1)
+        e = wf_errf(WEFT_EINVAL, err, sizeof err, "bad reduce phase");
+    if (!e)
+        e = wd_reduce_tables(st.op, (int)st.n, st.s, ts, n, &out, err,
+                             sizeof err);
     if (!e)
         e = out_table(c, &out);
     wf_table_free(&out);

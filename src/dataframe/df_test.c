@@ -65,7 +65,11 @@ typedef struct query {
     const char *keys, *aggs;
     bool join;
     const char *sort;
-    int head, tail; /* 0: none */
+    int head, tail;     /* 0: none */
+    const char *dropna; /* "" for any column */
+    const char *fill_col, *fill_val;
+    int stat; /* 1 value_counts(vc), 2 unique(uq), 3 describe */
+    const char *vc, *uq;
 } query;
 
 static void whole_select(wf_table *t, const char *list)
@@ -89,6 +93,31 @@ static void sequential(const query *q, wf_table *t, const wf_table *dim)
         OK(wd_apply_eval(t, q->eval, err, sizeof err));
     if (q->filter)
         OK(wd_apply_filter(t, q->filter, err, sizeof err));
+    if (q->dropna || q->fill_col) {
+        char list[64]; /* the kernels' lists are '\n'-joined */
+        snprintf(list, sizeof list, "%s", q->dropna ? q->dropna : q->fill_col);
+        for (char *c = list; *c; c++)
+            *c = *c == ',' ? '\n' : *c;
+        const char *s[2] = {list, q->fill_val};
+        OK(wd_apply_stats(t, q->dropna ? WD_DROPNA : WD_FILLNA, s, err,
+                          sizeof err));
+    }
+    if (q->stat) {
+        wd_op op = q->stat == 1   ? WD_VC_PARTIAL
+                   : q->stat == 2 ? WD_UQ_PARTIAL
+                                  : WD_DS_PARTIAL;
+        char list[64];
+        snprintf(list, sizeof list, "%s", q->stat == 1 ? q->vc : q->uq);
+        for (char *c = list; *c; c++)
+            *c = *c == ',' ? '\n' : *c;
+        const char *s[1] = {list};
+        wf_table r;
+        OK(wd_apply_stats(t, op, s, err, sizeof err));
+        OK(wd_reduce_tables(op, 1, s, t, 1, &r, err, sizeof err));
+        wf_table_free(t);
+        *t = r;
+        return;
+    }
     if (q->join) {
         wf_table j;
         const char *k[1] = {"k"};
@@ -161,6 +190,14 @@ static wd_frame *lazy(const query *q, wd_frame *f, wd_frame *dim)
         f = wd_eval(f, q->eval);
     if (f && q->filter)
         f = wd_filter(f, q->filter);
+    if (f && q->dropna)
+        f = wd_dropna(f, q->dropna[0] ? q->dropna : NULL);
+    if (f && q->fill_col)
+        f = wd_fillna(f, q->fill_col, q->fill_val);
+    if (f && q->stat)
+        return q->stat == 1   ? wd_value_counts(f, q->vc)
+               : q->stat == 2 ? wd_unique(f, q->uq)
+                              : wd_describe(f);
     if (f && q->join)
         f = wd_join(f, dim, "k", WD_INNER);
     if (f && q->select)
@@ -238,6 +275,21 @@ static const query *random_query(uint64_t *rng, query *q)
         q->eval = evals[xorshift_below(rng, 3)];
     if (xorshift_below(rng, 3))
         q->filter = filters[xorshift_below(rng, 5)];
+    int clean = (int)xorshift_below(rng, 5);
+    if (clean == 0)
+        q->dropna = "";
+    else if (clean == 1)
+        q->dropna = "x,g";
+    else if (clean == 2) {
+        q->fill_col = xorshift_below(rng, 2) ? "x" : "g";
+        q->fill_val = q->fill_col[0] == 'x' ? "-1.5" : "none";
+    }
+    if (xorshift_below(rng, 4) == 0) {
+        q->stat = 1 + (int)xorshift_below(rng, 3);
+        q->vc = xorshift_below(rng, 2) ? "g" : "k,flag";
+        q->uq = xorshift_below(rng, 2) ? "g" : "k";
+        return q;
+    }
     q->join = xorshift_below(rng, 4) == 0;
     int end = (int)xorshift_below(rng, 5);
     if (end == 0) {
@@ -443,12 +495,51 @@ static void test_persist_files_and_errors(void **state)
     weft_shutdown(rt);
 }
 
+/* A filter and a mean over a file 6 times the runtime's object store
+ * cap: partitions flow through, and the answer is the whole table's. */
+static void test_out_of_core(void **state)
+{
+    (void)state;
+    weft_options o;
+    weft_options_init(&o);
+    o.num_threads = 2;
+    o.store_cap = 4 << 20;
+    weft_runtime *rt = start_runtime_opts(&o);
+    uint64_t rng = 99;
+    char path[] = "/tmp/weft_big_XXXXXX";
+    close(mkstemp(path));
+    size_t rows = sanitize_scale() ? 300000 : 700000; /* ~24 MB */
+    write_random_csv(&rng, rows, path);
+    query q = {
+        .filter = "x > 0 and k != 3", .keys = "g", .aggs = "mean(x),size()"};
+    char err[512];
+    wf_table want;
+    const char *p1[1] = {path};
+    OK(wf_csv_read(p1, 1, NULL, &want, NULL, err, sizeof err));
+    sequential(&q, &want, NULL);
+    wd_ctx *ctx = wd_ctx_new(rt);
+    wd_frame *f =
+        wd_read_csv(ctx, path, &(wd_csv_options){.partition_bytes = 1 << 20});
+    assert_non_null(f);
+    assert_true(wd_nparts(f) >= 10);
+    wd_table *got = wd_compute(lazy(&q, f, NULL));
+    if (!got)
+        fail_msg("%s", wd_error(ctx));
+    check_same(got, &want, "out of core");
+    wd_table_free(got);
+    wf_table_free(&want);
+    wd_ctx_free(ctx);
+    unlink(path);
+    weft_shutdown(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_queries_threads),
         cmocka_unit_test(test_random_queries_processes),
         cmocka_unit_test(test_persist_files_and_errors),
+        cmocka_unit_test(test_out_of_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,7 +169,8 @@ static bool get64(reader *r, uint64_t *v)
     return p != NULL;
 }
 
-static weft_err decode_column(reader *r, uint64_t nrows, wf_table *t)
+static weft_err decode_column(reader *r, uint64_t nrows, wf_table *t,
+                              bool borrow)
 {
     uint32_t type, flags, nl, zero;
     size_t at = r->off;
@@ -246,7 +247,21 @@ static weft_err decode_column(reader *r, uint64_t nrows, wf_table *t)
                     return bad(r, "column '%s': bool byte %u", nbuf, vals[i]);
                 }
     }
-    /* All checked: build the column. */
+    /* All checked: build the column, as a view or a copy. */
+    if (borrow) {
+        c.len = c.cap = (size_t)nrows;
+        c.borrowed = true;
+        c.valid = (uint8_t *)valid;
+        if (c.type == WF_COL_STR) {
+            c.offs = (int64_t *)offs;
+            c.chars = (char *)chars;
+            c.chars_cap = (size_t)nchars;
+        } else {
+            c.v.i64 = (int64_t *)vals;
+        }
+        weft_err e = wf_table_add(t, nbuf, &c);
+        return e;
+    }
     weft_err e = wf_col_init(&c, c.type, (size_t)nrows);
     if (!e && c.type == WF_COL_STR)
         e = wf_col_reserve(&c, (size_t)nrows, (size_t)nchars);
@@ -272,8 +287,8 @@ static weft_err decode_column(reader *r, uint64_t nrows, wf_table *t)
     return e;
 }
 
-weft_err wf_table_decode(const uint8_t *buf, size_t len, wf_table *out,
-                         char *err, size_t errlen)
+static weft_err decode(const uint8_t *buf, size_t len, wf_table *out, char *err,
+                       size_t errlen, bool borrow)
 {
     wf_table_init(out);
     reader r = {buf, len, 0, err, errlen};
@@ -293,7 +308,7 @@ weft_err wf_table_decode(const uint8_t *buf, size_t len, wf_table *out,
         return bad(&r, "%u columns of %llu rows cannot fit %zu bytes", ncols,
                    (unsigned long long)nrows, len);
     for (uint32_t i = 0; i < ncols; i++) {
-        weft_err e = decode_column(&r, nrows, out);
+        weft_err e = decode_column(&r, nrows, out, borrow);
         if (e) {
             wf_table_free(out);
             return e;
@@ -305,6 +320,19 @@ weft_err wf_table_decode(const uint8_t *buf, size_t len, wf_table *out,
         return bad(&r, "%zu bytes after the last column", len - r.off);
     }
     return WEFT_OK;
+}
+
+weft_err wf_table_decode(const uint8_t *buf, size_t len, wf_table *out,
+                         char *err, size_t errlen)
+{
+    return decode(buf, len, out, err, errlen, false);
+}
+
+weft_err wf_table_decode_view(const uint8_t *buf, size_t len, wf_table *out,
+                              char *err, size_t errlen)
+{
+    /* columns are read in place: 8-byte values need an aligned buffer */
+    return decode(buf, len, out, err, errlen, ((uintptr_t)buf & 7) == 0);
 }
 
 /* ------------------------------------------------------------ files */

@@ -46,6 +46,12 @@ weft_err wf_table_encode(const wf_table *t, uint8_t **buf, size_t *len);
 weft_err wf_table_decode(const uint8_t *buf, size_t len, wf_table *out,
                          char *err, size_t errlen);
 
+/* As wf_table_decode, but the columns point into buf (checked the same
+ * way, nothing copied; a column copies itself if it grows): buf must
+ * outlive *out. Copies when buf is not 8-byte aligned. */
+weft_err wf_table_decode_view(const uint8_t *buf, size_t len, wf_table *out,
+                              char *err, size_t errlen);
+
 /* Write the tables groups[0..n) as a columnar file at path (replaced
  * atomically: written to path.tmp, then renamed). Every group must have
  * the same column names and types. WEFT_EIO names the path and the cause

@@ -121,6 +121,22 @@ static void test_round_trip(void **state)
         if (wf_table_decode(buf, len, &back, err, sizeof err) != 0)
             fail_msg("round %d: %s", round, err);
         assert_same_table(&t, &back);
+        /* a view reads the same; growing it copies, leaving buf as it was */
+        wf_table view;
+        uint8_t *copy = malloc(len);
+        memcpy(copy, buf, len);
+        if (wf_table_decode_view(buf, len, &view, err, sizeof err) != 0)
+            fail_msg("round %d view: %s", round, err);
+        assert_same_table(&t, &view);
+        for (size_t j = 0; j < view.ncols && view.nrows; j++) {
+            assert_true(view.cols[j].borrowed);
+            assert_int_equal(wf_col_push_null(&view.cols[j]), 0);
+            assert_false(view.cols[j].borrowed);
+            assert_int_equal(view.cols[j].len, view.nrows + 1);
+        }
+        assert_memory_equal(buf, copy, len);
+        free(copy);
+        wf_table_free(&view);
         /* Too small a buffer is refused, not overrun. */
         assert_int_equal(wf_table_encode_into(&t, buf, len - 1), WEFT_ERANGE);
         free(buf);

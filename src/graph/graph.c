@@ -751,7 +751,10 @@ static void progress_line(size_t done, size_t total, double t0, bool last)
 
 /* Wait for the n tasks, showing progress, releasing each as it finishes
  * (the tasks that still need it hold it). */
-static void wait_progress(weft_runtime *rt, weft_ref *t, size_t n)
+/* Wait for the n tasks in t, drawing progress on a terminal; with
+ * release, each is released as it finishes (the tasks that still need it
+ * hold it). t is reordered. */
+static void wait_progress(weft_runtime *rt, weft_ref *t, size_t n, bool release)
 {
     bool tty = isatty(STDERR_FILENO);
     double t0 = now_s(), shown = 0;
@@ -759,10 +762,13 @@ static void wait_progress(weft_runtime *rt, weft_ref *t, size_t n)
     while (left) {
         size_t k = 0;
         for (size_t i = 0; i < left; i++) {
-            if (weft_ready(rt, t[i]))
+            if (!weft_ready(rt, t[i])) {
+                weft_ref r = t[i];
+                t[i] = t[k];
+                t[k++] = r;
+            } else if (release) {
                 weft_release(rt, t[i]);
-            else
-                t[k++] = t[i];
+            }
         }
         left = k;
         if (tty && (!left || now_s() - shown >= 0.1)) {
@@ -772,6 +778,17 @@ static void wait_progress(weft_runtime *rt, weft_ref *t, size_t n)
         if (left)
             (void)weft_wait(rt, t, left, left, 100, NULL, NULL);
     }
+}
+
+weft_err wg_wait_progress(weft_runtime *rt, const weft_ref *refs, size_t n)
+{
+    weft_ref *t = malloc((n ? n : 1) * sizeof *t);
+    if (!t)
+        return WEFT_ENOMEM;
+    memcpy(t, refs, n * sizeof *t);
+    wait_progress(rt, t, n, false);
+    free(t);
+    return 0;
 }
 
 weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
@@ -876,7 +893,7 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
             if (!g->nodes[outs[i]].persisted &&
                 weft_retain(g->rt, refs[i]) == 0)
                 task[k++] = refs[i];
-        wait_progress(g->rt, task, k);
+        wait_progress(g->rt, task, k, true);
     } else {
         for (size_t r = 0; task && r < nn; r++)
             if (task[r].id)

@@ -145,6 +145,11 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
 weft_err wg_persist(wg_graph *g, const wg_node *outs, size_t n,
                     const wg_opts *o, wg_stats *st);
 
+/* Wait until every one of refs[0..n) is ready (done or failed), showing
+ * tasks done/total, rate and elapsed time on stderr when it is a
+ * terminal. Keeps the references. */
+weft_err wg_wait_progress(weft_runtime *rt, const weft_ref *refs, size_t n);
+
 /* Whether node n was persisted. */
 bool wg_persisted(const wg_graph *g, wg_node n);
 
