@@ -57,7 +57,6 @@ void wf_nd_iter_init(wf_nd_iter *it, uint32_t ondim, const int64_t *oshape,
  * offset of the row start. */
 bool wf_nd_iter_next(wf_nd_iter *it, int64_t *off);
 
-
 /* ---- from h-rng's nd_int.h (rng.c, npy.c) ---- */
 
 /* Set this thread's message for wf_nd_error() (printf format); defined in
