@@ -16,6 +16,9 @@
  *   nd.matmul_1000          wf_nd_matmul of 1000x1000 float64 (GFLOP/s)
  *   nd.dgemm_direct_1000    cblas_dgemm on the same, one thread
  *
+ * Then numpy.* lines for the same operations from /usr/bin/python3 (one
+ * thread) and nd.*_vs_numpy ratios (ours over numpy's; above 1 is faster).
+ *
  * Median of 7 runs; each run repeats the operation to last >= 20 ms.
  * Results are allocated per call, as in a task. */
 #include <cblas.h>
@@ -200,28 +203,51 @@ int main(void)
         {"nd.lt_f64_1e6", do_bin, &(bin_ctx){WF_LT, &a, &b}, 17e6},
         {"nd.transpose_1000x1000", do_transpose, &m, 16e6},
     };
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    enum { NCASE = sizeof cases / sizeof *cases };
+    double got[NCASE + 1];
+    for (size_t c = 0; c < NCASE; c++) {
         double sec = time_op(cases[c].name, cases[c].fn, cases[c].ctx);
-        bench_emit(cases[c].name, cases[c].bytes / sec / 1e9, "GB/s");
+        got[c] = cases[c].bytes / sec / 1e9;
+        bench_emit(cases[c].name, got[c], "GB/s");
     }
     const wf_nd *mm[2] = {&m, &m};
     double sec = time_op("nd.matmul_1000", do_matmul, (void *)mm);
-    bench_emit("nd.matmul_1000", 2e9 / sec / 1e9, "GFLOP/s");
+    got[NCASE] = 2e9 / sec / 1e9;
+    bench_emit("nd.matmul_1000", got[NCASE], "GFLOP/s");
     /* wf_nd_matmul has set OpenBLAS to one thread by now */
     sec = time_op("nd.dgemm_direct_1000", do_dgemm, (void *)mm);
     bench_emit("nd.dgemm_direct_1000", 2e9 / sec / 1e9, "GFLOP/s");
 
-    if (access("/usr/bin/python3", X_OK) == 0 &&
-        system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
-        bench_note("numpy on the same operations (one thread for matmul "
-                   "where threadpoolctl is present):");
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+        bench_note("no numpy at /usr/bin/python3: no comparison");
+    } else {
+        /* numpy.NAME lines as numpy prints them, then NAME_vs_numpy: ours
+         * over numpy's (above 1: the kernel is faster) */
+        bench_note("numpy on the same operations, one thread:");
         setenv("WF_ND_BENCH", np_script, 1);
         fflush(stdout);
-        if (system("OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -c "
-                   "\"$WF_ND_BENCH\"") != 0)
+        FILE *py = popen("OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -c "
+                         "\"$WF_ND_BENCH\"",
+                         "r");
+        char line[256], name[128], unit[32];
+        double v;
+        while (py && fgets(line, sizeof line, py)) {
+            fputs(line, stdout);
+            if (sscanf(line, "numpy.%127s %lf %31s", name, &v, unit) != 3 ||
+                v <= 0)
+                continue;
+            for (size_t c = 0; c <= NCASE; c++) {
+                const char *ours = c < NCASE ? cases[c].name : "nd.matmul_1000";
+                if (strcmp(ours + 3, name) == 0) {
+                    char rn[160];
+                    snprintf(rn, sizeof rn, "%s_vs_numpy", ours);
+                    bench_emit(rn, got[c] / v, "x");
+                }
+            }
+        }
+        if (!py || pclose(py) != 0)
             bench_note("numpy comparison failed");
-    } else {
-        bench_note("no numpy at /usr/bin/python3: no comparison");
     }
     wf_nd *all[] = {&a, &b, &s, &m, &r, &big, &i32};
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)

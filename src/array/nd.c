@@ -136,14 +136,21 @@ static void *alloc_data(size_t bytes, bool zero)
 {
     if (bytes < HUGE_FROM) {
         size_t round = (bytes + 63) & ~(size_t)63;
-        return zero ? calloc(1, round) : aligned_alloc(64, round);
+        void *p = aligned_alloc(64, round);
+        if (p && zero)
+            memset(p, 0, bytes);
+        return p;
     }
-    size_t round = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = aligned_alloc(HUGE_PAGE, round);
+    size_t round = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, round);
     if (!p)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, round, MADV_HUGEPAGE); /* advice only: failure is harmless */
+    /* the whole 2 MiB pages inside; advice only: failure is harmless */
+    uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + round) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 #endif
     if (zero)
         memset(p, 0, bytes);

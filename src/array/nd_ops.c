@@ -415,6 +415,10 @@ static bool binop_types(wf_binop op, weft_dtype a, weft_dtype b, weft_dtype *ct,
     }
 }
 
+/* Elements converted at a time when an operand's dtype is not the
+ * compute dtype. */
+#define CONV_BLOCK 1024
+
 /* True if some element of the int array a is negative. */
 static bool any_negative(const wf_nd *a)
 {
@@ -455,36 +459,45 @@ weft_err wf_nd_binary(wf_binop op, const wf_nd *a, const wf_nd *b, wf_nd *out)
     if ((e = wf_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim,
                                  shape)))
         return wf_nd_fail_prefix(e, "binary %s", name);
-    wf_nd ta = {0}, tb = {0};
-    const wf_nd *xa = wf_nd_as(a, ct, &ta), *xb = wf_nd_as(b, ct, &tb);
-    if (!xa || !xb) {
-        e = wf_nd_fail(WEFT_ENOMEM, "binary %s: converting operands", name);
-        goto done;
-    }
     if (op == WF_POW && (ct == WEFT_DT_I64 || ct == WEFT_DT_I32) &&
-        any_negative(xb)) {
-        e = wf_nd_fail(WEFT_EINVAL, "binary pow: integers to negative "
-                                    "integer powers are not allowed");
-        goto done;
-    }
+        any_negative(b))
+        return wf_nd_fail(WEFT_EINVAL, "binary pow: integers to negative "
+                                       "integer powers are not allowed");
     if ((e = wf_nd_alloc(out, rt, ndim, shape, false)))
-        goto done;
+        return e;
     wf_nd_iter it;
-    const wf_nd *ops[2] = {xa, xb};
+    const wf_nd *ops[2] = {a, b};
     wf_nd_iter_init(&it, ndim, shape, 2, ops);
     int64_t inner = it.shape[it.ndim - 1], off[2];
     bool sx = it.st[0][it.ndim - 1] != 0, sy = it.st[1][it.ndim - 1] != 0;
-    size_t cs = weft_dtype_size(ct), rs = weft_dtype_size(rt);
+    size_t rs = weft_dtype_size(rt);
+    size_t as = weft_dtype_size(a->dtype), bs = weft_dtype_size(b->dtype);
+    bool cva = a->dtype != ct, cvb = b->dtype != ct;
+    /* Operands of another dtype are converted a block at a time into
+     * these (cache-resident) buffers, not into whole temporary arrays. */
+    int64_t block = cva || cvb ? CONV_BLOCK : inner;
+    double bufa[CONV_BLOCK], bufb[CONV_BLOCK];
     char *o = out->data;
     while (wf_nd_iter_next(&it, off)) {
-        bin_row(ct, op, inner, (const char *)xa->data + off[0] * (int64_t)cs,
-                sx, (const char *)xb->data + off[1] * (int64_t)cs, sy, o);
-        o += inner * (int64_t)rs;
+        const char *ra = (const char *)a->data + off[0] * (int64_t)as;
+        const char *rb = (const char *)b->data + off[1] * (int64_t)bs;
+        for (int64_t c0 = 0; c0 < inner; c0 += block) {
+            int64_t m = inner - c0 < block ? inner - c0 : block;
+            const void *pa = ra + (sx ? c0 * (int64_t)as : 0);
+            const void *pb = rb + (sy ? c0 * (int64_t)bs : 0);
+            if (cva) {
+                wf_nd_convert(bufa, ct, pa, a->dtype, sx ? m : 1);
+                pa = bufa;
+            }
+            if (cvb) {
+                wf_nd_convert(bufb, ct, pb, b->dtype, sy ? m : 1);
+                pb = bufb;
+            }
+            bin_row(ct, op, m, pa, sx, pb, sy, o);
+            o += m * (int64_t)rs;
+        }
     }
-done:
-    wf_nd_free(&ta);
-    wf_nd_free(&tb);
-    return e;
+    return 0;
 }
 
 /* ------------------------------------------------------------ unary */
@@ -777,6 +790,30 @@ static const char *unop_name(wf_unop op)
     return (unsigned)op < sizeof names / sizeof *names ? names[op] : "?";
 }
 
+/* out[i] = op(in[i]) for n elements of compute dtype ct. */
+static void un_run(wf_unop op, weft_dtype ct, int64_t n, const void *in,
+                   void *out)
+{
+    switch (ct) {
+    case WEFT_DT_F64:
+        un_f64(op, n, in, out);
+        return;
+    case WEFT_DT_F32:
+        un_f32(op, n, in, out);
+        return;
+    case WEFT_DT_I64:
+        un_i64(op, n, in, out);
+        return;
+    case WEFT_DT_I32:
+        un_i32(op, n, in, out);
+        return;
+    case WEFT_DT_U8:
+    case WEFT_DT_BOOL:
+        un_u8(op, n, in, out, ct == WEFT_DT_BOOL);
+        return;
+    }
+}
+
 weft_err wf_nd_unary(wf_unop op, const wf_nd *a, wf_nd *out)
 {
     *out = (wf_nd){0};
@@ -793,34 +830,23 @@ weft_err wf_nd_unary(wf_unop op, const wf_nd *a, wf_nd *out)
         return wf_nd_fail(WEFT_EINVAL, "unary neg: not supported for bool "
                                        "(numpy refuses; use not)");
     weft_dtype rt = op >= WF_NOT ? WEFT_DT_BOOL : ct;
-    wf_nd tmp = {0};
-    const wf_nd *x = wf_nd_as(a, ct, &tmp);
-    if (!x)
-        return wf_nd_fail(WEFT_ENOMEM, "unary %s: converting", unop_name(op));
     if ((e = wf_nd_alloc(out, rt, a->ndim, a->shape, false)))
-        goto done;
+        return e;
     int64_t n = wf_nd_size(a);
-    switch (ct) {
-    case WEFT_DT_F64:
-        un_f64(op, n, x->data, out->data);
-        break;
-    case WEFT_DT_F32:
-        un_f32(op, n, x->data, out->data);
-        break;
-    case WEFT_DT_I64:
-        un_i64(op, n, x->data, out->data);
-        break;
-    case WEFT_DT_I32:
-        un_i32(op, n, x->data, out->data);
-        break;
-    case WEFT_DT_U8:
-    case WEFT_DT_BOOL:
-        un_u8(op, n, x->data, out->data, ct == WEFT_DT_BOOL);
-        break;
+    if (ct == a->dtype) {
+        un_run(op, ct, n, a->data, out->data);
+        return 0;
     }
-done:
-    wf_nd_free(&tmp);
-    return e;
+    /* ints to a float function: convert a block at a time */
+    double buf[CONV_BLOCK];
+    size_t as = weft_dtype_size(a->dtype), rs = weft_dtype_size(rt);
+    for (int64_t c0 = 0; c0 < n; c0 += CONV_BLOCK) {
+        int64_t m = n - c0 < CONV_BLOCK ? n - c0 : CONV_BLOCK;
+        wf_nd_convert(buf, ct, (const char *)a->data + c0 * (int64_t)as,
+                      a->dtype, m);
+        un_run(op, ct, m, buf, (char *)out->data + c0 * (int64_t)rs);
+    }
+    return 0;
 }
 
 weft_err wf_nd_astype(const wf_nd *a, weft_dtype dt, wf_nd *out)
@@ -837,18 +863,23 @@ weft_err wf_nd_astype(const wf_nd *a, weft_dtype dt, wf_nd *out)
     return 0;
 }
 
-/* o[i] = c[i*sc] ? x[i*sa] : y[i*sb] for one element width. */
+/* o[i] = c[i*sc] ? x[i*sa] : y[i*sb] for one element width; strides 0
+ * or 1, the all-contiguous case its own (vectorised) loop. */
 #define WLOOP(T)                                                               \
     do {                                                                       \
-        const T *x_ = xp, *y_ = yp;                                            \
-        T *o_ = op;                                                            \
-        for (int64_t i = 0; i < n; i++)                                        \
-            o_[i] = c[i * sc] ? x_[i * sa] : y_[i * sb];                       \
+        const T *restrict x_ = xp, *restrict y_ = yp;                          \
+        T *restrict o_ = op;                                                   \
+        if (sc && sa && sb)                                                    \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o_[i] = c[i] ? x_[i] : y_[i];                                  \
+        else                                                                   \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o_[i] = c[i * sc] ? x_[i * sa] : y_[i * sb];                   \
     } while (0)
 
-static void where_row(size_t el, int64_t n, const uint8_t *c, int64_t sc,
-                      const void *xp, int64_t sa, const void *yp, int64_t sb,
-                      void *op)
+static void where_row(size_t el, int64_t n, const uint8_t *restrict c,
+                      int64_t sc, const void *xp, int64_t sa, const void *yp,
+                      int64_t sb, void *op)
 {
     if (el == 8)
         WLOOP(uint64_t);
@@ -874,34 +905,49 @@ weft_err wf_nd_where(const wf_nd *cond, const wf_nd *a, const wf_nd *b,
         (e = wf_broadcast_shapes(ndim, shape, b->ndim, b->shape, &ndim, shape)))
         return wf_nd_fail_prefix(e, "where");
     weft_dtype rt = wf_dtype_promote(a->dtype, b->dtype);
-    wf_nd tc = {0}, ta = {0}, tb = {0};
-    const wf_nd *xc = wf_nd_as(cond, WEFT_DT_BOOL, &tc);
-    const wf_nd *xa = wf_nd_as(a, rt, &ta), *xb = wf_nd_as(b, rt, &tb);
-    if (!xc || !xa || !xb) {
-        e = wf_nd_fail(WEFT_ENOMEM, "where: converting operands");
-        goto done;
-    }
     if ((e = wf_nd_alloc(out, rt, ndim, shape, false)))
-        goto done;
+        return e;
+    /* cond as bytes (bool and uint8 as they are: nonzero is true); a and
+     * b in rt, converted a block at a time when they are not */
+    const wf_nd *ops[3] = {cond, a, b};
+    weft_dtype want[3] = {cond->dtype == WEFT_DT_U8 ? WEFT_DT_U8 : WEFT_DT_BOOL,
+                          rt, rt};
+    bool cv[3];
+    size_t el[3];
+    for (int k = 0; k < 3; k++) {
+        cv[k] = ops[k]->dtype != want[k];
+        el[k] = weft_dtype_size(ops[k]->dtype);
+    }
+    int64_t block = CONV_BLOCK;
     wf_nd_iter it;
-    const wf_nd *ops[3] = {xc, xa, xb};
     wf_nd_iter_init(&it, ndim, shape, 3, ops);
     uint32_t l = it.ndim - 1;
     int64_t inner = it.shape[l], off[3];
-    size_t el = weft_dtype_size(rt);
+    if (!cv[0] && !cv[1] && !cv[2])
+        block = inner;
+    size_t rs = weft_dtype_size(rt);
+    uint64_t buf[3][CONV_BLOCK];
     char *o = out->data;
     while (wf_nd_iter_next(&it, off)) {
-        where_row(el, inner, (const uint8_t *)xc->data + off[0], it.st[0][l],
-                  (const char *)xa->data + off[1] * (int64_t)el, it.st[1][l],
-                  (const char *)xb->data + off[2] * (int64_t)el, it.st[2][l],
-                  o);
-        o += inner * (int64_t)el;
+        for (int64_t c0 = 0; c0 < inner; c0 += block) {
+            int64_t m = inner - c0 < block ? inner - c0 : block;
+            const void *p[3];
+            for (int k = 0; k < 3; k++) {
+                int64_t s = it.st[k][l];
+                p[k] = (const char *)ops[k]->data +
+                       (off[k] + (s ? c0 : 0)) * (int64_t)el[k];
+                if (cv[k]) {
+                    wf_nd_convert(buf[k], want[k], p[k], ops[k]->dtype,
+                                  s ? m : 1);
+                    p[k] = buf[k];
+                }
+            }
+            where_row(rs, m, p[0], it.st[0][l], p[1], it.st[1][l], p[2],
+                      it.st[2][l], o);
+            o += m * (int64_t)rs;
+        }
     }
-done:
-    wf_nd_free(&tc);
-    wf_nd_free(&ta);
-    wf_nd_free(&tb);
-    return e;
+    return 0;
 }
 
 /* ------------------------------------------------------------ creation */

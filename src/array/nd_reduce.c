@@ -316,27 +316,54 @@ static void rplan_init(rplan *p, const wf_nd *a, uint32_t mask)
     }
 }
 
-/* Fold all of x (element size el) into acc (element size 8) per plan. */
-static void rplan_fold(const rplan *p, fold f, const void *x, void *acc,
-                       const double *mu)
+/* Elements converted at a time when the input is not in the work dtype. */
+#define CONV_BLOCK 1024
+
+/* Fold the row x[0..len) (dtype xdt, work dtype wdt) into acc: into one
+ * output when red, else elementwise into acc[0..len). */
+static void fold_any(fold f, bool red, const char *x, weft_dtype xdt,
+                     weft_dtype wdt, int64_t len, char *acc, const double *mu)
+{
+    if (xdt == wdt) {
+        if (red)
+            fold_row(f, x, len, acc, mu);
+        else
+            fold_cols(f, x, len, acc, mu);
+        return;
+    }
+    uint64_t buf[CONV_BLOCK];
+    size_t xel = weft_dtype_size(xdt);
+    for (int64_t c0 = 0; c0 < len; c0 += CONV_BLOCK) {
+        int64_t m = len - c0 < CONV_BLOCK ? len - c0 : CONV_BLOCK;
+        wf_nd_convert(buf, wdt, x + c0 * (int64_t)xel, xdt, m);
+        if (red)
+            fold_row(f, buf, m, acc, mu);
+        else
+            fold_cols(f, buf, m, acc + c0 * 8, mu ? mu + c0 : NULL);
+    }
+}
+
+/* Fold all of x (dtype xdt) into acc (8-byte elements of the work dtype
+ * wdt) per plan. */
+static void rplan_fold(const rplan *p, fold f, const void *x, weft_dtype xdt,
+                       weft_dtype wdt, void *acc, const double *mu)
 {
     if (p->total == 0)
         return;
     if (p->n == 0) { /* one element */
-        fold_row(f, x, 1, acc, mu);
+        fold_any(f, true, x, xdt, wdt, 1, acc, mu);
         return;
     }
     uint32_t l = p->n - 1;
     int64_t len = p->ext[l], rows = p->total / len;
     int64_t idx[WEFT_MAX_NDIM] = {0}, o = 0;
+    size_t xel = weft_dtype_size(xdt);
     const char *xr = x;
     char *ac = acc;
     for (int64_t r = 0; r < rows; r++) {
-        if (p->red[l])
-            fold_row(f, xr, len, ac + o * 8, mu ? mu + o : NULL);
-        else
-            fold_cols(f, xr, len, ac + o * 8, mu ? mu + o : NULL);
-        xr += len * 8;
+        fold_any(f, p->red[l], xr, xdt, wdt, len, ac + o * 8,
+                 mu ? mu + o : NULL);
+        xr += len * (int64_t)xel;
         for (uint32_t d = l; d-- > 0;) {
             if (++idx[d] < p->ext[d]) {
                 o += p->ost[d];
@@ -478,8 +505,10 @@ weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
         return wf_nd_fail_prefix(e, "reduce_partial");
     bool isum = (op == WF_R_SUM || op == WF_R_PROD || op == WF_R_MEAN) &&
                 int_like(a->dtype);
+    weft_dtype wdt = isum ? WEFT_DT_I64 : WEFT_DT_F64;
+    bool arg = op == WF_R_ARGMIN || op == WF_R_ARGMAX;
     wf_nd tmp = {0};
-    const wf_nd *x = wf_nd_as(a, isum ? WEFT_DT_I64 : WEFT_DT_F64, &tmp);
+    const wf_nd *x = arg ? wf_nd_as(a, wdt, &tmp) : a;
     rplan p;
     rplan_init(&p, a, mask);
     int64_t nout = p.nout;
@@ -491,7 +520,7 @@ weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
     }
     double *st = state->data;
     double cnt = nout ? (double)(p.total / nout) : 0;
-    if (op == WF_R_ARGMIN || op == WF_R_ARGMAX) {
+    if (arg) {
         int64_t zero[WEFT_MAX_NDIM] = {0};
         arg_partial(op == WF_R_ARGMAX, x, mask, origin ? origin : zero,
                     gshape ? gshape : a->shape, acc, acc + nout, nout);
@@ -505,7 +534,8 @@ weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
         int64_t *ia = (int64_t *)acc;
         for (int64_t o = 0; o < nout; o++)
             ia[o] = op == WF_R_PROD ? 1 : 0;
-        rplan_fold(&p, op == WF_R_PROD ? F_IPROD : F_ISUM, x->data, ia, NULL);
+        rplan_fold(&p, op == WF_R_PROD ? F_IPROD : F_ISUM, a->data, a->dtype,
+                   wdt, ia, NULL);
         for (int64_t o = 0; o < nout; o++)
             acc[o] = (double)ia[o];
     } else {
@@ -519,7 +549,7 @@ weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
             [WF_R_MAX] = F_MAX, [WF_R_ANY] = F_ANY,   [WF_R_ALL] = F_ALL};
         for (int64_t o = 0; o < nout; o++)
             acc[o] = init[op];
-        rplan_fold(&p, folds[op], x->data, acc, NULL);
+        rplan_fold(&p, folds[op], a->data, a->dtype, wdt, acc, NULL);
     }
     if (op == WF_R_VAR || op == WF_R_STD) {
         double *mu = acc, *m2 = acc + nout;
@@ -527,7 +557,7 @@ weft_err wf_nd_reduce_partial(wf_redop op, const wf_nd *a, uint32_t axes,
             mu[o] = cnt ? mu[o] / cnt : 0;
             m2[o] = 0;
         }
-        rplan_fold(&p, F_SQDEV, x->data, m2, mu);
+        rplan_fold(&p, F_SQDEV, a->data, a->dtype, wdt, m2, mu);
         for (int64_t o = 0; o < nout; o++) {
             st[3 * o] = cnt;
             st[3 * o + 1] = mu[o];

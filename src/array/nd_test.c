@@ -327,31 +327,41 @@ static void test_binary_large(void **state)
     (void)state;
     uint64_t rng = 0x5eed0003;
     int64_t s[2] = {257, 1031}, row[1] = {1031}, col[2] = {257, 1};
-    wf_nd a = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
-    wf_nd b = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
-    wf_nd r = rnd_array(&rng, WEFT_DT_F64, 1, row, false);
-    wf_nd k = rnd_array(&rng, WEFT_DT_F64, 2, col, false);
-    const wf_nd *rhs[3] = {&b, &r, &k};
-    for (int op = WF_ADD; op <= WF_GE; op++)
-        for (int t = 0; t < 3; t++) {
-            wf_nd c;
-            NDOK(wf_nd_binary((wf_binop)op, &a, rhs[t], &c));
-            int64_t idx[2];
-            for (int64_t f = 0; f < wf_nd_size(&c); f++) {
-                unravel(f, 2, c.shape, idx);
-                num w = ref_float((wf_binop)op, false, getd(&a, f),
-                                  getd(rhs[t], bcast_flat(rhs[t], 2, idx)));
-                bool ok = is_cmp((wf_binop)op) ? geti(&c, f) == w.i
-                                               : same_d(getd(&c, f), w.d);
-                if (!ok)
-                    fail_msg("op %d case %d at %lld", op, t, (long long)f);
-            }
-            wf_nd_free(&c);
-        }
-    wf_nd_free(&a);
-    wf_nd_free(&b);
-    wf_nd_free(&r);
-    wf_nd_free(&k);
+    /* int32 left operands are converted block by block on the way */
+    for (int t0 = 0; t0 < 2; t0++) {
+        weft_dtype dt = t0 ? WEFT_DT_I32 : WEFT_DT_F64;
+        wf_nd a = rnd_array(&rng, dt, 2, s, false);
+        wf_nd b = rnd_array(&rng, WEFT_DT_F64, 2, s, false);
+        wf_nd r = rnd_array(&rng, WEFT_DT_F64, 1, row, false);
+        wf_nd k = rnd_array(&rng, WEFT_DT_F64, 2, col, false);
+        const wf_nd *rhs[3] = {&b, &r, &k};
+        for (int op = WF_ADD; op <= WF_GE; op++)
+            for (int t = 0; t < 3; t++)
+                for (int swap = 0; swap < 2; swap++) {
+                    const wf_nd *x = swap ? rhs[t] : &a,
+                                *y = swap ? &a : rhs[t];
+                    wf_nd c;
+                    NDOK(wf_nd_binary((wf_binop)op, x, y, &c));
+                    int64_t idx[2];
+                    for (int64_t f = 0; f < wf_nd_size(&c); f++) {
+                        unravel(f, 2, c.shape, idx);
+                        num w = ref_float((wf_binop)op, false,
+                                          getd(x, bcast_flat(x, 2, idx)),
+                                          getd(y, bcast_flat(y, 2, idx)));
+                        bool ok = is_cmp((wf_binop)op)
+                                      ? geti(&c, f) == w.i
+                                      : same_d(getd(&c, f), w.d);
+                        if (!ok)
+                            fail_msg("op %d %s case %d swap %d at %lld", op,
+                                     wf_dtype_name(dt), t, swap, (long long)f);
+                    }
+                    wf_nd_free(&c);
+                }
+        wf_nd_free(&a);
+        wf_nd_free(&b);
+        wf_nd_free(&r);
+        wf_nd_free(&k);
+    }
 }
 
 static void test_binary_int_edges(void **state)
@@ -587,6 +597,29 @@ static void test_astype_all_pairs(void **state)
     wf_nd_free(&c);
 }
 
+/* out = cond ? a : b against the naive loop, element by element. */
+static void check_where(const wf_nd *c, const wf_nd *a, const wf_nd *b)
+{
+    wf_nd o;
+    NDOK(wf_nd_where(c, a, b, &o));
+    assert_int_equal(o.dtype, ref_promote(a->dtype, b->dtype));
+    int64_t idx[WEFT_MAX_NDIM];
+    for (int64_t f = 0; f < wf_nd_size(&o); f++) {
+        unravel(f, o.ndim, o.shape, idx);
+        double want = getd(c, bcast_flat(c, o.ndim, idx)) != 0
+                          ? getd(a, bcast_flat(a, o.ndim, idx))
+                          : getd(b, bcast_flat(b, o.ndim, idx));
+        if (o.dtype == WEFT_DT_BOOL)
+            want = want != 0;
+        if (o.dtype == WEFT_DT_F32)
+            want = (float)want;
+        if (!same_d(getd(&o, f), want))
+            fail_msg("where at %lld: got %g want %g", (long long)f, getd(&o, f),
+                     want);
+    }
+    wf_nd_free(&o);
+}
+
 static void test_where_random(void **state)
 {
     (void)state;
@@ -595,29 +628,27 @@ static void test_where_random(void **state)
         uint32_t nds[3];
         int64_t sh[3][WEFT_MAX_NDIM];
         rnd_bcast_k(&rng, 3, nds, sh);
-        uint32_t nc = nds[0], na = nds[1], nb = nds[2];
-        int64_t *sc = sh[0], *sa = sh[1], *sb = sh[2];
-        wf_nd c = rnd_array(&rng, rnd_dtype(&rng), nc, sc, false);
-        wf_nd a = rnd_array(&rng, rnd_dtype(&rng), na, sa, false);
-        wf_nd b = rnd_array(&rng, rnd_dtype(&rng), nb, sb, false), o;
-        NDOK(wf_nd_where(&c, &a, &b, &o));
-        assert_int_equal(o.dtype, ref_promote(a.dtype, b.dtype));
-        int64_t idx[WEFT_MAX_NDIM];
-        for (int64_t f = 0; f < wf_nd_size(&o); f++) {
-            unravel(f, o.ndim, o.shape, idx);
-            double want = getd(&c, bcast_flat(&c, o.ndim, idx)) != 0
-                              ? getd(&a, bcast_flat(&a, o.ndim, idx))
-                              : getd(&b, bcast_flat(&b, o.ndim, idx));
-            if (o.dtype == WEFT_DT_BOOL)
-                want = want != 0;
-            if (o.dtype == WEFT_DT_F32)
-                want = (float)want;
-            assert_true(same_d(getd(&o, f), want));
-        }
+        wf_nd c = rnd_array(&rng, rnd_dtype(&rng), nds[0], sh[0], false);
+        wf_nd a = rnd_array(&rng, rnd_dtype(&rng), nds[1], sh[1], false);
+        wf_nd b = rnd_array(&rng, rnd_dtype(&rng), nds[2], sh[2], false);
+        check_where(&c, &a, &b);
         wf_nd_free(&a);
         wf_nd_free(&b);
         wf_nd_free(&c);
-        wf_nd_free(&o);
+    }
+    /* long rows: block-wise conversion of each operand */
+    int64_t s[2] = {67, 2500}, row[1] = {2500}, col[2] = {67, 1};
+    for (int k = 0; k < 4; k++) {
+        wf_nd c =
+            rnd_array(&rng, k % 2 ? WEFT_DT_F64 : WEFT_DT_BOOL, 2, s, false);
+        wf_nd a =
+            rnd_array(&rng, k < 2 ? WEFT_DT_I32 : WEFT_DT_F64, 1, row, false);
+        wf_nd b = rnd_array(&rng, WEFT_DT_F32, 2, k % 3 ? col : s, false);
+        check_where(&c, &a, &b);
+        check_where(&c, &c, &b);
+        wf_nd_free(&a);
+        wf_nd_free(&b);
+        wf_nd_free(&c);
     }
 }
 
@@ -1017,6 +1048,15 @@ static void test_basics(void **state)
                              ref_promote(all_dtypes[i], all_dtypes[j]));
     int64_t s[2] = {0, 3};
     wf_nd a;
+    int64_t s7[1] = {7};
+    for (int z = 0; z < 2; z++) { /* whole cache lines, zeroed or not */
+        NDOK(wf_nd_alloc(&a, WEFT_DT_U8, 1, s7, z));
+        assert_int_equal((uintptr_t)a.data % 64, 0);
+        if (z)
+            for (int i = 0; i < 7; i++)
+                assert_int_equal(((uint8_t *)a.data)[i], 0);
+        wf_nd_free(&a);
+    }
     NDOK(wf_nd_alloc(&a, WEFT_DT_F32, 2, s, true));
     assert_int_equal(wf_nd_size(&a), 0);
     assert_int_equal(wf_nd_bytes(&a), 0);
@@ -1050,6 +1090,63 @@ static void test_basics(void **state)
     assert_int_equal(out[2], 4);
 }
 
+/* Malformed arrays (unknown dtypes, too many axes, negative dimensions,
+ * no data) through every kernel: an error with a message, never a crash
+ * (the sanitizer build checks the "never"). */
+static void test_malformed_inputs(void **state)
+{
+    (void)state;
+    uint64_t rng = 0x5eed000e;
+    double good_data[4] = {1, 2, 3, 4};
+    int64_t gs[2] = {2, 2};
+    wf_nd good = wf_nd_view(WEFT_DT_F64, 2, gs, good_data);
+    for (int it = 0; it < scaled(300); it++) {
+        wf_nd bad = good;
+        switch (xorshift_below(&rng, 4)) {
+        case 0:
+            bad.dtype = (weft_dtype)(xorshift_below(&rng, 2) ? 0 : 7 + it);
+            break;
+        case 1:
+            bad.ndim = WEFT_MAX_NDIM + 1 + (uint32_t)xorshift_below(&rng, 5);
+            break;
+        case 2:
+            bad.shape[xorshift_below(&rng, 2)] = -1 - (int64_t)it;
+            break;
+        default:
+            bad.data = NULL;
+        }
+        wf_nd o = {0}, o2 = {0};
+        const wf_nd *pair[2] = {&good, &bad};
+        int64_t z[2] = {0, 0}, one[2] = {1, 1};
+        uint32_t perm[2] = {1, 0};
+        weft_err e[16] = {
+            wf_nd_binary(WF_ADD, &good, &bad, &o),
+            wf_nd_unary(WF_EXP, &bad, &o),
+            wf_nd_astype(&bad, WEFT_DT_I32, &o),
+            wf_nd_where(&bad, &good, &good, &o),
+            wf_nd_slice(&bad, z, one, one, &o),
+            wf_nd_transpose(&bad, perm, &o),
+            wf_nd_reshape(&bad, 2, gs, &o),
+            wf_nd_concat(pair, 2, 0, &o),
+            wf_nd_stack(pair, 2, 0, &o),
+            wf_nd_copy_block(&good, z, &bad, z, one),
+            wf_nd_reduce(WF_R_SUM, &bad, 0, 0, &o),
+            wf_nd_reduce_partial(WF_R_VAR, &bad, 1, NULL, NULL, &o),
+            wf_nd_reduce_combine(WF_R_SUM, pair, 2, &o),
+            wf_nd_cumsum(&bad, 0, NULL, &o),
+            wf_nd_matmul(&good, &bad, &o),
+            wf_nd_reduce_finalize(WF_R_SUM, &bad, WEFT_DT_F64, 0, &o2),
+        };
+        for (int k = 0; k < 16; k++) {
+            if (e[k] != WEFT_EINVAL || wf_nd_error()[0] == '\0')
+                fail_msg("kernel %d took a malformed array (case %d): %d", k,
+                         it, e[k]);
+        }
+        assert_null(o.data);
+        assert_null(o2.data);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1071,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_copy_block_random),
         cmocka_unit_test(test_matmul_random),
         cmocka_unit_test(test_matmul_acc_and_errors),
+        cmocka_unit_test(test_malformed_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
