@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=1000)
     ap.add_argument("--matmul", type=int, default=4000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seed-only", action="store_true")
     a = ap.parse_args()
     print(f"# dask {dask.__version__} numpy {np.__version__}, "
           f"{os.cpu_count()} cores, threaded scheduler", flush=True)
@@ -67,6 +68,8 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     emit("dask.array.seed002_peak_rss_mib", peak, "MiB")
 
+    if a.seed_only:
+        return
     m = a.matmul
     x = da.random.random((m, m), chunks=(1000, 1000)).persist()
     y = da.random.random((m, m), chunks=(1000, 1000)).persist()
