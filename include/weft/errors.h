@@ -52,6 +52,12 @@ const char *weft_err_name(weft_err code);
  * the same thread; "" when there is none. Never NULL. */
 const char *weft_last_error(void);
 
+/* Set this thread's weft_last_error() to the printf-style message and
+ * return code: for libraries built on weft that report errors as weft's
+ * own calls do. */
+weft_err weft_set_error(weft_err code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #ifdef __cplusplus
 }
 #endif

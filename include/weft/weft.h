@@ -324,6 +324,11 @@ weft_err weft_return_bool(weft_task *t, bool v);       /* result 0 */
 weft_err weft_return_str(weft_task *t, const char *s); /* result 0 */
 /* Result i as n bytes written in place through *data: no copy. */
 weft_err weft_return_alloc(weft_task *t, size_t i, size_t n, void **data);
+/* Result i as an array of dtype and shape[0..ndim) whose elements (C
+ * order) are written in place through *data: no copy. */
+weft_err weft_return_alloc_array(weft_task *t, size_t i, weft_dtype dtype,
+                                 uint32_t ndim, const int64_t *shape,
+                                 void **data);
 
 /* Fail the task with a printf-style message; returns WEFT_ETASK so a task
  * can end with: return weft_fail(t, "bad weight %g", w); */

@@ -214,6 +214,44 @@ WF_EXPORT weft_err weft_return_alloc(weft_task *c, size_t i, size_t n,
     return wf_ret_set(c, i, &v, blob);
 }
 
+WF_EXPORT weft_err weft_return_alloc_array(weft_task *c, size_t i,
+                                           weft_dtype dtype, uint32_t ndim,
+                                           const int64_t *shape, void **data)
+{
+    weft_err e = wf_ret_check(c, i);
+    if (e)
+        return e;
+    if (!data)
+        return wf_err(WEFT_EINVAL, "weft_return_alloc_array: NULL data");
+    *data = NULL;
+    weft_value v = weft_array(dtype, ndim, shape, NULL);
+    char where[48];
+    snprintf(where, sizeof where, "result %zu", i);
+    if (ndim > WEFT_MAX_NDIM || (ndim && !shape) || !weft_dtype_size(dtype))
+        return wf_err(WEFT_EINVAL, "%s: bad dtype or shape", where);
+    size_t elems = weft_dtype_size(dtype);
+    for (uint32_t d = 0; d < ndim; d++) {
+        if (shape[d] < 0)
+            return wf_err(WEFT_EINVAL, "%s: negative extent", where);
+        if (shape[d] && elems > SIZE_MAX / 2 / (size_t)shape[d])
+            return wf_err(WEFT_EINVAL, "%s: too large an array", where);
+        elems *= (size_t)shape[d];
+    }
+    size_t off, n = wf_array_bytes(&v, &off);
+    wf_blob *blob;
+    if ((e = wf_blob_new(c->rt->store, n, &blob))) {
+        wf_ctx_fail(c, e, "%s: %s", where, weft_last_error());
+        return e;
+    }
+    int64_t *sh = blob->data; /* the store's layout: shape, then data */
+    if (ndim)
+        memcpy(sh, shape, ndim * sizeof *sh);
+    v.u.arr.shape = sh;
+    v.u.arr.data = (char *)blob->data + off;
+    *data = (char *)blob->data + off;
+    return wf_ret_set(c, i, &v, blob);
+}
+
 WF_EXPORT weft_err weft_fail(weft_task *c, const char *fmt, ...)
 {
     if (!c)

@@ -6,6 +6,27 @@
 
 #include "array/nd.h"
 
+/* Hot loops are compiled twice, for AVX2 and for the baseline, and the
+ * loader picks one for the machine (GCC/clang target_clones on x86-64).
+ * Results are the same bit for bit: neither clone reassociates floating
+ * point or contracts to FMA. Sanitizer builds keep the baseline only, so
+ * the test suite runs both: the AVX2 clone in normal builds on an AVX2
+ * machine, the baseline under the sanitizers. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define WF_ND_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WF_ND_SANITIZED 1
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&        \
+    !defined(WF_ND_SANITIZED)
+#define WF_ND_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define WF_ND_HOT
+#endif
+
 /* Record "fmt..." as this thread's wf_nd_error() and return code. */
 weft_err wf_nd_fail(weft_err code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

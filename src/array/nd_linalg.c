@@ -78,8 +78,8 @@ static void gemm_f32(int m, int k, int n, const float *a, const float *b,
 
 /* Ints: i-k-j order so the inner loop runs along rows of b and c
  * (vectorised), wrapping on overflow as numpy. */
-static void gemm_i64(int64_t m, int64_t k, int64_t n, const int64_t *a,
-                     const int64_t *b, int64_t *c)
+WF_ND_HOT static void gemm_i64(int64_t m, int64_t k, int64_t n,
+                               const int64_t *a, const int64_t *b, int64_t *c)
 {
     for (int64_t i = 0; i < m; i++) {
         uint64_t *restrict ci = (uint64_t *)c + i * n;

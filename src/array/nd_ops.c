@@ -260,8 +260,9 @@ static inline uint8_t b_mul(uint8_t a, uint8_t b)
     } while (0)
 
 #define DEF_BIN(N, T)                                                          \
-    static void bin_##N(wf_binop op, int64_t n, const T *restrict x, bool sx,  \
-                        const T *restrict y, bool sy, void *restrict out)      \
+    WF_ND_HOT static void bin_##N(wf_binop op, int64_t n, const T *restrict x, \
+                                  bool sx, const T *restrict y, bool sy,       \
+                                  void *restrict out)                          \
     {                                                                          \
         switch (op) {                                                          \
         case WF_ADD:                                                           \
@@ -877,9 +878,9 @@ weft_err wf_nd_astype(const wf_nd *a, weft_dtype dt, wf_nd *out)
                 o_[i] = c[i * sc] ? x_[i * sa] : y_[i * sb];                   \
     } while (0)
 
-static void where_row(size_t el, int64_t n, const uint8_t *restrict c,
-                      int64_t sc, const void *xp, int64_t sa, const void *yp,
-                      int64_t sb, void *op)
+WF_ND_HOT static void where_row(size_t el, int64_t n, const uint8_t *restrict c,
+                                int64_t sc, const void *xp, int64_t sa,
+                                const void *yp, int64_t sb, void *op)
 {
     if (el == 8)
         WLOOP(uint64_t);
@@ -1160,8 +1161,8 @@ weft_err wf_nd_slice(const wf_nd *a, const int64_t *start, const int64_t *step,
             }                                                                  \
     } while (0)
 
-static void transpose2d(void *dst, const void *src, int64_t rows, int64_t cols,
-                        size_t el)
+WF_ND_HOT static void transpose2d(void *dst, const void *src, int64_t rows,
+                                  int64_t cols, size_t el)
 {
     if (el == 8)
         T2D(uint64_t);

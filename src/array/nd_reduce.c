@@ -39,56 +39,58 @@ static const char *redop_name(wf_redop op)
 
 /* ------------------------------------------------------------ row kernels */
 
-/* Sum of n doubles: eight independent accumulators (vectorised, no
- * dependency chain), pairwise above 4096 elements for accuracy. */
-static double sum_f64(const double *x, int64_t n)
+/* Sum of n doubles: 32 lanes, each the sum of every 32nd element,
+ * updated elementwise from each 32-element block so the compiler
+ * vectorises them with no dependency chain between lanes; pairwise above
+ * 4096 elements for accuracy. */
+WF_ND_HOT static double sum_f64(const double *x, int64_t n)
 {
     if (n > 4096) {
-        int64_t h = (n / 2) & ~(int64_t)7;
+        int64_t h = (n / 2) & ~(int64_t)31;
         return sum_f64(x, h) + sum_f64(x + h, n - h);
     }
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    double s[32] = {0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        s0 += x[i];
-        s1 += x[i + 1];
-        s2 += x[i + 2];
-        s3 += x[i + 3];
-        s4 += x[i + 4];
-        s5 += x[i + 5];
-        s6 += x[i + 6];
-        s7 += x[i + 7];
+    for (; i + 32 <= n; i += 32) {
+        const double *xb = x + i;
+        for (int k = 0; k < 32; k++)
+            s[k] += xb[k];
     }
+    for (int w = 16; w > 0; w /= 2) /* fold the lanes pairwise */
+        for (int k = 0; k < w; k++)
+            s[k] += s[k + w];
     double t = 0;
     for (; i < n; i++)
         t += x[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + t;
+    return s[0] + t;
 }
 
 /* Sum of (x - mu)^2, the same way. */
-static double sqdev_f64(const double *x, int64_t n, double mu)
+WF_ND_HOT static double sqdev_f64(const double *x, int64_t n, double mu)
 {
     if (n > 4096) {
-        int64_t h = (n / 2) & ~(int64_t)7;
+        int64_t h = (n / 2) & ~(int64_t)31;
         return sqdev_f64(x, h, mu) + sqdev_f64(x + h, n - h, mu);
     }
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    double s[32] = {0};
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        double d0 = x[i] - mu, d1 = x[i + 1] - mu, d2 = x[i + 2] - mu,
-               d3 = x[i + 3] - mu;
-        s0 += d0 * d0;
-        s1 += d1 * d1;
-        s2 += d2 * d2;
-        s3 += d3 * d3;
+    for (; i + 32 <= n; i += 32) {
+        const double *xb = x + i;
+        for (int k = 0; k < 32; k++) {
+            double d = xb[k] - mu;
+            s[k] += d * d;
+        }
     }
+    for (int w = 16; w > 0; w /= 2)
+        for (int k = 0; k < w; k++)
+            s[k] += s[k + w];
     double t = 0;
     for (; i < n; i++)
         t += (x[i] - mu) * (x[i] - mu);
-    return (s0 + s1) + (s2 + s3) + t;
+    return s[0] + t;
 }
 
-static int64_t sum_i64(const int64_t *x, int64_t n)
+WF_ND_HOT static int64_t sum_i64(const int64_t *x, int64_t n)
 {
     uint64_t s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -106,35 +108,61 @@ static inline double nmax(double a, double b)
 }
 
 /* Max (or min) of x[0..n), n >= 1, NaN skipped, and whether a NaN was
- * seen: eight independent chains of compare-and-select (maxsd/minsd) and
- * an integer NaN flag, instead of one chain through a NaN-aware select. */
+ * seen: 32 lanes of compare-and-select and of a NaN flag, updated
+ * elementwise from each 32-element block so the compiler vectorises them
+ * (maxpd/minpd), then folded. */
 #define ROW_EXTREME(NAME, OP)                                                  \
-    static double NAME(const double *x, int64_t n, bool *nan)                  \
+    WF_ND_HOT static double NAME(const double *x, int64_t n, bool *nan)        \
     {                                                                          \
-        double m[8];                                                           \
-        int f = 0;                                                             \
-        for (int k = 0; k < 8; k++)                                            \
+        double m[32];                                                          \
+        uint64_t fl[32];                                                       \
+        for (int k = 0; k < 32; k++) {                                         \
             m[k] = x[0];                                                       \
+            fl[k] = 0;                                                         \
+        }                                                                      \
         int64_t i = 0;                                                         \
-        for (; i + 8 <= n; i += 8)                                             \
-            for (int k = 0; k < 8; k++) {                                      \
-                double v = x[i + k];                                           \
+        for (; i + 32 <= n; i += 32) {                                         \
+            const double *xb = x + i;                                          \
+            for (int k = 0; k < 32; k++) {                                     \
+                double v = xb[k];                                              \
                 m[k] = v OP m[k] ? v : m[k];                                   \
-                f |= v != v;                                                   \
+                fl[k] |= v != v;                                               \
             }                                                                  \
+        }                                                                      \
+        uint64_t f = 0;                                                        \
+        double r = m[0];                                                       \
+        for (int k = 0; k < 32; k++) {                                         \
+            r = m[k] OP r ? m[k] : r;                                          \
+            f |= fl[k];                                                        \
+        }                                                                      \
         for (; i < n; i++) {                                                   \
-            m[0] = x[i] OP m[0] ? x[i] : m[0];                                 \
+            r = x[i] OP r ? x[i] : r;                                          \
             f |= x[i] != x[i];                                                 \
         }                                                                      \
-        f |= m[0] != m[0]; /* x[0] itself */                                   \
-        double r = m[0];                                                       \
-        for (int k = 1; k < 8; k++)                                            \
-            r = m[k] OP r || r != r ? m[k] : r;                                \
-        *nan = f != 0;                                                         \
+        *nan = f != 0 || r != r;                                               \
         return r;                                                              \
     }
 ROW_EXTREME(row_max, >)
 ROW_EXTREME(row_min, <)
+
+/* Index of the first x[i] == m (or the first NaN when nan), known to be
+ * in x[0..n): 32-element blocks tested whole (vectorised), then a scan
+ * inside the block that has it. */
+WF_ND_HOT static int64_t find_first(const double *x, int64_t n, double m,
+                                    bool nan)
+{
+    int64_t b = 0;
+    for (; b + 32 <= n; b += 32) {
+        int hit = 0;
+        for (int k = 0; k < 32; k++)
+            hit |= nan ? x[b + k] != x[b + k] : x[b + k] == m;
+        if (hit)
+            break;
+    }
+    while (nan ? x[b] == x[b] : x[b] != m)
+        b++;
+    return b;
+}
 
 /* Index of the first max (or min) of x[0..n), n >= 1, the first NaN if
  * any (numpy's argmax), and its value in *val. */
@@ -142,14 +170,7 @@ static int64_t row_arg(bool mx, const double *x, int64_t n, double *val)
 {
     bool nan;
     double m = mx ? row_max(x, n, &nan) : row_min(x, n, &nan);
-    int64_t i = 0;
-    if (nan) {
-        while (x[i] == x[i])
-            i++;
-    } else {
-        while (x[i] != m)
-            i++;
-    }
+    int64_t i = find_first(x, n, m, nan);
     *val = x[i];
     return i;
 }
@@ -229,8 +250,8 @@ static void fold_row(fold f, const void *xp, int64_t n, void *accp,
 }
 
 /* acc[j] op= x[j] for j < n (a row of outputs). */
-static void fold_cols(fold f, const void *xp, int64_t n, void *accp,
-                      const double *mu)
+WF_ND_HOT static void fold_cols(fold f, const void *xp, int64_t n, void *accp,
+                                const double *mu)
 {
     const double *restrict x = xp;
     double *restrict acc = accp;

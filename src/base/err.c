@@ -8,15 +8,20 @@
 
 static _Thread_local char wf_last[512];
 
-weft_err wf_err(weft_err code, const char *fmt, ...)
+static void set_last(const char *fmt, va_list ap)
 {
     /* Through a copy: callers may pass weft_last_error() as an argument. */
     char tmp[sizeof wf_last];
+    vsnprintf(tmp, sizeof tmp, fmt ? fmt : "", ap);
+    memcpy(wf_last, tmp, sizeof wf_last);
+}
+
+weft_err wf_err(weft_err code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    set_last(fmt, ap);
     va_end(ap);
-    memcpy(wf_last, tmp, sizeof wf_last);
     return code;
 }
 
@@ -36,6 +41,15 @@ weft_err wf_err_prefix(weft_err code, const char *fmt, ...)
 void wf_err_clear(void)
 {
     wf_last[0] = '\0';
+}
+
+WF_EXPORT weft_err weft_set_error(weft_err code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_last(fmt, ap);
+    va_end(ap);
+    return code;
 }
 
 WF_EXPORT const char *weft_last_error(void)

@@ -109,80 +109,97 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
 /* ------------------------------------------------------------ grouping */
 
 typedef struct grouping {
-    int64_t *gid; /* per row; -1: a null key, dropped */
+    int32_t *gid; /* per row; -1: a null key, dropped */
     size_t *rep;  /* per group: its first row */
     size_t ngroups;
 } grouping;
+
+/* Rows are hashed a block at a time (the hashes stay in cache, and no
+ * per-row hash array is allocated: fresh pages are costly); each group
+ * keeps its hash for rehashing. */
+#define HASH_BLOCK WF_HASH_BLOCK
 
 static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
                            size_t nrows, grouping *g)
 {
     memset(g, 0, sizeof *g);
-    uint64_t *h = malloc((nrows ? nrows : 1) * sizeof *h);
+    if (nrows > INT32_MAX)
+        return WEFT_ERANGE;
+    uint64_t h[HASH_BLOCK];
     g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
     size_t cap = 64, repcap = 16;
-    int64_t *slots = malloc(cap * sizeof *slots);
+    int32_t *slots = malloc(cap * sizeof *slots);
+    uint64_t *gh = malloc(repcap * sizeof *gh); /* per group: its hash */
     g->rep = malloc(repcap * sizeof *g->rep);
-    if (!h || !g->gid || !slots || !g->rep)
+    if (!g->gid || !slots || !g->rep || !gh)
         goto oom;
-    wf_keys_hash(keys, nkeys, nrows, h);
     memset(slots, 0xff, cap * sizeof *slots);
-    for (size_t i = 0; i < nrows; i++) {
-        bool null = false;
-        for (size_t k = 0; k < nkeys && !null; k++)
-            null = wf_key_null(keys[k], i);
-        if (null) {
-            g->gid[i] = -1;
-            continue;
-        }
-        size_t s = (size_t)h[i] & (cap - 1);
-        for (;;) {
-            int64_t id = slots[s];
-            if (id < 0) {
-                if (g->ngroups == repcap) {
-                    size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
-                    if (!r)
-                        goto oom;
-                    g->rep = r;
-                    repcap *= 2;
-                }
-                g->rep[g->ngroups] = i;
-                slots[s] = (int64_t)g->ngroups;
-                g->gid[i] = (int64_t)g->ngroups++;
-                if (g->ngroups * 2 > cap) { /* grow: rehash the groups */
-                    size_t ncap = cap * 2;
-                    int64_t *ns = malloc(ncap * sizeof *ns);
-                    if (!ns)
-                        goto oom;
-                    memset(ns, 0xff, ncap * sizeof *ns);
-                    for (size_t q = 0; q < g->ngroups; q++) {
-                        size_t t = (size_t)h[g->rep[q]] & (ncap - 1);
-                        while (ns[t] >= 0)
-                            t = (t + 1) & (ncap - 1);
-                        ns[t] = (int64_t)q;
+    for (size_t b0 = 0; b0 < nrows; b0 += HASH_BLOCK) {
+        size_t bn = nrows - b0 < HASH_BLOCK ? nrows - b0 : HASH_BLOCK;
+        wf_keys_hash_at(keys, nkeys, b0, bn, h);
+        for (size_t j = 0; j < bn; j++) {
+            size_t i = b0 + j;
+            bool null = false;
+            for (size_t k = 0; k < nkeys && !null; k++)
+                null = wf_key_null(keys[k], i);
+            if (null) {
+                g->gid[i] = -1;
+                continue;
+            }
+            size_t s = (size_t)h[j] & (cap - 1);
+            for (;;) {
+                int32_t id = slots[s];
+                if (id < 0) {
+                    if (g->ngroups == repcap) {
+                        size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
+                        uint64_t *rh =
+                            r ? realloc(gh, repcap * 2 * sizeof *rh) : NULL;
+                        if (r)
+                            g->rep = r;
+                        if (!rh)
+                            goto oom;
+                        gh = rh;
+                        repcap *= 2;
                     }
-                    free(slots);
-                    slots = ns;
-                    cap = ncap;
+                    g->rep[g->ngroups] = i;
+                    gh[g->ngroups] = h[j];
+                    slots[s] = (int32_t)g->ngroups;
+                    g->gid[i] = (int32_t)g->ngroups++;
+                    if (g->ngroups * 2 > cap) { /* grow: rehash the groups */
+                        size_t ncap = cap * 2;
+                        int32_t *ns = malloc(ncap * sizeof *ns);
+                        if (!ns)
+                            goto oom;
+                        memset(ns, 0xff, ncap * sizeof *ns);
+                        for (size_t q = 0; q < g->ngroups; q++) {
+                            size_t t = (size_t)gh[q] & (ncap - 1);
+                            while (ns[t] >= 0)
+                                t = (t + 1) & (ncap - 1);
+                            ns[t] = (int32_t)q;
+                        }
+                        free(slots);
+                        slots = ns;
+                        cap = ncap;
+                    }
+                    break;
                 }
-                break;
+                size_t r = g->rep[id];
+                bool same = gh[id] == h[j];
+                for (size_t k = 0; k < nkeys && same; k++)
+                    same = wf_key_equal(keys[k], i, keys[k], r);
+                if (same) {
+                    g->gid[i] = id;
+                    break;
+                }
+                s = (s + 1) & (cap - 1);
             }
-            size_t r = g->rep[id];
-            bool same = h[r] == h[i];
-            for (size_t k = 0; k < nkeys && same; k++)
-                same = wf_key_equal(keys[k], i, keys[k], r);
-            if (same) {
-                g->gid[i] = id;
-                break;
-            }
-            s = (s + 1) & (cap - 1);
         }
     }
-    free(h);
+    free(gh);
     free(slots);
     return WEFT_OK;
 oom:
-    free(h);
+    free(gh);
     free(slots);
     free(g->gid);
     free(g->rep);
@@ -312,7 +329,7 @@ static weft_err agg_states(const wf_agg *a, const wf_column *src,
     char name[64];
     wf_column c1, c2, c3;
     weft_err e;
-    const int64_t *gid = g->gid;
+    const int32_t *gid = g->gid;
     switch (a->fn) {
     case WF_AGG_SIZE:
     case WF_AGG_COUNT: {

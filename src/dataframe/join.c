@@ -117,9 +117,12 @@ static int64_t probe(const buckets *b, const wf_column *const *lk,
     }
 }
 
+/* The matched rows. While pair k is left row k (each left row matched
+ * once, in order: a many-to-one join), l is not written (ident). */
 typedef struct pairs {
     size_t *l, *r; /* r: SIZE_MAX for no match (left join) */
     size_t n, cap;
+    bool ident;
 } pairs;
 
 static bool push(pairs *p, size_t l, size_t r)
@@ -136,9 +139,26 @@ static bool push(pairs *p, size_t l, size_t r)
         p->r = b;
         p->cap = cap;
     }
-    p->l[p->n] = l;
+    if (p->ident && l != p->n) { /* no longer the identity: write it out */
+        for (size_t k = 0; k < p->n; k++)
+            p->l[k] = k;
+        p->ident = false;
+    }
+    if (!p->ident)
+        p->l[p->n] = l;
     p->r[p->n++] = r;
     return true;
+}
+
+/* Left column c at the pairs' rows. */
+static weft_err take_left(const wf_column *c, const pairs *p, wf_column *out)
+{
+    if (!p->ident)
+        return wf_col_take(c, p->l, p->n, out);
+    weft_err e = wf_col_init(out, c->type, c->len); /* every row, in order */
+    if (!e && (e = wf_col_append(out, c)))
+        wf_col_free(out);
+    return e;
 }
 
 /* Column c at rows idx (SIZE_MAX: a null row). */
@@ -146,6 +166,10 @@ static weft_err take_or_null(const wf_column *c, const size_t *idx, size_t n,
                              wf_column *out)
 {
     bool any_null = false;
+    for (size_t i = 0; i < n && !any_null; i++)
+        any_null = idx[i] == SIZE_MAX;
+    if (!any_null && c->len)
+        return wf_col_take(c, idx, n, out);
     size_t *safe = malloc((n ? n : 1) * sizeof *safe);
     if (!safe)
         return WEFT_ENOMEM;
@@ -208,15 +232,22 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
     weft_err e = build(rk, nkeys, right->nrows, &b);
     if (e)
         return e;
-    uint64_t *lh = malloc((left->nrows ? left->nrows : 1) * sizeof *lh);
-    pairs p = {0};
-    if (!lh) {
-        buckets_free(&b);
-        return WEFT_ENOMEM;
-    }
-    wf_keys_hash(lk, nkeys, left->nrows, lh);
+    uint64_t lh[WF_HASH_BLOCK];
+    pairs p = {.ident = true};
+    /* room for one match a row (grown if there are more): untouched
+     * pages of l cost nothing while the join is many-to-one */
+    p.cap = left->nrows ? left->nrows : 1;
+    p.l = malloc(p.cap * sizeof *p.l);
+    p.r = malloc(p.cap * sizeof *p.r);
+    if (!p.l || !p.r)
+        e = WEFT_ENOMEM;
     for (size_t i = 0; i < left->nrows && !e; i++) {
-        int64_t id = probe(&b, lk, rk, nkeys, i, lh[i]);
+        if (i % WF_HASH_BLOCK == 0) /* the next block's hashes */
+            wf_keys_hash_at(lk, nkeys, i,
+                            left->nrows - i < WF_HASH_BLOCK ? left->nrows - i
+                                                            : WF_HASH_BLOCK,
+                            lh);
+        int64_t id = probe(&b, lk, rk, nkeys, i, lh[i % WF_HASH_BLOCK]);
         if (id < 0) {
             if (how == WF_JOIN_LEFT && !push(&p, i, SIZE_MAX))
                 e = WEFT_ENOMEM;
@@ -226,8 +257,12 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
             if (!push(&p, i, b.order[q]))
                 e = WEFT_ENOMEM;
     }
-    free(lh);
     buckets_free(&b);
+    if (!e && p.ident && p.n != left->nrows) { /* a prefix: write it out */
+        for (size_t k = 0; k < p.n; k++)
+            p.l[k] = k;
+        p.ident = false;
+    }
     for (size_t j = 0; !e && j < left->ncols; j++) {
         const char *name = left->names[j];
         char buf[600];
@@ -237,7 +272,7 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
             name = buf;
         }
         wf_column c;
-        if (!(e = wf_col_take(&left->cols[j], p.l, p.n, &c)) &&
+        if (!(e = take_left(&left->cols[j], &p, &c)) &&
             (e = wf_table_add(out, name, &c)))
             wf_col_free(&c);
     }

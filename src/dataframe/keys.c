@@ -18,16 +18,23 @@ static uint64_t mix64(uint64_t x)
 void wf_keys_hash(const wf_column *const *keys, size_t nkeys, size_t nrows,
                   uint64_t *h)
 {
-    for (size_t i = 0; i < nrows; i++)
-        h[i] = 0x9e3779b97f4a7c15ull;
+    wf_keys_hash_at(keys, nkeys, 0, nrows, h);
+}
+
+void wf_keys_hash_at(const wf_column *const *keys, size_t nkeys, size_t first,
+                     size_t n, uint64_t *h)
+{
+    for (size_t j = 0; j < n; j++)
+        h[j] = 0x9e3779b97f4a7c15ull;
     for (size_t k = 0; k < nkeys; k++) { /* a column at a time */
         const wf_column *c = keys[k];
-        for (size_t i = 0; i < nrows; i++) {
+        for (size_t j = 0; j < n; j++) {
+            size_t i = first + j;
             uint64_t v;
             if (c->type == WF_COL_STR) {
-                size_t n;
-                const char *s = wf_col_str(c, i, &n);
-                v = XXH3_64bits(s, n);
+                size_t len;
+                const char *s = wf_col_str(c, i, &len);
+                v = XXH3_64bits(s, len);
             } else if (c->type == WF_COL_F64) {
                 double d = c->v.f64[i] == 0 ? 0.0 : c->v.f64[i]; /* -0 */
                 memcpy(&v, &d, 8);
@@ -37,7 +44,7 @@ void wf_keys_hash(const wf_column *const *keys, size_t nkeys, size_t nrows,
             } else {
                 v = mix64((uint64_t)c->v.i64[i]);
             }
-            h[i] = mix64(h[i] ^ v) + k;
+            h[j] = mix64(h[j] ^ v) + k;
         }
     }
 }

@@ -13,6 +13,14 @@
 void wf_keys_hash(const wf_column *const *keys, size_t nkeys, size_t nrows,
                   uint64_t *h);
 
+/* The same for rows [first, first + n): h[j] is row first + j's hash
+ * (hashing a block at a time keeps the hashes in cache). */
+void wf_keys_hash_at(const wf_column *const *keys, size_t nkeys, size_t first,
+                     size_t n, uint64_t *h);
+
+/* Rows hashed a block at a time by the grouping and join loops. */
+#define WF_HASH_BLOCK 2048
+
 /* Is row i's key null in c (a null, or a float NaN)? */
 bool wf_key_null(const wf_column *c, size_t i);
 

@@ -83,6 +83,10 @@ struct wg_call {
     bool has_out;
     char err[512];
     bool failed;
+    /* the program's last step writes its output straight into the task's
+     * result in the store (no copy) */
+    weft_task *task;
+    bool last, returned;
 };
 
 size_t wg_nin(const wg_call *c)
@@ -145,6 +149,11 @@ weft_err wg_out(wg_call *c, const weft_value *v)
 {
     if (c->has_out)
         return wg_fail(c, "the output was set twice");
+    if (c->last) { /* copied once, into the store */
+        weft_err e = weft_return(c->task, 0, v);
+        c->has_out = c->returned = e == 0;
+        return e;
+    }
     weft_err e = own_copy(&c->out, v);
     c->has_out = e == 0;
     return e;
@@ -158,6 +167,22 @@ weft_err wg_out_alloc(wg_call *c, weft_type type, weft_dtype dtype,
         return wg_fail(c, "the output was set twice");
     owned *o = &c->out;
     memset(o, 0, sizeof *o);
+    if (c->last && (type == WEFT_T_ARRAY || type == WEFT_T_BYTES)) {
+        weft_err e =
+            type == WEFT_T_ARRAY
+                ? weft_return_alloc_array(c->task, 0, dtype, ndim, shape, data)
+                : weft_return_alloc(c->task, 0, n, data);
+        if (!e && type == WEFT_T_ARRAY) { /* n must match the shape */
+            size_t want = weft_dtype_size(dtype);
+            for (uint32_t d = 0; d < ndim; d++)
+                want *= (size_t)shape[d];
+            if (want != n)
+                return wg_fail(c, "output of %zu bytes for a shape of %zu", n,
+                               want);
+        }
+        c->has_out = c->returned = e == 0;
+        return e;
+    }
     if (type == WEFT_T_ARRAY) {
         size_t want = weft_dtype_size(dtype);
         if (ndim > WEFT_MAX_NDIM || !want)
@@ -352,7 +377,9 @@ static weft_err wg_run(weft_task *t)
                      .in = in,
                      .nin = nin,
                      .params = params,
-                     .plen = pl};
+                     .plen = pl,
+                     .task = t,
+                     .last = s + 1 == nsteps};
         weft_err ke = fn(&c);
         free(aligned);
         if (!ke && !c.has_out)
@@ -365,8 +392,10 @@ static weft_err wg_run(weft_task *t)
         outs[s] = c.out;
         if (outs[s].v.type == WEFT_T_ARRAY)
             outs[s].v.u.arr.shape = outs[s].shape;
+        if (c.returned)
+            outs[s].v.type = WEFT_T_NONE; /* already the task's result */
     }
-    if (!e)
+    if (!e && outs[nsteps - 1].v.type != WEFT_T_NONE)
         e = weft_return(t, 0, &outs[nsteps - 1].v);
     for (uint32_t s = 0; outs && s < nsteps; s++)
         free(outs[s].buf);
