@@ -84,6 +84,20 @@ wa_array *arr_rechunk_bounds(wa_array *a, const size_t *nb,
         same = same_bounds(a, d, nb[d], bounds[d]);
     if (same)
         return a;
+    if (a->kind == K_CREATE) {
+        /* creation in other chunks: each chunk is made where it lies (a
+         * random value depends only on its index) */
+        wa_array *c = arr_new_bounds(a->ctx, a->dtype, a->ndim, a->shape, nb,
+                                     bounds, K_CREATE);
+        if (!c)
+            return NULL;
+        c->cop = a->cop;
+        c->c = a->c;
+        c->name = a->name;
+        if (a->path && !(c->path = strdup(a->path)))
+            return wa_fail(a->ctx, "out of memory");
+        return c;
+    }
     wa_array *r = arr_new_bounds(a->ctx, a->dtype, a->ndim, a->shape, nb,
                                  bounds, K_RECHUNK);
     if (!r)
