@@ -96,6 +96,27 @@ static void test_tree_reduce(void **state)
                                "expected=524287488000 OK\n");
 }
 
+/* Dask's array example: the sum near its expected value, the fused task
+ * counts (the time and the SVG line vary). */
+static void test_seed_array(void **state)
+{
+    (void)state;
+    int status;
+    char *out = run_example("seed_array", &status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("seed_array: exit status %#x, output:\n%s", status, out);
+    const char *want[] = {
+        "seed_array: x random 2000x2000 in 500x500 chunks\n",
+        "y.sum() = 1999341.73",
+        "131 chunk operations -> 39 graph nodes -> 39 tasks\n",
+        "task graph",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(out, want[i]))
+            fail_msg("seed_array: no \"%s\" in:\n%s", want[i], out);
+    free(out);
+}
+
 /* A task that crashes its worker process every time: retried once, then a
  * clear error; the others finish and the program goes on. */
 static void test_isolation(void **state)
@@ -141,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_blood_pressure),
         cmocka_unit_test(test_patient_actors),
         cmocka_unit_test(test_tree_reduce),
+        cmocka_unit_test(test_seed_array),
         cmocka_unit_test(test_squares),
         cmocka_unit_test(test_isolation),
     };
