@@ -773,6 +773,9 @@ static int run_tiled(wg_call *c, const step *st, uint32_t nops,
  * first array kernel that runs. */
 static void tune_malloc(void)
 {
+    const char *off = getenv("WEFT_MALLOC_TUNING");
+    if (off && strcmp(off, "0") == 0) /* the program's own settings stay */
+        return;
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
 }
