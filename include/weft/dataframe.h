@@ -112,7 +112,8 @@ wd_frame *wd_select(wd_frame *f, const char *columns);
 wd_frame *wd_groupby(wd_frame *f, const char *keys, const char *aggs);
 
 /* Aggregates over all rows ("sum(w),mean(age)"; the functions of
- * wd_groupby): one row, pandas' df.agg. (No row when f has no rows.) */
+ * wd_groupby): one row, also when f has none (sums 0, means null), as
+ * pandas' df.agg. */
 wd_frame *wd_agg(wd_frame *f, const char *aggs);
 
 typedef enum wd_how { WD_INNER, WD_LEFT } wd_how;

@@ -616,22 +616,8 @@ wd_frame *wd_agg(wd_frame *f, const char *aggs)
 {
     if (!ok_frame(f, aggs))
         return NULL;
-    /* one group: a constant key, dropped at the end */
-    wd_frame *k = wd_eval(f, "__weft_all__ = True");
-    wd_frame *g = k ? wd_groupby(k, "__weft_all__", aggs) : NULL;
-    if (!g)
-        return NULL;
-    size_t len = 1;
-    for (size_t j = 1; j < g->proto.ncols; j++)
-        len += strlen(g->proto.names[j]) + 1;
-    char *cols = malloc(len), *p = cols;
-    if (!cols)
-        return fail(f->ctx, "out of memory");
-    for (size_t j = 1; j < g->proto.ncols; j++)
-        p += sprintf(p, "%s%s", j > 1 ? "," : "", g->proto.names[j]);
-    wd_frame *r = wd_select(g, cols);
-    free(cols);
-    return r;
+    const char *s[2] = {"", aggs}; /* a groupby without keys: one group */
+    return derive(K_REDUCE, WD_GB_PARTIAL, &f, 1, s, 2, 0, "agg");
 }
 
 wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)

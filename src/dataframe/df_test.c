@@ -203,7 +203,7 @@ static wd_frame *lazy(const query *q, wd_frame *f, wd_frame *dim)
     if (f && q->select)
         f = wd_select(f, q->select);
     if (f && q->keys)
-        f = wd_groupby(f, q->keys, q->aggs);
+        f = q->keys[0] ? wd_groupby(f, q->keys, q->aggs) : wd_agg(f, q->aggs);
     if (f && q->sort)
         f = wd_sort(f, q->sort);
     if (f && q->head)
@@ -303,6 +303,9 @@ static const query *random_query(uint64_t *rng, query *q)
         q->tail = 1 + (int)xorshift_below(rng, 40);
     } else if (end == 3) {
         q->select = q->join ? "id,label,x" : "id,x,g";
+    } else if (xorshift_below(rng, 2)) { /* over all rows: no keys */
+        q->keys = "";
+        q->aggs = "sum(y),mean(x),std(x),count(x),size(),max(g)";
     }
     return q;
 }

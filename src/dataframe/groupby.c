@@ -133,6 +133,15 @@ static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
     g->rep = malloc(repcap * sizeof *g->rep);
     if (!g->gid || !slots || !g->rep || !gh)
         goto oom;
+    if (nkeys == 0) { /* aggregates over all rows: one group, rows or not */
+        for (size_t i = 0; i < nrows; i++)
+            g->gid[i] = 0;
+        g->rep[0] = 0;
+        g->ngroups = 1;
+        free(gh);
+        free(slots);
+        return WEFT_OK;
+    }
     memset(slots, 0xff, cap * sizeof *slots);
     for (size_t b0 = 0; b0 < nrows; b0 += HASH_BLOCK) {
         size_t bn = nrows - b0 < HASH_BLOCK ? nrows - b0 : HASH_BLOCK;
@@ -491,9 +500,9 @@ weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
                             wf_table *out, char *err, size_t errlen)
 {
     wf_table_init(out);
-    if (nkeys == 0 || nkeys > 64)
+    if (nkeys > 64)
         return wf_errf(WEFT_EINVAL, err, errlen,
-                       "groupby: 1 to 64 key columns, not %zu", nkeys);
+                       "groupby: 0 to 64 key columns, not %zu", nkeys);
     const wf_column *kc[64];
     char *kn[64];
     for (size_t k = 0; k < nkeys; k++) {
@@ -562,7 +571,7 @@ weft_err wf_groupby_combine(const wf_table *parts, size_t n, size_t nkeys,
                             char *err, size_t errlen)
 {
     wf_table_init(out);
-    if (n == 0 || nkeys == 0 || nkeys > 64)
+    if (n == 0 || nkeys > 64)
         return wf_errf(WEFT_EINVAL, err, errlen, "groupby: nothing to combine");
     wf_table all;
     wf_table_init(&all);

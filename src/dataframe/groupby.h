@@ -47,6 +47,8 @@ weft_err wf_aggs_parse(const char *spec, wf_agg **aggs, size_t *n, char *err,
 void wf_aggs_free(wf_agg *aggs, size_t n);
 
 /* The partial table of t grouped by keys[0..nkeys) for aggs[0..naggs).
+ * No keys (nkeys 0) aggregates all rows into one group, also when t has
+ * no rows (pandas' df.agg: sums 0, means null).
  * WEFT_EINVAL names an unknown column or an aggregate that does not apply
  * to its column's type (sum/mean/std/var need numbers). */
 weft_err wf_groupby_partial(const wf_table *t, const char *const *keys,
