@@ -1341,7 +1341,21 @@ static void lower_frame(lower *L, wd_frame *f)
     }
     case K_JOIN: {
         wg_node right = gather(L, f->in[1], 0, 0);
-        const char *s[2] = {f->s[0], f->s[1]};
+        /* only the output columns something uses are made */
+        size_t len = 1;
+        for (size_t j = 0; j < f->proto.ncols; j++)
+            len += strlen(f->proto.names[j]) + 1;
+        char *keep = malloc(len);
+        if (!keep) {
+            L->e = WEFT_ENOMEM;
+            break;
+        }
+        keep[0] = '\0';
+        for (size_t j = 0, at = 0; !f->all_cols && j < f->proto.ncols; j++)
+            if (wants(f, f->proto.names[j]))
+                at += (size_t)sprintf(keep + at, "%s%s", at ? "\n" : "",
+                                      f->proto.names[j]);
+        const char *s[3] = {f->s[0], f->s[1], keep};
         for (size_t i = 0; i < f->nparts && !L->e; i++) {
             pending *p = &fs->pend[i];
             if (!take(L, f->in[0], i, p))
@@ -1351,8 +1365,9 @@ static void lower_frame(lower *L, wd_frame *f)
                 start_from(L, p, make_node(L, f->in[0], &tmp, 0));
             }
             p->in[p->nin] = wg_node_in(right);
-            add_step(L, p, WD_JOIN, s, 2, p->nin++);
+            add_step(L, p, WD_JOIN, s, 3, p->nin++);
         }
+        free(keep);
         break;
     }
     case K_REDUCE:

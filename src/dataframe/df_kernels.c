@@ -277,11 +277,16 @@ static weft_err apply_join(wg_call *c, wf_table *t, const wd_step *st,
         return WEFT_ENOMEM;
     }
     size_t nk = wd_unjoin(copy, keys, MAX_LIST);
+    /* s2: the output columns used later ("": all of them) */
+    char *kcopy = st->nstr > 2 && st->s[2][0] ? strdup(st->s[2]) : NULL;
+    char *keep[MAX_LIST];
+    size_t nkeep = kcopy ? wd_unjoin(kcopy, keep, MAX_LIST) : 0;
     wf_table j;
-    r = wf_join(t, &right, (const char *const *)keys, (const char *const *)keys,
-                nk,
-                strcmp(st->s[1], "left") == 0 ? WF_JOIN_LEFT : WF_JOIN_INNER,
-                &j, err, errlen);
+    r = wf_join_cols(
+        t, &right, (const char *const *)keys, (const char *const *)keys, nk,
+        strcmp(st->s[1], "left") == 0 ? WF_JOIN_LEFT : WF_JOIN_INNER,
+        kcopy ? (const char *const *)keep : NULL, nkeep, &j, err, errlen);
+    free(kcopy);
     if (!r)
         replace(t, &j);
     free(copy);

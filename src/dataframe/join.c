@@ -207,6 +207,25 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
                  size_t nkeys, wf_join_how how, wf_table *out, char *err,
                  size_t errlen)
 {
+    return wf_join_cols(left, right, lkeys, rkeys, nkeys, how, NULL, 0, out,
+                        err, errlen);
+}
+
+static bool kept(const char *name, const char *const *keep, size_t nkeep)
+{
+    if (!keep)
+        return true;
+    for (size_t i = 0; i < nkeep; i++)
+        if (strcmp(keep[i], name) == 0)
+            return true;
+    return false;
+}
+
+weft_err wf_join_cols(const wf_table *left, const wf_table *right,
+                      const char *const *lkeys, const char *const *rkeys,
+                      size_t nkeys, wf_join_how how, const char *const *keep,
+                      size_t nkeep, wf_table *out, char *err, size_t errlen)
+{
     wf_table_init(out);
     if (nkeys == 0 || nkeys > 64)
         return wf_errf(WEFT_EINVAL, err, errlen, "join: 1 to 64 keys, not %zu",
@@ -271,6 +290,8 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
             snprintf(buf, sizeof buf, "%s_x", name);
             name = buf;
         }
+        if (!kept(name, keep, nkeep))
+            continue;
         wf_column c;
         if (!(e = take_left(&left->cols[j], &p, &c)) &&
             (e = wf_table_add(out, name, &c)))
@@ -285,6 +306,8 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
             snprintf(buf, sizeof buf, "%s_y", name);
             name = buf;
         }
+        if (!kept(name, keep, nkeep))
+            continue;
         wf_column c;
         if (!(e = take_or_null(&right->cols[j], p.r, p.n, &c)) &&
             (e = wf_table_add(out, name, &c)))

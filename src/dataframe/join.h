@@ -26,4 +26,11 @@ weft_err wf_join(const wf_table *left, const wf_table *right,
                  size_t nkeys, wf_join_how how, wf_table *out, char *err,
                  size_t errlen);
 
+/* wf_join producing only the output columns named keep[0..nkeep) (by
+ * their output names; keep NULL: all). */
+weft_err wf_join_cols(const wf_table *left, const wf_table *right,
+                      const char *const *lkeys, const char *const *rkeys,
+                      size_t nkeys, wf_join_how how, const char *const *keep,
+                      size_t nkeep, wf_table *out, char *err, size_t errlen);
+
 #endif
