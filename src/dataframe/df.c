@@ -1152,6 +1152,24 @@ static void start_from(lower *L, pending *p, wg_node id)
         L->e = WEFT_ENOMEM;
 }
 
+/* The columns f must produce, '\n'-joined in schema order ("" when all of
+ * them); NULL when out of memory. */
+static char *wanted_list(const wd_frame *f)
+{
+    size_t len = 1;
+    for (size_t j = 0; j < f->proto.ncols; j++)
+        len += strlen(f->proto.names[j]) + 1;
+    char *out = malloc(len);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    for (size_t j = 0, at = 0; !f->all_cols && j < f->proto.ncols; j++)
+        if (wants(f, f->proto.names[j]))
+            at += (size_t)sprintf(out + at, "%s%s", at ? "\n" : "",
+                                  f->proto.names[j]);
+    return out;
+}
+
 /* The list of the columns of a select step that f's consumers need. */
 static char *select_needed(const wd_frame *f)
 {
@@ -1208,19 +1226,9 @@ static void lower_source(lower *L, wd_frame *f, fstate *fs)
     }
     /* kept partitions and files hold every column: keep the needed ones */
     char *keep = NULL;
-    if (!f->all_cols && (f->persisted || f->kind != K_CSV)) {
-        size_t len = 1;
-        for (size_t j = 0; j < f->proto.ncols; j++)
-            len += strlen(f->proto.names[j]) + 1;
-        if (!(keep = malloc(len)))
-            L->e = WEFT_ENOMEM;
-        for (size_t j = 0, at = 0; keep && j < f->proto.ncols; j++)
-            if (wants(f, f->proto.names[j]))
-                at += (size_t)sprintf(keep + at, "%s%s", at ? "\n" : "",
-                                      f->proto.names[j]);
-        if (keep && !keep[0])
-            keep[0] = '\0';
-    }
+    if (!f->all_cols && (f->persisted || f->kind != K_CSV) &&
+        !(keep = wanted_list(f)))
+        L->e = WEFT_ENOMEM;
     for (size_t i = 0; i < f->nparts && !L->e; i++) {
         pending *p = &fs->pend[i];
         if (f->persisted || f->kind == K_TABLE) {
@@ -1341,20 +1349,12 @@ static void lower_frame(lower *L, wd_frame *f)
     }
     case K_JOIN: {
         wg_node right = gather(L, f->in[1], 0, 0);
-        /* only the output columns something uses are made */
-        size_t len = 1;
-        for (size_t j = 0; j < f->proto.ncols; j++)
-            len += strlen(f->proto.names[j]) + 1;
-        char *keep = malloc(len);
+        /* only the output columns something uses are made ("": all) */
+        char *keep = wanted_list(f);
         if (!keep) {
             L->e = WEFT_ENOMEM;
             break;
         }
-        keep[0] = '\0';
-        for (size_t j = 0, at = 0; !f->all_cols && j < f->proto.ncols; j++)
-            if (wants(f, f->proto.names[j]))
-                at += (size_t)sprintf(keep + at, "%s%s", at ? "\n" : "",
-                                      f->proto.names[j]);
         const char *s[3] = {f->s[0], f->s[1], keep};
         for (size_t i = 0; i < f->nparts && !L->e; i++) {
             pending *p = &fs->pend[i];
