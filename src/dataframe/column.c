@@ -398,3 +398,20 @@ long wf_table_find(const wf_table *t, const char *name)
             return (long)i;
     return -1;
 }
+
+weft_err wf_table_no_column(const wf_table *t, const char *fn, const char *name,
+                            char *err, size_t errlen)
+{
+    char have[400] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < t->ncols && used + 4 < sizeof have; i++) {
+        int w = snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "",
+                         t->names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return wf_errf(WEFT_EINVAL, err, errlen,
+                   "%s%sno column '%s' (the columns are: %s)", fn ? fn : "",
+                   fn ? ": " : "", name, have);
+}

@@ -118,6 +118,11 @@ void wf_table_init(wf_table *t);
 weft_err wf_table_add(wf_table *t, const char *name, wf_column *col);
 void wf_table_free(wf_table *t);
 
+/* WEFT_EINVAL with "[fn: ]no column 'name' (the columns are: a, b, ...)"
+ * in err (fn may be NULL): the one message for an unknown column. */
+weft_err wf_table_no_column(const wf_table *t, const char *fn, const char *name,
+                            char *err, size_t errlen);
+
 /* Index of the column called name, or -1. */
 long wf_table_find(const wf_table *t, const char *name);
 

@@ -6,22 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static weft_err unknown(const wf_table *t, const char *name, char *err,
-                        size_t errlen)
-{
-    char have[400] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < t->ncols && used + 4 < sizeof have; i++) {
-        int w = snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "",
-                         t->names[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-    return wf_errf(WEFT_EINVAL, err, errlen,
-                   "no column '%s' (the columns are: %s)", name, have);
-}
-
 static weft_err copy_rows(const wf_column *c, size_t n, wf_column *out)
 {
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
@@ -42,7 +26,7 @@ weft_err wf_table_select(const wf_table *t, const char *const *names, size_t n,
         long j = wf_table_find(t, names[k]);
         if (j < 0) {
             wf_table_free(out);
-            return unknown(t, names[k], err, errlen);
+            return wf_table_no_column(t, NULL, names[k], err, errlen);
         }
         wf_column c;
         weft_err e = copy_rows(&t->cols[j], t->nrows, &c);
@@ -168,7 +152,7 @@ weft_err wf_table_sort(const wf_table *t, const char *const *keys,
     for (size_t k = 0; !e && k < n; k++) {
         long j = wf_table_find(t, keys[k]);
         if (j < 0)
-            e = unknown(t, keys[k], err, errlen);
+            e = wf_table_no_column(t, NULL, keys[k], err, errlen);
         else
             cols[k] = &t->cols[j];
     }

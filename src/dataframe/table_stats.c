@@ -15,22 +15,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static weft_err unknown_col(const char *fn, const wf_table *t, const char *name,
-                            char *err, size_t errlen)
-{
-    char have[400] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < t->ncols && used + 4 < sizeof have; i++) {
-        int w = snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "",
-                         t->names[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-    return wf_errf(WEFT_EINVAL, err, errlen,
-                   "%s: no column '%s' (the columns are: %s)", fn, name, have);
-}
-
 /* Is row i of c null in pandas' sense (absent, or a float NaN)? */
 static inline bool cell_null(const wf_column *c, size_t i)
 {
@@ -115,7 +99,7 @@ weft_err wf_table_dropna(const wf_table *t, const char *const *subset,
     for (size_t k = 0; !e && k < nc; k++) {
         long j = subset ? wf_table_find(t, subset[k]) : (long)k;
         if (j < 0)
-            e = unknown_col("dropna", t, subset[k], err, errlen);
+            e = wf_table_no_column(t, "dropna", subset[k], err, errlen);
         else
             cols[k] = &t->cols[j];
     }
@@ -213,7 +197,7 @@ weft_err wf_table_fillna(const wf_table *t, const char *col,
     wf_table_init(out);
     long jc = wf_table_find(t, col);
     if (jc < 0)
-        return unknown_col("fillna", t, col, err, errlen);
+        return wf_table_no_column(t, "fillna", col, err, errlen);
     const wf_column *src = &t->cols[jc];
     wf_scalar v;
     if (!fit_scalar(value, src->type, &v))
@@ -259,7 +243,7 @@ weft_err wf_table_fillna_text(const wf_table *t, const char *col,
     wf_table_init(out);
     long jc = wf_table_find(t, col);
     if (jc < 0)
-        return unknown_col("fillna", t, col, err, errlen);
+        return wf_table_no_column(t, "fillna", col, err, errlen);
     wf_coltype type = t->cols[jc].type;
     size_t n = strlen(value);
     char *buf = calloc(n + CSV_PAD + 1, 1); /* the parsers read ahead */
@@ -622,7 +606,7 @@ weft_err wf_value_counts_partial(const wf_table *t, const char *const *cols,
     for (size_t k = 0; !e && k < ncols; k++) {
         long j = wf_table_find(t, cols[k]);
         if (j < 0)
-            e = unknown_col("value_counts", t, cols[k], err, errlen);
+            e = wf_table_no_column(t, "value_counts", cols[k], err, errlen);
         else if (strcmp(cols[k], "count") == 0)
             e = wf_errf(WEFT_EINVAL, err, errlen,
                         "value_counts: a key column may not be called "
@@ -739,7 +723,7 @@ weft_err wf_unique_partial(const wf_table *t, const char *col, wf_table *out,
     wf_table_init(out);
     long j = wf_table_find(t, col);
     if (j < 0)
-        return unknown_col("unique", t, col, err, errlen);
+        return wf_table_no_column(t, "unique", col, err, errlen);
     return unique_of(t, (size_t)j, out);
 }
 
