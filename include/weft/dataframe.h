@@ -154,6 +154,26 @@ wd_frame *wd_unique(wd_frame *f, const char *column);
  * std min 25% 50% 75% max) and one float64 column each. */
 wd_frame *wd_describe(wd_frame *f);
 
+/* ------------------------------------------------------------ expressions */
+
+/* Expressions built with C functions, for wd_filter and wd_eval: each
+ * returns the expression's text (kept until ctx is freed), or NULL on a
+ * bad argument (wd_error says which) or a NULL argument, so calls nest:
+ *   wd_filter(df, wd_bin(ctx, wd_col(ctx, "age"), ">", wd_int(ctx, 60)))
+ * Column names are put in backticks and text literals quoted and escaped,
+ * so values from a program never need quoting by hand. */
+const char *wd_col(wd_ctx *ctx, const char *name); /* a column */
+const char *wd_int(wd_ctx *ctx, int64_t v);        /* an int64 literal */
+const char *wd_num(wd_ctx *ctx, double v);         /* a float64 (finite) */
+const char *wd_str(wd_ctx *ctx, const char *s);    /* a text literal */
+/* (a op b), op one of + - * / // % ** == != < <= > >= and or */
+const char *wd_bin(wd_ctx *ctx, const char *a, const char *op, const char *b);
+const char *wd_not(wd_ctx *ctx, const char *a);
+/* fn(a), fn one of abs sqrt exp log log10 floor ceil round isnull notnull */
+const char *wd_fn(wd_ctx *ctx, const char *fn, const char *a);
+/* "name = a", for wd_eval */
+const char *wd_assign(wd_ctx *ctx, const char *name, const char *a);
+
 /* ------------------------------------------------------------ the frame */
 
 /* Partitions, columns, and column i's name and type (the schema is known

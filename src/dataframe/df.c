@@ -84,6 +84,8 @@ struct wd_ctx {
     size_t nframes, cap;
     bool progress;
     char err[2048];
+    char **strs; /* expressions built in C (df_expr.c), freed with ctx */
+    size_t nstrs;
 };
 
 /* ------------------------------------------------------------ basics */
@@ -156,6 +158,9 @@ void wd_ctx_free(wd_ctx *ctx)
         return;
     for (size_t i = 0; i < ctx->nframes; i++)
         frame_free(ctx->frames[i]);
+    for (size_t i = 0; i < ctx->nstrs; i++)
+        free(ctx->strs[i]);
+    free(ctx->strs);
     free(ctx->frames);
     free(ctx);
 }
@@ -163,6 +168,24 @@ void wd_ctx_free(wd_ctx *ctx)
 const char *wd_error(const wd_ctx *ctx)
 {
     return ctx->err;
+}
+
+const char *wd_ctx_keep(wd_ctx *ctx, char *s)
+{
+    char **m = s ? realloc(ctx->strs, (ctx->nstrs + 1) * sizeof *m) : NULL;
+    if (!m) {
+        free(s);
+        fail(ctx, "out of memory");
+        return NULL;
+    }
+    ctx->strs = m;
+    ctx->strs[ctx->nstrs++] = s;
+    return s;
+}
+
+void wd_ctx_fail(wd_ctx *ctx, const char *what)
+{
+    fail(ctx, "%s", what);
 }
 
 void wd_set_progress(wd_ctx *ctx, bool on)

@@ -69,6 +69,15 @@ weft_err wd_reduce_tables(wd_op op, int final, const char *const *s,
                           const wf_table *ts, size_t n, wf_table *out,
                           char *err, size_t errlen);
 
+typedef struct wd_ctx wd_ctx;
+
+/* Keep s (malloc'd) until ctx is freed and return it; NULL (and s freed)
+ * when out of memory. */
+const char *wd_ctx_keep(wd_ctx *ctx, char *s);
+
+/* Set ctx's error message. */
+void wd_ctx_fail(wd_ctx *ctx, const char *what);
+
 /* Split a '\n'-joined list in place into out[0..cap); returns the count. */
 size_t wd_unjoin(char *s, char **out, size_t cap);
 

@@ -536,6 +536,73 @@ static void test_out_of_core(void **state)
     weft_shutdown(rt);
 }
 
+/* Expressions built with C functions: the same rows as their text, and
+ * names and values that would need quoting by hand. */
+static void test_built_expressions(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    char path[] = "/tmp/weft_dfx_XXXXXX";
+    close(mkstemp(path));
+    FILE *f = fopen(path, "w");
+    fprintf(f, "name,weight kg,h,age\n");
+    fprintf(f,
+            "\"O'Brien \\ x\",80,2.0,70\nplain,50,1.0,30\nother,90,3.0,65\n");
+    fclose(f);
+    wd_ctx *ctx = wd_ctx_new(rt);
+    wd_frame *df = wd_read_csv(ctx, path, NULL);
+    assert_non_null(df);
+    /* a text value with a quote and a backslash */
+    wd_table *t =
+        wd_compute(wd_filter(df, wd_bin(ctx, wd_col(ctx, "name"),
+                                        "==", wd_str(ctx, "O'Brien \\ x"))));
+    assert_non_null(t);
+    assert_int_equal(wd_table_nrows(t), 1);
+    assert_int_equal(wd_table_i64(t, 0, 3), 70);
+    wd_table_free(t);
+    /* the same rows as the text form */
+    const char *built = wd_bin(
+        ctx, wd_bin(ctx, wd_col(ctx, "age"), ">", wd_int(ctx, 60)), "and",
+        wd_not(ctx, wd_bin(ctx, wd_col(ctx, "h"), ">=", wd_num(ctx, 2.5))));
+    assert_string_equal(built, "((`age` > 60) and (not (`h` >= 2.5)))");
+    wd_table *a = wd_compute(wd_filter(df, built));
+    wd_table *b = wd_compute(wd_filter(df, "age > 60 and not h >= 2.5"));
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(wd_table_nrows(a), 1);
+    assert_int_equal(wd_table_nrows(b), 1);
+    wd_table_free(a);
+    wd_table_free(b);
+    /* a new column with a space in its name, from one that has one */
+    wd_frame *e = wd_eval(
+        df,
+        wd_assign(ctx, "bmi 2",
+                  wd_bin(ctx, wd_col(ctx, "weight kg"), "/",
+                         wd_bin(ctx, wd_col(ctx, "h"), "**", wd_int(ctx, 2)))));
+    if (!e)
+        fail_msg("%s", wd_error(ctx));
+    t = wd_compute(wd_select(e, "bmi 2"));
+    assert_non_null(t);
+    assert_true(close_enough(wd_table_f64(t, 0, 0), 20.0));
+    assert_true(close_enough(wd_table_f64(t, 2, 0), 10.0));
+    wd_table_free(t);
+    t = wd_compute(wd_filter(df, wd_fn(ctx, "notnull", wd_col(ctx, "age"))));
+    assert_non_null(t);
+    assert_int_equal(wd_table_nrows(t), 3);
+    wd_table_free(t);
+    /* bad pieces say what is wrong; NULL passes through */
+    assert_null(wd_bin(ctx, wd_col(ctx, "age"), "<>", wd_int(ctx, 1)));
+    assert_non_null(strstr(wd_error(ctx), "operators"));
+    assert_null(wd_col(ctx, "a`b"));
+    assert_non_null(strstr(wd_error(ctx), "backtick"));
+    assert_null(wd_fn(ctx, "median", wd_col(ctx, "age")));
+    assert_null(wd_num(ctx, 1.0 / 0.0));
+    assert_null(wd_filter(df, wd_bin(ctx, NULL, ">", wd_int(ctx, 1))));
+    wd_ctx_free(ctx);
+    unlink(path);
+    weft_shutdown(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_random_queries_processes),
         cmocka_unit_test(test_persist_files_and_errors),
         cmocka_unit_test(test_out_of_core),
+        cmocka_unit_test(test_built_expressions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
