@@ -88,6 +88,12 @@ wd_frame *wd_read_csv(wd_ctx *ctx, const char *path,
 wd_frame *wd_read_csv_files(wd_ctx *ctx, const char *const *paths, size_t n,
                             const wd_csv_options *opts);
 
+/* How many malformed rows (ragged, or a value not of its column's type) a
+ * wd_read_csv frame made with skip_bad_lines skips. Without
+ * skip_bad_lines the first one is an error, as in wd_compute. Parses the
+ * files again (in parallel); blocks. */
+weft_err wd_bad_lines(wd_frame *f, uint64_t *count);
+
 /* A columnar file written by wd_to_file: a partition per row group. */
 wd_frame *wd_read_file(wd_ctx *ctx, const char *path);
 

@@ -500,6 +500,19 @@ static weft_err proto_step(const wd_frame *f, wf_table *t, const wf_table *rhs,
     case WD_HEAD:
     case WD_TAIL:
         return 0;
+    case WD_BADCOUNT: {
+        wf_column c;
+        wf_table one;
+        wf_table_init(&one);
+        weft_err e = wf_col_init(&c, WF_COL_I64, 0);
+        if (!e && (e = wf_table_add(&one, "bad_lines", &c)))
+            wf_col_free(&c);
+        if (!e) {
+            wf_table_free(t);
+            *t = one;
+        }
+        return e;
+    }
     case WD_JOIN: {
         char *copy = strdup(f->s[0]);
         char *keys[MAX_LIST];
@@ -641,6 +654,25 @@ wd_frame *wd_agg(wd_frame *f, const char *aggs)
         return NULL;
     const char *s[2] = {"", aggs}; /* a groupby without keys: one group */
     return derive(K_REDUCE, WD_GB_PARTIAL, &f, 1, s, 2, 0, "agg");
+}
+
+weft_err wd_bad_lines(wd_frame *f, uint64_t *count)
+{
+    if (!f || !count)
+        return WEFT_EINVAL;
+    if (f->kind != K_CSV || f->persisted) {
+        fail(f->ctx, "bad_lines: not a read_csv frame");
+        return WEFT_EINVAL;
+    }
+    /* a program per partition: parse, then the count; summed */
+    wd_frame *c = derive(K_STEP, WD_BADCOUNT, &f, 1, NULL, 0, 0, "bad_lines");
+    wd_frame *sum = c ? wd_agg(c, "sum(bad_lines)") : NULL;
+    wd_table *t = sum ? wd_compute(sum) : NULL;
+    if (!t)
+        return WEFT_EINVAL;
+    *count = (uint64_t)wd_table_i64(t, 0, 0);
+    wd_table_free(t);
+    return 0;
 }
 
 wd_frame *wd_join(wd_frame *left, wd_frame *right, const char *on, wd_how how)
@@ -903,6 +935,8 @@ static weft_err plan_needs(wd_ctx *ctx, wd_frame *out)
             if (f->op == WD_FILTER) {
                 if (!(e = need_pass(in, f, NULL)))
                     e = need_expr(in, f->s[0], NULL);
+            } else if (f->op == WD_BADCOUNT) {
+                in->all_cols = true; /* a bad value in any column counts */
             } else if (f->op == WD_DROPNA && !f->s[0][0]) {
                 in->all_cols = true; /* a null anywhere drops the row */
             } else if (f->op == WD_DROPNA || f->op == WD_FILLNA) {
@@ -1050,8 +1084,8 @@ static const char *op_name(wd_op op)
         [WD_SORT] = "sort",          [WD_JOIN] = "join",
         [WD_GB_PARTIAL] = "groupby", [WD_VC_PARTIAL] = "value_counts",
         [WD_UQ_PARTIAL] = "unique",  [WD_DS_PARTIAL] = "describe",
-        [WD_CAST] = "cast"};
-    return op > 0 && op <= WD_CAST && names[op] ? names[op] : "op";
+        [WD_CAST] = "cast",          [WD_BADCOUNT] = "bad_lines"};
+    return op > 0 && op <= WD_BADCOUNT && names[op] ? names[op] : "op";
 }
 
 /* Turn partition i's pending program of f into a node. */

@@ -35,6 +35,7 @@ typedef enum wd_op {
     WD_UQ_PARTIAL,  /* s0: column */
     WD_DS_PARTIAL,  /* describe */
     WD_CAST,        /* s0: columns, s1: type names: convert to those types */
+    WD_BADCOUNT,    /* right after WD_SRC_CSV: one row, "bad_lines" skipped */
 } wd_op;
 
 #define WD_MAX_STR 3

@@ -428,6 +428,7 @@ static weft_err wd_k_part(wg_call *c)
     wf_table_init(&t);
     if (!rd(&r, &nsteps, 4) || nsteps == 0)
         return wg_fail(c, "bad program");
+    wf_csv_stats stats = {0};
     weft_err e = 0;
     for (uint32_t s = 0; s < nsteps && !e; s++) {
         wd_step st;
@@ -442,7 +443,7 @@ static weft_err wd_k_part(wg_call *c)
                 wf_csv_plan_decode(v->u.buf.data, v->u.buf.len, &plan))
                 e = wf_errf(WEFT_EINVAL, err, sizeof err, "bad CSV plan");
             else
-                e = wf_csv_parse_part(plan, (size_t)st.n, &t, NULL, err,
+                e = wf_csv_parse_part(plan, (size_t)st.n, &t, &stats, err,
                                       sizeof err);
             wf_csv_plan_free(plan);
         } else if (s == 0 && st.op == WD_SRC_FILE) {
@@ -455,6 +456,16 @@ static weft_err wd_k_part(wg_call *c)
             e = in_table(c, 0, &t, err, sizeof err);
         } else if (s == 0) {
             e = wf_errf(WEFT_EINVAL, err, sizeof err, "no source step");
+        } else if (st.op == WD_BADCOUNT) { /* what the CSV parse skipped */
+            wf_column n;
+            wf_table one;
+            wf_table_init(&one);
+            if (!(e = wf_col_init(&n, WF_COL_I64, 1)) &&
+                !(e = wf_col_push_i64(&n, (int64_t)stats.bad_lines)) &&
+                (e = wf_table_add(&one, "bad_lines", &n)))
+                wf_col_free(&n);
+            if (!e)
+                replace(&t, &one);
         } else {
             e = run_step(c, &t, &st, err, sizeof err);
         }

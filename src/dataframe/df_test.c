@@ -484,6 +484,23 @@ static void test_persist_files_and_errors(void **state)
     assert_non_null(strstr(wd_error(ctx), "oops"));
     if (!strstr(wd_error(ctx), ":5002: column 4 (x)"))
         fail_msg("%s", wd_error(ctx));
+    uint64_t nbad = 0;
+    assert_int_equal(wd_bad_lines(typed, &nbad), WEFT_EINVAL);
+    /* skipped and counted when asked: that row and a ragged one */
+    FILE *more = fopen(path, "a");
+    fprintf(more, "2,COPD,3\n");
+    fclose(more);
+    wd_frame *skip = wd_read_csv(ctx, path,
+                                 &(wd_csv_options){.schema = "x:float64",
+                                                   .partition_bytes = 32 << 10,
+                                                   .skip_bad_lines = true});
+    assert_non_null(skip);
+    wd_table *kept = wd_compute(skip);
+    assert_non_null(kept);
+    assert_int_equal(wd_table_nrows(kept), 5000);
+    wd_table_free(kept);
+    OK(wd_bad_lines(skip, &nbad));
+    assert_int_equal(nbad, 2);
 
     wd_table_free(a);
     wd_table_free(b);
