@@ -70,12 +70,7 @@ struct wd_frame {
     char **need;
     size_t nneed, capneed;
     size_t consumers;
-    wg_node *nodes; /* made nodes, per partition */
-    uint8_t **prog; /* pending programs, per partition */
-    size_t *proglen, *progsteps;
-    wg_input *base; /* the pending programs' input 0 */
-    wg_input extra; /* a join's right table */
-    bool has_extra;
+    struct fstate *st; /* per partition: its program or its node */
 };
 
 struct wd_ctx {
@@ -116,18 +111,7 @@ static void lower_reset(wd_frame *f)
     free(f->need);
     f->need = NULL;
     f->nneed = f->capneed = 0;
-    for (size_t i = 0; f->prog && i < f->nparts; i++)
-        free(f->prog[i]);
-    free(f->prog);
-    free(f->proglen);
-    free(f->progsteps);
-    free(f->nodes);
-    free(f->base);
-    f->prog = NULL;
-    f->proglen = f->progsteps = NULL;
-    f->nodes = NULL;
-    f->base = NULL;
-    f->needed = f->all_cols = f->has_extra = false;
+    f->needed = f->all_cols = false;
     f->consumers = 0;
 }
 
@@ -1068,10 +1052,11 @@ typedef struct pending {
     const char *last; /* the last step's name, for the key */
 } pending;
 
-typedef struct fstate {
+struct fstate {
     pending *pend; /* per partition */
     wg_node *node; /* per partition, NO_NODE until made */
-} fstate;
+};
+typedef struct fstate fstate;
 
 static const char *op_name(wd_op op)
 {
@@ -1121,7 +1106,7 @@ static wg_node make_node(lower *L, wd_frame *f, fstate *fs, size_t i)
 
 static fstate *state_of(wd_frame *f)
 {
-    return (fstate *)f->nodes;
+    return f->st;
 }
 
 /* A pending program for partition i of in, for one consumer: in's own
@@ -1388,7 +1373,7 @@ static void lower_frame(lower *L, wd_frame *f)
     }
     for (size_t i = 0; i < f->nparts; i++)
         fs->node[i] = NO_NODE;
-    f->nodes = (wg_node *)fs;
+    f->st = fs;
     if (f->persisted || f->kind == K_CSV || f->kind == K_FILE ||
         f->kind == K_TABLE) {
         lower_source(L, f, fs);
@@ -1463,7 +1448,7 @@ static void state_free(wd_frame *f)
     free(fs->pend);
     free(fs->node);
     free(fs);
-    f->nodes = NULL;
+    f->st = NULL;
 }
 
 /* Lower out (and what it needs) into a new graph; *nodes gets out's
