@@ -371,6 +371,7 @@ static void test_examples(void **state)
         /* the collections, unchanged on a cluster */
         {"patients_dataframe", "69.235294    7973"},
         {"wordcount", "words 6512"},
+        {"seed_array", "y.sum() = 1999341.734467"},
     };
     const char *dir = getenv("WEFT_EXAMPLES_DIR");
     if (!dir)
