@@ -366,7 +366,10 @@ static void random_queries(weft_runtime *rt, uint64_t seed, int rounds)
 static void test_random_queries_threads(void **state)
 {
     (void)state;
-    weft_runtime *rt = start_runtime(2);
+    weft_runtime *rt = start_runtime(1); /* one thread, then 2, then 8 */
+    random_queries(rt, 0xdf05, scaled(10));
+    weft_shutdown(rt);
+    rt = start_runtime(2);
     random_queries(rt, 0xdf01, scaled(40));
     random_queries(rt, 0xdf02, scaled(20));
     assert_int_equal(objects_settled(rt), 0);
