@@ -4,6 +4,9 @@
 #include <math.h>
 #include <string.h>
 
+/* XXH3 inlined: most keys are short, and a call per row costs more than
+ * hashing them */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 static uint64_t mix64(uint64_t x)
@@ -46,28 +49,5 @@ void wf_keys_hash_at(const wf_column *const *keys, size_t nkeys, size_t first,
             }
             h[j] = mix64(h[j] ^ v) + k;
         }
-    }
-}
-
-bool wf_key_null(const wf_column *c, size_t i)
-{
-    return !wf_col_present(c, i) ||
-           (c->type == WF_COL_F64 && isnan(c->v.f64[i]));
-}
-
-bool wf_key_equal(const wf_column *a, size_t i, const wf_column *b, size_t j)
-{
-    switch (a->type) {
-    case WF_COL_STR: {
-        size_t n1, n2;
-        const char *p = wf_col_str(a, i, &n1), *q = wf_col_str(b, j, &n2);
-        return n1 == n2 && memcmp(p, q, n1) == 0;
-    }
-    case WF_COL_F64:
-        return a->v.f64[i] == b->v.f64[j];
-    case WF_COL_BOOL:
-        return a->v.b[i] == b->v.b[j];
-    default:
-        return a->v.i64[i] == b->v.i64[j];
     }
 }
