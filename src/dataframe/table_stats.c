@@ -832,6 +832,23 @@ static weft_err sort_doubles(double *x, size_t n)
     return WEFT_OK;
 }
 
+/* A describe partial column's layout around its n sorted values (at rows
+ * 3..3+n): count, mean and M2 in rows 0-2, nulls after the values up to
+ * rows. */
+static void describe_header(wf_column *o, size_t n, double mean, double m2,
+                            size_t rows)
+{
+    o->v.f64[0] = (double)n;
+    o->v.f64[1] = mean;
+    o->v.f64[2] = m2;
+    memset(o->valid, 1, 3 + n);
+    for (size_t i = 3 + n; i < rows; i++) {
+        o->valid[i] = 0;
+        o->v.f64[i] = 0;
+    }
+    o->len = rows;
+}
+
 /* A described column's state: n values x[0..n) ascending, mean, m2. */
 typedef struct dstate {
     size_t n;
@@ -885,15 +902,7 @@ weft_err wf_describe_partial(const wf_table *t, wf_table *out, char *err,
             wf_col_free(&o);
             break;
         }
-        o.v.f64[0] = (double)n;
-        o.v.f64[1] = mean;
-        o.v.f64[2] = m2;
-        memset(o.valid, 1, 3 + n);
-        for (size_t i = 3 + n; i < rows; i++) {
-            o.valid[i] = 0;
-            o.v.f64[i] = 0;
-        }
-        o.len = rows;
+        describe_header(&o, n, mean, m2, rows);
         if ((e = wf_table_add(out, t->names[j], &o)))
             wf_col_free(&o);
     }
@@ -1016,15 +1025,7 @@ weft_err wf_describe_combine(const wf_table *parts, size_t n, wf_table *out,
             y = x;
         }
         free(y);
-        o.v.f64[0] = (double)cnt;
-        o.v.f64[1] = mean;
-        o.v.f64[2] = m2;
-        memset(o.valid, 1, 3 + cnt);
-        for (size_t i = 3 + cnt; i < rows; i++) {
-            o.valid[i] = 0;
-            o.v.f64[i] = 0;
-        }
-        o.len = rows;
+        describe_header(&o, cnt, mean, m2, rows);
         if ((e = wf_table_add(out, p0->names[j], &o)))
             wf_col_free(&o);
     }
