@@ -462,6 +462,25 @@ fast_str(parser *ps, wf_column *c, size_t r, const char *p, const char *end)
     return s;
 }
 
+/* A typed value did not parse at p: when the field is empty (p ends it),
+ * row r of c is null (value zero) and p is returned; anything else, such
+ * as the sentinel at the end of the buffer or a value the general path
+ * must judge, returns stop_byte without touching c, so a column with no
+ * nulls never gets validity bytes. */
+static inline const char *empty_field(parser *ps, wf_column *c, size_t r,
+                                      const char *p)
+{
+    if (*p != ps->delim && *p != '\n' && *p != '\r')
+        return stop_byte;
+    if (c->type == WF_COL_BOOL)
+        c->v.b[r] = 0;
+    else if (c->type == WF_COL_F64)
+        c->v.f64[r] = 0;
+    else
+        c->v.i64[r] = 0;
+    return set_null(c, r) ? p : stop_byte;
+}
+
 /* Parse the field at p of kind into row r of c; returns the byte after the
  * value (the caller checks it ends the field) or stop_byte. An empty field
  * is stored as null and returns p. */
@@ -478,8 +497,7 @@ fast_field(parser *ps, unsigned kind, wf_column *c, size_t r, const char *p,
             c->v.i64[r] = v;
             return q;
         }
-        c->v.i64[r] = 0;
-        return !set_null(c, r) ? stop_byte : st == CSV_BAD ? p : stop_byte;
+        return st == CSV_BAD ? empty_field(ps, c, r, p) : stop_byte;
     }
     case K_F64: {
         double v;
@@ -491,8 +509,7 @@ fast_field(parser *ps, unsigned kind, wf_column *c, size_t r, const char *p,
             c->v.f64[r] = v;
             return q;
         }
-        c->v.f64[r] = 0;
-        return !set_null(c, r) ? stop_byte : p;
+        return empty_field(ps, c, r, p);
     }
     case K_DATE:
     case K_TS: {
@@ -503,8 +520,7 @@ fast_field(parser *ps, unsigned kind, wf_column *c, size_t r, const char *p,
             c->v.i64[r] = v;
             return q;
         }
-        c->v.i64[r] = 0;
-        return !set_null(c, r) ? stop_byte : p;
+        return empty_field(ps, c, r, p);
     }
     case K_BOOL: {
         const char *q = csv_find4(p, end, ps->delim, '\n', '\r', ps->qc);
@@ -513,8 +529,7 @@ fast_field(parser *ps, unsigned kind, wf_column *c, size_t r, const char *p,
             c->v.b[r] = b;
             return q;
         }
-        c->v.b[r] = 0;
-        return !set_null(c, r) ? stop_byte : p;
+        return empty_field(ps, c, r, p);
     }
     case K_STR:
         return fast_str(ps, c, r, p, end);
