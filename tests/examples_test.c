@@ -108,7 +108,7 @@ static void test_seed_array(void **state)
     const char *want[] = {
         "seed_array: x random 2000x2000 in 500x500 chunks\n",
         "y.sum() = 1999341.73",
-        "131 chunk operations -> 39 graph nodes -> 39 tasks\n",
+        "125 chunk operations -> 33 graph nodes -> 33 tasks\n",
         "task graph",
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)

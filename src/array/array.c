@@ -387,8 +387,10 @@ weft_err arr_sources(wa_array *a)
 uint32_t arr_emit(wa_prog *p, wa_array *a, size_t b)
 {
     for (size_t i = 0; i < p->nmemo; i++)
-        if (p->memo[i].a == a && p->memo[i].b == b)
+        if (p->memo[i].a == a && p->memo[i].b == b) {
+            p->hits += !(p->memo[i].slot & SLOT_IN);
             return p->memo[i].slot;
+        }
     if (!a->src && a->uses > 1 && !cheap(a) && arr_sources(a)) {
         p->fail = true;
         return 0;

@@ -133,6 +133,7 @@ typedef struct wa_prog {
         uint32_t slot;
     } * memo;
     size_t nmemo, capmemo;
+    uint32_t hits; /* arr_emit calls answered by an op already written */
     char key[200];
     bool fail;
 } wa_prog;

@@ -432,12 +432,33 @@ static int64_t tile_elems(void)
     return s && atoll(s) > 0 ? atoll(s) : 8192;
 }
 
+/* Random tiles kept while the tiles of a chunk pair are made (see
+ * run_pair): the tile of x(i,j) one chunk reads is the transposed tile
+ * the other reads next. */
+#define TMEMO 4
+typedef struct tmemo {
+    uint32_t n;
+    struct {
+        uint32_t v;
+        int64_t o[WA_MAXD], e[WA_MAXD];
+        wf_nd val;
+    } at[TMEMO];
+} tmemo;
+
+static void tmemo_clear(tmemo *m)
+{
+    for (uint32_t i = 0; i < m->n; i++)
+        wf_nd_free(&m->at[i].val);
+    m->n = 0;
+}
+
 typedef struct tiler {
     wg_call *c;
     const step *st;
     const wf_nd *ins;
     int64_t (*shape)[WA_MAXD]; /* per step */
     uint32_t *ndim;
+    tmemo *memo; /* NULL: no sharing */
 } tiler;
 
 static bool tile_op(uint32_t op)
@@ -534,6 +555,9 @@ static bool tile_shapes(tiler *t, uint32_t n)
                 memcpy(sh, sa, nd * sizeof *sh);
             }
             break;
+        case OP_RPARTIAL: /* ends a chain; run_pair checked its place */
+        case OP_RCOMB:
+            break;
         default:
             return false;
         }
@@ -577,13 +601,31 @@ static weft_err tile_eval(const tiler *t, uint32_t v, const int64_t *o,
                               f.offset + o[0], e[0], out);
     }
     case OP_RANDOM: {
+        tmemo *m = t->memo;
+        size_t dims = nd * sizeof *o;
+        for (uint32_t i = 0; m && i < m->n; i++)
+            if (m->at[i].v == v && memcmp(m->at[i].o, o, dims) == 0 &&
+                memcmp(m->at[i].e, e, dims) == 0) {
+                const wf_nd *x = &m->at[i].val;
+                *out = wf_nd_view(x->dtype, x->ndim, x->shape, x->data);
+                return 0;
+            }
         op_random f;
         params_of(s, &f, sizeof f);
-        int64_t go[WA_MAXD];
+        int64_t go[WA_MAXD] = {0};
         for (uint32_t d = 0; d < nd; d++)
             go[d] = f.origin[d] + o[d];
-        return wf_nd_random((wf_rng_dist)f.dist, f.seed, f.a, f.b, nd, f.gshape,
-                            go, e, out);
+        weft_err err = wf_nd_random((wf_rng_dist)f.dist, f.seed, f.a, f.b, nd,
+                                    f.gshape, go, e, out);
+        if (!err && m && m->n < TMEMO) {
+            m->at[m->n].v = v;
+            memcpy(m->at[m->n].o, o, dims);
+            memcpy(m->at[m->n].e, e, dims);
+            m->at[m->n].val = *out;
+            *out = wf_nd_view(out->dtype, out->ndim, out->shape, out->data);
+            m->n++;
+        }
+        return err;
     }
     case OP_TRANSPOSE: {
         op_axes f;
@@ -627,23 +669,150 @@ static weft_err tile_eval(const tiler *t, uint32_t v, const int64_t *o,
     }
 }
 
-/* Run steps 0..nops in tiles into *res when the program allows it: 1 done
- * (or failed: *err), 0 not tileable. */
-static int run_tiled(wg_call *c, const step *st, uint32_t nops,
-                     const wf_nd *ins, wf_nd *res, weft_err *err)
+/* One output chunk made tile by tile: the chain ending at step `end`,
+ * stored whole (acc) or, with a partial step, folded into the chunk's
+ * reduction state (acc). */
+typedef struct tjob {
+    uint32_t end, nd, axes;
+    bool partial, first;
+    op_rpartial rp;
+    const int64_t *S; /* the chunk's shape */
+    int64_t te[WA_MAXD];
+    wf_nd acc;
+} tjob;
+
+/* Set j up for the chain ending at end (its partial step, or NULL); false
+ * when the chunk is too small for tiles or the partial step is not one. */
+static bool job_init(const tiler *t, tjob *j, uint32_t end, const step *partial)
 {
-    const step *last = &st[nops - 1];
-    bool partial = last->op == OP_RPARTIAL;
-    uint32_t nchain = partial ? nops - 1 : nops;
-    if (nchain == 0 ||
-        (partial && (last->nin != 1 || slot_at(last, 0) != nchain - 1)))
-        return 0;
-    /* every step tileable, read by one later step at most */
-    uint32_t *uses = calloc(nops, sizeof *uses);
-    int64_t(*shape)[WA_MAXD] = calloc(nops, sizeof *shape);
-    uint32_t *ndim = calloc(nops, sizeof *ndim);
-    int ok = uses && shape && ndim;
-    for (uint32_t i = 0; ok && i < nchain; i++) {
+    memset(j, 0, sizeof *j);
+    j->end = end;
+    j->nd = t->ndim[end];
+    j->S = t->shape[end];
+    j->partial = partial != NULL;
+    j->first = true;
+    int64_t total = 1;
+    for (uint32_t d = 0; d < j->nd; d++)
+        total *= j->S[d];
+    if (j->nd == 0 || total < 2 * tile_elems())
+        return false;
+    if (partial && (!params_of(partial, &j->rp, sizeof j->rp) ||
+                    j->rp.ndim != (int32_t)j->nd))
+        return false;
+    /* tile extents: rows of up to 128 elements (SIMD-friendly, and square
+     * enough for transposes), then as many rows as fit */
+    int64_t budget = tile_elems();
+    for (uint32_t d = j->nd; d-- > 0;) {
+        int64_t want = d == j->nd - 1 ? (budget < 128 ? budget : 128) : budget;
+        j->te[d] = j->S[d] < want ? j->S[d] : want;
+        if (j->te[d] < 1)
+            j->te[d] = 1;
+        budget = budget / j->te[d] > 1 ? budget / j->te[d] : 1;
+    }
+    j->axes = partial ? (j->rp.axes ? j->rp.axes : (1u << j->nd) - 1) : 0;
+    return true;
+}
+
+/* Make the tile at tile coordinates tc and put it (or its reduction
+ * state) into j->acc. */
+static weft_err job_tile(const tiler *t, tjob *j, const int64_t *tc)
+{
+    uint32_t nd = j->nd;
+    const int64_t *S = j->S;
+    int64_t o[WA_MAXD], ext[WA_MAXD];
+    for (uint32_t d = 0; d < nd; d++) {
+        o[d] = tc[d] * j->te[d];
+        ext[d] = S[d] - o[d] < j->te[d] ? S[d] - o[d] : j->te[d];
+    }
+    wf_nd tile = {0};
+    weft_err e = tile_eval(t, j->end, o, ext, &tile);
+    if (!e && !j->partial) {
+        if (j->first)
+            e = wf_nd_alloc(&j->acc, tile.dtype, nd, S, false);
+        int64_t zero[WA_MAXD] = {0};
+        if (!e)
+            e = wf_nd_copy_block(&tile, zero, &j->acc, o, ext);
+    } else if (!e) {
+        op_rpartial f = j->rp;
+        for (uint32_t d = 0; d < nd; d++)
+            f.origin[d] = j->rp.origin[d] + o[d];
+        wf_nd ts = {0};
+        e = wf_nd_reduce_partial((wf_redop)f.op, &tile, f.axes, f.origin,
+                                 f.gshape, &ts);
+        if (!e && j->first) {
+            int64_t ss[WA_MAXD + 1];
+            for (uint32_t d = 0; d < nd; d++)
+                ss[d] = j->axes >> d & 1 ? 1 : S[d];
+            ss[nd] = ts.shape[nd];
+            e = wf_nd_alloc(&j->acc, WEFT_DT_F64, nd + 1, ss, false);
+        }
+        /* where the tile's state goes in the chunk's state; the first tile
+         * there (every reduced coordinate 0) starts it, in any order of
+         * the axes */
+        int64_t so[WA_MAXD + 1] = {0}, zero[WA_MAXD + 1] = {0};
+        bool fresh = true;
+        for (uint32_t d = 0; d < nd; d++) {
+            so[d] = j->axes >> d & 1 ? 0 : o[d];
+            fresh &= !(j->axes >> d & 1) || tc[d] == 0;
+        }
+        if (!e && !fresh) {
+            wf_nd old = {0}, sum = {0};
+            e = wf_nd_alloc(&old, WEFT_DT_F64, nd + 1, ts.shape, false);
+            if (!e)
+                e = wf_nd_copy_block(&j->acc, so, &old, zero, ts.shape);
+            const wf_nd *two[2] = {&old, &ts};
+            if (!e)
+                e = wf_nd_reduce_combine((wf_redop)f.op, two, 2, &sum);
+            if (!e)
+                e = wf_nd_copy_block(&sum, zero, &j->acc, so, ts.shape);
+            wf_nd_free(&old);
+            wf_nd_free(&sum);
+        } else if (!e) {
+            e = wf_nd_copy_block(&ts, zero, &j->acc, so, ts.shape);
+        }
+        wf_nd_free(&ts);
+    }
+    wf_nd_free(&tile);
+    j->first = false;
+    return e;
+}
+
+/* The next tile coordinates of j's grid, row-major; false after the last. */
+static bool job_next(const tjob *j, int64_t *tc)
+{
+    uint32_t d = j->nd;
+    while (d-- > 0) {
+        if (++tc[d] * j->te[d] < j->S[d])
+            return true;
+        tc[d] = 0;
+    }
+    return false;
+}
+
+/* Every tile of j, in order. */
+static weft_err job_run(const tiler *t, tjob *j)
+{
+    int64_t tc[WA_MAXD] = {0};
+    weft_err e;
+    do
+        e = job_tile(t, j, tc);
+    while (!e && job_next(j, tc));
+    return e;
+}
+
+/* Steps [0, n) except skip[0..nskip) are tileable, and each is read by at
+ * most one later step unless it makes values from nothing (creation). */
+static bool chain_ok(const step *st, uint32_t n, const uint32_t *skip,
+                     uint32_t nskip)
+{
+    uint32_t *uses = calloc(n + 1, sizeof *uses);
+    bool ok = uses != NULL;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        bool skipped = false;
+        for (uint32_t k = 0; k < nskip; k++)
+            skipped |= skip[k] == i;
+        if (skipped)
+            continue;
         ok = tile_op(st[i].op);
         for (uint32_t k = 0; ok && k < st[i].nin; k++) {
             uint32_t v = slot_at(&st[i], k);
@@ -651,117 +820,114 @@ static int run_tiled(wg_call *c, const step *st, uint32_t nops,
                 uses[v]++;
         }
     }
-    for (uint32_t i = 0; ok && i < nchain; i++)
+    for (uint32_t i = 0; ok && i < n; i++)
         ok = uses[i] <= 1 || st[i].op == OP_FULL || st[i].op == OP_RANDOM ||
              st[i].op == OP_ARANGE || st[i].op == OP_LINSPACE;
-    tiler t = {c, st, ins, shape, ndim};
-    ok = ok && tile_shapes(&t, nchain);
-    uint32_t nd = ok ? ndim[nchain - 1] : 0;
-    int64_t total = 1, te[WA_MAXD];
-    for (uint32_t d = 0; ok && d < nd; d++) {
-        total *= shape[nchain - 1][d];
-        te[d] = shape[nchain - 1][d];
-    }
-    ok = ok && nd > 0 && total >= 2 * tile_elems();
-    op_rpartial rp;
-    if (ok && partial)
-        ok = params_of(last, &rp, sizeof rp) && rp.ndim == (int32_t)nd;
-    if (!ok) {
-        free(uses);
-        free(shape);
-        free(ndim);
-        return 0;
-    }
-    const int64_t *S = shape[nchain - 1];
-    /* tile extents: rows of up to 128 elements (SIMD-friendly, and square
-     * enough for transposes), then as many rows as fit */
-    int64_t budget = tile_elems();
-    for (uint32_t d = nd; d-- > 0;) {
-        int64_t want = d == nd - 1 ? (budget < 128 ? budget : 128) : budget;
-        te[d] = S[d] < want ? S[d] : want;
-        if (te[d] < 1)
-            te[d] = 1;
-        budget = budget / te[d] > 1 ? budget / te[d] : 1;
-    }
-    uint32_t axes = partial ? (rp.axes ? rp.axes : (1u << nd) - 1) : 0;
-    int64_t tc[WA_MAXD] = {0}; /* tile coordinates */
-    weft_err e = 0;
-    wf_nd acc = {0};
-    bool first = true;
-    for (;;) {
-        int64_t o[WA_MAXD], ext[WA_MAXD];
-        for (uint32_t d = 0; d < nd; d++) {
-            o[d] = tc[d] * te[d];
-            ext[d] = S[d] - o[d] < te[d] ? S[d] - o[d] : te[d];
-        }
-        wf_nd tile = {0};
-        e = tile_eval(&t, nchain - 1, o, ext, &tile);
-        if (!e && !partial) {
-            if (first)
-                e = wf_nd_alloc(&acc, tile.dtype, nd, S, false);
-            int64_t zero[WA_MAXD] = {0};
-            if (!e)
-                e = wf_nd_copy_block(&tile, zero, &acc, o, ext);
-        } else if (!e) {
-            op_rpartial f = rp;
-            for (uint32_t d = 0; d < nd; d++)
-                f.origin[d] = rp.origin[d] + o[d];
-            wf_nd ts = {0};
-            e = wf_nd_reduce_partial((wf_redop)f.op, &tile, f.axes, f.origin,
-                                     f.gshape, &ts);
-            if (!e && first) {
-                int64_t ss[WA_MAXD + 1];
-                for (uint32_t d = 0; d < nd; d++)
-                    ss[d] = axes >> d & 1 ? 1 : S[d];
-                ss[nd] = ts.shape[nd];
-                e = wf_nd_alloc(&acc, WEFT_DT_F64, nd + 1, ss, false);
-            }
-            /* where the tile's state goes in the chunk's state */
-            int64_t so[WA_MAXD + 1] = {0}, zero[WA_MAXD + 1] = {0};
-            bool fresh = true;
-            for (uint32_t d = 0; d < nd; d++) {
-                so[d] = axes >> d & 1 ? 0 : o[d];
-                fresh &= !(axes >> d & 1) || tc[d] == 0;
-            }
-            if (!e && !fresh) {
-                wf_nd old = {0}, sum = {0};
-                e = wf_nd_alloc(&old, WEFT_DT_F64, nd + 1, ts.shape, false);
-                if (!e)
-                    e = wf_nd_copy_block(&acc, so, &old, zero, ts.shape);
-                const wf_nd *two[2] = {&old, &ts};
-                if (!e)
-                    e = wf_nd_reduce_combine((wf_redop)f.op, two, 2, &sum);
-                if (!e)
-                    e = wf_nd_copy_block(&sum, zero, &acc, so, ts.shape);
-                wf_nd_free(&old);
-                wf_nd_free(&sum);
-            } else if (!e) {
-                e = wf_nd_copy_block(&ts, zero, &acc, so, ts.shape);
-            }
-            wf_nd_free(&ts);
-        }
-        wf_nd_free(&tile);
-        first = false;
-        if (e)
-            break;
-        uint32_t d = nd;
-        while (d-- > 0) {
-            if (++tc[d] * te[d] < S[d])
-                break;
-            tc[d] = 0;
-        }
-        if (d == UINT32_MAX)
-            break;
-    }
-    if (e)
-        wf_nd_free(&acc);
-    else
-        *res = acc;
-    *err = e;
     free(uses);
+    return ok;
+}
+
+/* A pair program (array_red.c's pair_node): two chains, each ending in a
+ * partial reduction step, and a combine of the two states. The second
+ * chunk is the first's transposed twin, so its tiles are visited in
+ * transposed order right after the first's: the random tiles both read
+ * are made once (t->memo). */
+static int run_pair(tiler *t, const step *st, uint32_t nops, wf_nd *res,
+                    weft_err *err)
+{
+    const step *last = &st[nops - 1];
+    op_rcomb fc;
+    if (last->nin != 2 || !params_of(last, &fc, sizeof fc) || fc.final)
+        return 0;
+    uint32_t p[2] = {slot_at(last, 0), slot_at(last, 1)}, end[2];
+    for (int k = 0; k < 2; k++) {
+        if ((p[k] & SLOT_IN) || st[p[k]].op != OP_RPARTIAL || st[p[k]].nin != 1)
+            return 0;
+        end[k] = slot_at(&st[p[k]], 0);
+        if (end[k] & SLOT_IN)
+            return 0;
+    }
+    uint32_t skip[3] = {p[0], p[1], nops - 1};
+    /* the partial steps read their chain's end only; nothing else reads
+     * them but the combine */
+    for (uint32_t i = 0; i < nops - 1; i++)
+        for (uint32_t k = 0; k < st[i].nin; k++) {
+            uint32_t v = slot_at(&st[i], k);
+            if ((v == p[0] || v == p[1]) ||
+                ((v == end[0] || v == end[1]) && i != p[0] && i != p[1]))
+                return 0;
+        }
+    if (!chain_ok(st, nops, skip, 3) || !tile_shapes(t, nops))
+        return 0;
+    tjob j[2];
+    if (!job_init(t, &j[0], end[0], &st[p[0]]) ||
+        !job_init(t, &j[1], end[1], &st[p[1]]))
+        return 0;
+    bool twin = j[0].nd == 2 && j[1].nd == 2 && j[0].S[0] == j[1].S[1] &&
+                j[0].S[1] == j[1].S[0];
+    weft_err e = 0;
+    if (twin) {
+        tmemo memo = {0};
+        j[1].te[0] = j[0].te[1];
+        j[1].te[1] = j[0].te[0];
+        t->memo = &memo;
+        int64_t tc[2] = {0, 0};
+        do {
+            int64_t tt[2] = {tc[1], tc[0]};
+            e = job_tile(t, &j[0], tc);
+            if (!e)
+                e = job_tile(t, &j[1], tt);
+            tmemo_clear(&memo);
+        } while (!e && job_next(&j[0], tc));
+        t->memo = NULL;
+    } else {
+        e = job_run(t, &j[0]);
+        if (!e)
+            e = job_run(t, &j[1]);
+    }
+    if (!e) {
+        const wf_nd *two[2] = {&j[0].acc, &j[1].acc};
+        e = wf_nd_reduce_combine((wf_redop)fc.op, two, 2, res);
+    }
+    wf_nd_free(&j[0].acc);
+    wf_nd_free(&j[1].acc);
+    *err = e;
+    return 1;
+}
+
+/* Run steps 0..nops in tiles into *res when the program allows it: 1 done
+ * (or failed: *err), 0 not tileable. */
+static int run_tiled(wg_call *c, const step *st, uint32_t nops,
+                     const wf_nd *ins, wf_nd *res, weft_err *err)
+{
+    int64_t(*shape)[WA_MAXD] = calloc(nops, sizeof *shape);
+    uint32_t *ndim = calloc(nops, sizeof *ndim);
+    tiler t = {c, st, ins, shape, ndim, NULL};
+    const step *last = &st[nops - 1];
+    int done = 0;
+    if (!shape || !ndim) {
+        done = 0;
+    } else if (last->op == OP_RCOMB) {
+        done = run_pair(&t, st, nops, res, err);
+    } else {
+        bool partial = last->op == OP_RPARTIAL;
+        uint32_t nchain = partial ? nops - 1 : nops;
+        tjob j;
+        if (nchain > 0 &&
+            (!partial || (last->nin == 1 && slot_at(last, 0) == nchain - 1)) &&
+            chain_ok(st, nchain, NULL, 0) && tile_shapes(&t, nchain) &&
+            job_init(&t, &j, nchain - 1, partial ? last : NULL)) {
+            *err = job_run(&t, &j);
+            if (*err)
+                wf_nd_free(&j.acc);
+            else
+                *res = j.acc;
+            done = 1;
+        }
+    }
     free(shape);
     free(ndim);
-    return 1;
+    return done;
 }
 
 /* Chunk programs allocate and free many same-sized buffers on each worker

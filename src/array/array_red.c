@@ -42,6 +42,55 @@ static weft_dtype red_dtype(wa_redop op, weft_dtype in)
     }
 }
 
+/* Write block b of a and its partial state for op over axes into p;
+ * returns the state's slot. */
+static uint32_t emit_partial(wa_prog *p, wa_array *a, wa_redop op,
+                             uint32_t axes, size_t b)
+{
+    op_rpartial f = {.op = (int32_t)op, .ndim = (int32_t)a->ndim, .axes = axes};
+    int64_t shape[WA_MAXD];
+    arr_block(a, b, f.origin, shape);
+    memcpy(f.gshape, a->shape, sizeof a->shape);
+    uint32_t in = arr_emit(p, a, b);
+    return prog_op(p, OP_RPARTIAL, &f, sizeof f, NULL, 0, &in, 1);
+}
+
+/* A 2-d array whose chunk grid is the same along both axes: chunk (i, j)
+ * and chunk (j, i) cover transposed regions, and when the array is made
+ * from a chunk and its transpose (x + x.T), both read the same chunks. */
+static bool transposed_pairs(const wa_array *a)
+{
+    if (a->ndim != 2 || a->nb[0] != a->nb[1] || a->nb[0] < 2)
+        return false;
+    return memcmp(a->bounds[0], a->bounds[1],
+                  (a->nb[0] + 1) * sizeof *a->bounds[0]) == 0;
+}
+
+/* For a reduction over all axes: one node for the partial states of
+ * chunks b and twin, combined, when the two are made from shared work
+ * (the inline chunks they both read are then made once, and the task
+ * runs the pair tile by tile, sharing each tile: array_kern.c). Returns
+ * UINT32_MAX when they share nothing (ctx's error unset) or on an error
+ * (set). */
+static wg_node pair_node(wa_array *a, wa_redop op, size_t b, size_t twin,
+                         const char *what, const size_t *co)
+{
+    wa_prog p;
+    prog_init(&p);
+    uint32_t s[2];
+    uint32_t all = (1u << a->ndim) - 1;
+    s[0] = emit_partial(&p, a, op, all, b);
+    uint32_t hits = p.hits;
+    s[1] = emit_partial(&p, a, op, all, twin);
+    if (!p.fail && p.hits == hits) {
+        prog_free(&p);
+        return UINT32_MAX;
+    }
+    op_rcomb mid = {.op = (int32_t)op, .final = 0};
+    prog_op(&p, OP_RCOMB, &mid, sizeof mid, NULL, 0, s, 2);
+    return arr_add_node(a->ctx, &p, true, what, co, a->ndim);
+}
+
 /* A node combining states in[0..n) (finalising to shape when final). */
 static wg_node comb_node(wa_ctx *ctx, const char *what, const wg_node *in,
                          size_t n, const op_rcomb *f, const size_t *co,
@@ -131,15 +180,39 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
     size_t *start = calloc(r->nblocks + 1, sizeof *start);
     wg_node *part = malloc((a->nblocks + 1) * sizeof *part);
     size_t *owner = malloc((a->nblocks + 1) * sizeof *owner);
-    if (!r->src || !cnt || !start || !part || !owner) {
+    uint8_t *done = calloc(a->nblocks + 1, 1);
+    if (!r->src || !cnt || !start || !part || !owner || !done) {
         r = wa_fail(ctx, "out of memory");
         goto out;
     }
     a->uses++;
-    /* a partial state per input chunk, grouped by output chunk */
+    bool pairs = axes == all && transposed_pairs(a);
+    size_t np = 0;
+    /* a partial state per input chunk (or pair of chunks), grouped by
+     * output chunk */
     for (size_t b = 0; b < a->nblocks; b++) {
         size_t co[WA_MAXD], oc[WA_MAXD];
         arr_coords(a, b, co);
+        if (pairs && co[0] != co[1]) {
+            size_t tw[2] = {co[1], co[0]};
+            size_t twin = arr_linear(a, tw);
+            if (co[0] > co[1] && done[b])
+                continue;
+            if (co[0] < co[1]) {
+                wg_node n = pair_node(a, op, b, twin, what, co);
+                if (n == UINT32_MAX && ctx->err[0]) {
+                    r = NULL;
+                    goto out;
+                }
+                if (n != UINT32_MAX) {
+                    done[twin] = 1;
+                    owner[np] = 0;
+                    cnt[0]++;
+                    part[np++] = n;
+                    continue;
+                }
+            }
+        }
         uint32_t k = 0;
         size_t ol = 0;
         for (uint32_t d = 0; d < a->ndim; d++) {
@@ -150,19 +223,13 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
             ol = ol * onb[k] + oc[k];
             k++;
         }
-        owner[b] = ol;
+        owner[np] = ol;
         cnt[ol]++;
-        op_rpartial f = {
-            .op = (int32_t)op, .ndim = (int32_t)a->ndim, .axes = axes};
-        int64_t shape[WA_MAXD];
-        arr_block(a, b, f.origin, shape);
-        memcpy(f.gshape, a->shape, sizeof a->shape);
         wa_prog p;
         prog_init(&p);
-        uint32_t in = arr_emit(&p, a, b);
-        prog_op(&p, OP_RPARTIAL, &f, sizeof f, NULL, 0, &in, 1);
-        part[b] = arr_add_node(ctx, &p, true, what, co, a->ndim);
-        if (part[b] == UINT32_MAX) {
+        emit_partial(&p, a, op, axes, b);
+        part[np] = arr_add_node(ctx, &p, true, what, co, a->ndim);
+        if (part[np++] == UINT32_MAX) {
             r = NULL;
             goto out;
         }
@@ -175,7 +242,7 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
         goto out;
     }
     memset(cnt, 0, r->nblocks * sizeof *cnt);
-    for (size_t b = 0; b < a->nblocks; b++)
+    for (size_t b = 0; b < np; b++)
         sorted[start[owner[b]] + cnt[owner[b]]++] = part[b];
     for (size_t o = 0; o < r->nblocks && r; o++) {
         op_rcomb fin = {.op = (int32_t)op,
@@ -197,6 +264,7 @@ out:
     free(start);
     free(part);
     free(owner);
+    free(done);
     return r;
 }
 

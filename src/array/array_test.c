@@ -261,8 +261,9 @@ static ref rreduce(wa_redop op, const ref *a, uint32_t axes, bool keepdims,
     int64_t ix[WEFT_MAX_NDIM] = {0}, f = 0;
     for (int64_t i = 0; i < n; i++)
         best[i] = NAN;
-    /* the mean first, then squares about it (two passes) */
-    for (int pass = 0; pass < 2; pass++) {
+    /* the mean first, then squares about it (two passes); an empty array
+     * has no element to visit */
+    for (int pass = 0; pass < 2 && rsize(a) > 0; pass++) {
         memset(ix, 0, sizeof ix);
         f = 0;
         do {
@@ -895,9 +896,10 @@ static void test_seed_expression_fuses(void **state)
     assert_non_null(s);
     wa_stats st;
     OK(wa_get_stats(s, &st));
-    /* 16 mean partials, 4 mean finals, 16 y-sum partials, 2 combines of 8
-     * and the final sum */
-    assert_int_equal(st.graph_nodes, 16 + 4 + 16 + 3);
+    /* 16 mean partials, 4 mean finals, 10 y-sum partials (the 4 diagonal
+     * chunks alone, the other 12 in transposed pairs sharing their random
+     * chunks), 2 combines and the final sum */
+    assert_int_equal(st.graph_nodes, 16 + 4 + 10 + 3);
     assert_true(st.chunk_ops > st.graph_nodes * 2);
     assert_int_equal(st.tasks, st.graph_nodes);
     wa_buffer xb, sb;
@@ -931,6 +933,76 @@ static void test_seed_expression_fuses(void **state)
     wa_buffer_free(&xb);
     wa_buffer_free(&sb);
     wa_ctx_free(ctx);
+    weft_shutdown(rt);
+}
+
+/* A reduction over all axes of x + x + x.T pairs chunk (i, j) with (j, i)
+ * in one task that makes the random tiles both read once (visiting the
+ * twin's tiles in transposed order); x alone has nothing to share and
+ * stays a task per chunk. Every reduction, uneven edge chunks, whole and
+ * tiled chunk programs, against the loop reference. */
+static void test_transposed_pairs(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    static const wa_redop ops[] = {WA_R_SUM,    WA_R_MEAN,  WA_R_VAR,
+                                   WA_R_STD,    WA_R_MIN,   WA_R_MAX,
+                                   WA_R_ARGMIN, WA_R_ARGMAX};
+    const char *tiles[] = {NULL, "7", "40"};
+    for (size_t t = 0; t < 3; t++) {
+        if (tiles[t])
+            setenv("WEFT_ARRAY_TILE", tiles[t], 1);
+        wa_ctx *ctx = wa_ctx_new(rt);
+        int64_t shape[2] = {30, 30}, ch[2] = {12, 12}; /* 12, 12, 6 */
+        wa_array *x = wa_random_normal(ctx, 11, 0, 1, 2, shape, ch);
+        /* x's values from a context of its own: computing x here would
+         * store its chunks, and stored chunks are read, not remade */
+        wa_ctx *cx = wa_ctx_new(rt);
+        wa_buffer xb;
+        compute_ok(cx, wa_random_normal(cx, 11, 0, 1, 2, shape, ch), &xb);
+        wa_ctx_free(cx);
+        ref xr = to_ref(&xb);
+        uint32_t perm[2] = {1, 0};
+        ref xt = rtranspose(&xr, perm), x2 = rbinary(WA_ADD, &xr, &xr);
+        ref yr = rbinary(WA_ADD, &x2, &xt);
+        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+            int ddof = ops[k] == WA_R_VAR || ops[k] == WA_R_STD ? 1 : 0;
+            /* a y per reduction: a y read by several would be stored */
+            wa_array *y = wa_add(wa_add(x, x), wa_transpose(x, NULL));
+            wa_array *r = wa_reduce(ops[k], y, 0, false, ddof);
+            wa_stats st;
+            assert_non_null(r);
+            OK(wa_get_stats(r, &st));
+            /* 3 diagonal chunks, 3 pairs, the final combine */
+            assert_int_equal(st.graph_nodes, 3 + 3 + 1);
+            wa_buffer got;
+            compute_ok(ctx, r, &got);
+            ref want = rreduce(ops[k], &yr, 0, false, ddof);
+            char what[64];
+            snprintf(what, sizeof what, "pairs op %d tile %s", (int)ops[k],
+                     tiles[t] ? tiles[t] : "default");
+            check_equal(what, &got, &want);
+            wa_buffer_free(&got);
+            free(want.d);
+        }
+        wa_array *sx = wa_sum(x, 0, false);
+        wa_stats st;
+        OK(wa_get_stats(sx, &st));
+        assert_int_equal(st.graph_nodes, 9 + 2 + 1); /* no pairs */
+        wa_buffer got;
+        compute_ok(ctx, sx, &got);
+        ref want = rreduce(WA_R_SUM, &xr, 0, false, 0);
+        check_equal("sum of x", &got, &want);
+        wa_buffer_free(&got);
+        free(want.d);
+        free(xr.d);
+        free(xt.d);
+        free(x2.d);
+        free(yr.d);
+        wa_buffer_free(&xb);
+        wa_ctx_free(ctx);
+        unsetenv("WEFT_ARRAY_TILE");
+    }
     weft_shutdown(rt);
 }
 
@@ -1051,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_creation_and_dtypes),
         cmocka_unit_test(test_random_same_for_any_chunking),
         cmocka_unit_test(test_seed_expression_fuses),
+        cmocka_unit_test(test_transposed_pairs),
         cmocka_unit_test(test_persist_and_failures),
         cmocka_unit_test(test_npy_round_trips),
         cmocka_unit_test(test_random_expressions_1thread),
