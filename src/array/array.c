@@ -293,13 +293,31 @@ wg_node arr_add_node(wa_ctx *ctx, wa_prog *p, bool fusible, const char *what,
             wa_fail(ctx, "out of memory");
         goto out;
     }
-    char key[300];
-    size_t at = (size_t)snprintf(key, sizeof key, "%s: %s (", what, p->key);
-    for (uint32_t d = 0; d < ndim && at < sizeof key; d++)
-        at += (size_t)snprintf(key + at, sizeof key - at, "%s%zu", d ? "," : "",
-                               co[d]);
-    if (at < sizeof key)
-        snprintf(key + at, sizeof key - at, ")");
+    /* "what: ops (i,j)", written by hand: formatting it with snprintf
+     * was a fifth of the time of building a large graph */
+    char key[sizeof p->key + 64 + WA_MAXD * 21];
+    size_t wl = strnlen(what, 60), at = 0;
+    memcpy(key, what, wl);
+    at = wl;
+    key[at++] = ':';
+    key[at++] = ' ';
+    memcpy(key + at, p->key, p->keylen);
+    at += p->keylen;
+    key[at++] = ' ';
+    key[at++] = '(';
+    for (uint32_t d = 0; d < ndim; d++) {
+        char digits[21];
+        size_t nd = 0, v = co[d];
+        do
+            digits[nd++] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        if (d)
+            key[at++] = ',';
+        while (nd)
+            key[at++] = digits[--nd];
+    }
+    key[at++] = ')';
+    key[at] = '\0';
     /* A node reading several other nodes stays its own task: fusing its
      * producers into it would run them one after the other. */
     size_t from_nodes = 0;

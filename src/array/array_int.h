@@ -134,7 +134,8 @@ typedef struct wa_prog {
     } * memo;
     size_t nmemo, capmemo;
     uint32_t hits; /* arr_emit calls answered by an op already written */
-    char key[200];
+    char key[200]; /* the op names, for the node's key */
+    size_t keylen;
     bool fail;
 } wa_prog;
 

@@ -141,11 +141,14 @@ uint32_t prog_op(wa_prog *p, wa_opcode op, const void *params, size_t plen,
         memcpy(p->buf, &n, 4);
     }
     {
-        size_t kl = strlen(p->key);
         const char *name = wa_opname(op);
-        if (kl + strlen(name) + 2 < sizeof p->key)
-            snprintf(p->key + kl, sizeof p->key - kl, "%s%s", kl ? " " : "",
-                     name);
+        size_t nl = strlen(name), kl = p->keylen;
+        if (kl + nl + 2 < sizeof p->key) {
+            if (kl)
+                p->key[kl++] = ' ';
+            memcpy(p->key + kl, name, nl + 1);
+            p->keylen = kl + nl;
+        }
     }
     return p->nops++;
 }

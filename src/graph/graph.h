@@ -6,7 +6,8 @@
  * values, or objects already in the store (weft_refs, e.g. persisted
  * partitions). Before running, the graph is culled to what the requested
  * nodes need, and chains of fusible nodes whose output feeds exactly one
- * fusible consumer are fused: each remaining group runs as ONE weft task
+ * fusible consumer that reads no other node are fused (up to 4000 inputs
+ * in all): each remaining group runs as ONE weft task
  * ("weft.graph.run") that calls its kernels in turn, passing intermediate
  * values in memory. Tasks carry only values (the group's program, encoded,
  * and its inputs), so graphs run unchanged on threads, worker processes

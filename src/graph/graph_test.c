@@ -197,6 +197,86 @@ static void random_dags(weft_runtime *rt, uint64_t seed, int rounds)
     }
 }
 
+/* A graph past 2 MiB in each of its arrays (nodes, inputs, the pool of
+ * params and keys), which then live in mappings of their own that grow
+ * with mremap: every param, key and input survives the moves. 50,000
+ * leaves, 50 sums of 1,000 of them, and their sum. */
+static void test_large_graph(void **state)
+{
+    (void)state;
+    weft_runtime *rt = start_runtime(2);
+    wg_graph *g = wg_new(rt);
+    enum { LEAVES = 50000, GROUP = 1000 };
+    int64_t *param = malloc(LEAVES * sizeof *param);
+    wg_input *in = malloc(GROUP * sizeof *in);
+    wg_node mids[LEAVES / GROUP];
+    int64_t total = 0;
+    for (int m = 0; m < LEAVES / GROUP; m++) {
+        int64_t sum = 0;
+        for (int k = 0; k < GROUP; k++) {
+            int i = m * GROUP + k;
+            param[i] = (int64_t)i * 7919 % P;
+            int64_t lit = i % 1000;
+            wg_input li = wg_value_in(weft_i64(lit));
+            char key[96];
+            snprintf(key, sizeof key,
+                     "leaf %d of a graph large enough to need its own mapping",
+                     i);
+            wg_node id = wg_add(g, "t_add", &param[i], 8, &li, 1, key, true);
+            assert_int_equal(id, (wg_node)(m * (GROUP + 1) + k));
+            in[k] = wg_node_in(id);
+            sum = (sum + param[i] + lit) % P;
+        }
+        mids[m] = wg_add(g, "t_add", NULL, 0, in, GROUP, "mid", true);
+        assert_int_not_equal(mids[m], UINT32_MAX);
+        total = (total + sum) % P;
+    }
+    wg_input top[LEAVES / GROUP];
+    for (int m = 0; m < LEAVES / GROUP; m++)
+        top[m] = wg_node_in(mids[m]);
+    wg_node root =
+        wg_add(g, "t_add", NULL, 0, top, LEAVES / GROUP, "top", true);
+    weft_ref r;
+    wg_stats st;
+    OK(wg_compute(g, &root, 1, &r, NULL, &st));
+    assert_int_equal(st.nodes, LEAVES + LEAVES / GROUP + 1);
+    assert_int_equal(get_result(rt, r), total);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    OK(wg_write_dot(g, &root, 1, true, f));
+    rewind(f);
+    char line[512];
+    bool last = false;
+    while (fgets(line, sizeof line, f))
+        last |= strstr(line, "leaf 49999 of a graph large enough") != NULL;
+    fclose(f);
+    assert_true(last);
+    wg_free(g);
+
+    /* a chain of 50 nodes with 100 literal inputs each: fused whole it
+     * would be a task of 5,000 arguments; it runs as several */
+    g = wg_new(rt);
+    wg_node prev = UINT32_MAX;
+    int64_t want = 0;
+    for (int i = 0; i < 50; i++) {
+        int nl = 0;
+        if (prev != UINT32_MAX)
+            in[nl++] = wg_node_in(prev);
+        for (int k = 0; k < 100; k++, nl++) {
+            in[nl] = wg_value_in(weft_i64(i * 100 + k));
+            want = (want + i * 100 + k) % P;
+        }
+        prev = wg_add(g, "t_add", NULL, 0, in, (size_t)nl, "link", true);
+    }
+    OK(wg_compute(g, &prev, 1, &r, NULL, &st));
+    assert_true(st.tasks >= 2 && st.tasks < 50);
+    assert_int_equal(get_result(rt, r), want);
+    wg_free(g);
+    free(param);
+    free(in);
+    weft_shutdown(rt);
+}
+
 static void test_random_dags_threads(void **state)
 {
     (void)state;
@@ -376,6 +456,7 @@ static void test_inline_and_persist(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_graph),
         cmocka_unit_test(test_random_dags_threads),
         cmocka_unit_test(test_random_dags_processes),
         cmocka_unit_test(test_fusion_failure_persist_and_dot),
