@@ -119,6 +119,83 @@ typedef struct grouping {
  * keeps its hash for rehashing. */
 #define HASH_BLOCK WF_HASH_BLOCK
 
+/* One text key (the common case: group by a name): each group keeps its
+ * key's two words and length (keys.h), so a row is hashed and matched
+ * from one 16-byte load, with no call and no trip to the group's first
+ * row; keys over 16 bytes are hashed with XXH3 and compared in full. */
+static weft_err group_text(const wf_column *c, size_t nrows, grouping *g)
+{
+    size_t cap = 64, repcap = 16;
+    int32_t *slots = malloc(cap * sizeof *slots);
+    wf_tkey *tg = malloc(repcap * sizeof *tg);
+    g->rep = malloc(repcap * sizeof *g->rep);
+    if (!slots || !tg || !g->rep)
+        goto oom;
+    memset(slots, 0xff, cap * sizeof *slots);
+    for (size_t i = 0; i < nrows; i++) {
+        if (!wf_col_present(c, i)) {
+            g->gid[i] = -1;
+            continue;
+        }
+        wf_tkey k;
+        uint64_t h = wf_text_key(c, i, &k);
+        size_t s = (size_t)(h ^ h >> 29) & (cap - 1);
+        for (;;) {
+            int32_t id = slots[s];
+            if (id < 0) {
+                if (g->ngroups == repcap) {
+                    size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
+                    wf_tkey *rt =
+                        r ? realloc(tg, repcap * 2 * sizeof *rt) : NULL;
+                    if (r)
+                        g->rep = r;
+                    if (!rt)
+                        goto oom;
+                    tg = rt;
+                    repcap *= 2;
+                }
+                g->rep[g->ngroups] = i;
+                tg[g->ngroups] = k;
+                slots[s] = (int32_t)g->ngroups;
+                g->gid[i] = (int32_t)g->ngroups++;
+                if (g->ngroups * 2 > cap) { /* grow: place the groups again */
+                    size_t ncap = cap * 2;
+                    int32_t *ns = malloc(ncap * sizeof *ns);
+                    if (!ns)
+                        goto oom;
+                    memset(ns, 0xff, ncap * sizeof *ns);
+                    for (size_t q = 0; q < g->ngroups; q++) {
+                        uint64_t hq = wf_tkey_hash(&tg[q]);
+                        size_t t = (size_t)(hq ^ hq >> 29) & (ncap - 1);
+                        while (ns[t] >= 0)
+                            t = (t + 1) & (ncap - 1);
+                        ns[t] = (int32_t)q;
+                    }
+                    free(slots);
+                    slots = ns;
+                    cap = ncap;
+                }
+                break;
+            }
+            if (wf_tkey_equal(&tg[id], c, g->rep[id], &k, c, i)) {
+                g->gid[i] = id;
+                break;
+            }
+            s = (s + 1) & (cap - 1);
+        }
+    }
+    free(tg);
+    free(slots);
+    return WEFT_OK;
+oom:
+    free(tg);
+    free(slots);
+    free(g->gid);
+    free(g->rep);
+    memset(g, 0, sizeof *g);
+    return WEFT_ENOMEM;
+}
+
 static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
                            size_t nrows, grouping *g)
 {
@@ -141,6 +218,13 @@ static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
         free(gh);
         free(slots);
         return WEFT_OK;
+    }
+    if (nkeys == 1 && keys[0]->type == WF_COL_STR) {
+        free(gh);
+        free(slots);
+        free(g->rep);
+        g->rep = NULL;
+        return group_text(keys[0], nrows, g);
     }
     memset(slots, 0xff, cap * sizeof *slots);
     for (size_t b0 = 0; b0 < nrows; b0 += HASH_BLOCK) {

@@ -21,6 +21,7 @@ typedef struct buckets {
     size_t *start; /* nkeys + 1 */
     size_t *order;
     uint64_t *h; /* right's row hashes */
+    wf_tkey *tk; /* one text key: each distinct key's words (keys.h) */
 } buckets;
 
 static void buckets_free(buckets *b)
@@ -30,6 +31,13 @@ static void buckets_free(buckets *b)
     free(b->start);
     free(b->order);
     free(b->h);
+    free(b->tk);
+}
+
+/* Joining on one text key (matched by its words, keys.h). */
+static bool text1(const wf_column *const *k, size_t nk)
+{
+    return nk == 1 && k[0]->type == WF_COL_STR;
 }
 
 static weft_err build(const wf_column *const *rk, size_t nk, size_t n,
@@ -50,7 +58,14 @@ static weft_err build(const wf_column *const *rk, size_t nk, size_t n,
         return WEFT_ENOMEM;
     }
     memset(b->slots, 0xff, b->cap * sizeof *b->slots);
-    wf_keys_hash(rk, nk, n, b->h);
+    bool t1 = text1(rk, nk);
+    if (t1 && !(b->tk = malloc((n ? n : 1) * sizeof *b->tk))) {
+        free(kid);
+        buckets_free(b);
+        return WEFT_ENOMEM;
+    }
+    if (!t1)
+        wf_keys_hash(rk, nk, n, b->h);
     for (size_t i = 0; i < n; i++) {
         bool null = false;
         for (size_t k = 0; k < nk && !null; k++)
@@ -58,11 +73,16 @@ static weft_err build(const wf_column *const *rk, size_t nk, size_t n,
         kid[i] = -1;
         if (null)
             continue;
+        wf_tkey tk;
+        if (t1)
+            b->h[i] = wf_text_key(rk[0], i, &tk);
         size_t s = (size_t)b->h[i] & (b->cap - 1);
         for (;; s = (s + 1) & (b->cap - 1)) {
             int64_t id = b->slots[s];
             if (id < 0) {
                 b->rep[b->nkeys] = i;
+                if (t1)
+                    b->tk[b->nkeys] = tk;
                 b->slots[s] = (int64_t)b->nkeys;
                 kid[i] = (int64_t)b->nkeys++;
                 break;
@@ -104,6 +124,17 @@ static int64_t probe(const buckets *b, const wf_column *const *lk,
     for (size_t k = 0; k < nk; k++)
         if (wf_key_null(lk[k], i))
             return -1;
+    if (b->tk) { /* one text key: matched by its words */
+        wf_tkey tk;
+        h = wf_text_key(lk[0], i, &tk);
+        for (size_t s = (size_t)h & (b->cap - 1);; s = (s + 1) & (b->cap - 1)) {
+            int64_t id = b->slots[s];
+            if (id < 0)
+                return -1;
+            if (wf_tkey_equal(&b->tk[id], rk[0], b->rep[id], &tk, lk[0], i))
+                return id;
+        }
+    }
     for (size_t s = (size_t)h & (b->cap - 1);; s = (s + 1) & (b->cap - 1)) {
         int64_t id = b->slots[s];
         if (id < 0)
@@ -261,12 +292,13 @@ weft_err wf_join_cols(const wf_table *left, const wf_table *right,
     if (!p.l || !p.r)
         e = WEFT_ENOMEM;
     for (size_t i = 0; i < left->nrows && !e; i++) {
-        if (i % WF_HASH_BLOCK == 0) /* the next block's hashes */
+        if (i % WF_HASH_BLOCK == 0 && !b.tk) /* the next block's hashes */
             wf_keys_hash_at(lk, nkeys, i,
                             left->nrows - i < WF_HASH_BLOCK ? left->nrows - i
                                                             : WF_HASH_BLOCK,
                             lh);
-        int64_t id = probe(&b, lk, rk, nkeys, i, lh[i % WF_HASH_BLOCK]);
+        int64_t id =
+            probe(&b, lk, rk, nkeys, i, b.tk ? 0 : lh[i % WF_HASH_BLOCK]);
         if (id < 0) {
             if (how == WF_JOIN_LEFT && !push(&p, i, SIZE_MAX))
                 e = WEFT_ENOMEM;

@@ -16,10 +16,23 @@
 
 #include "testutil.h"
 
-/* k int64 (0..5, nulls), t string (3 words), v int64 named vname */
+/* k int64 (0..5, nulls), t string (nulls; short, 12-, 16- and long
+ * words, pairs differing in one byte only), v int64 named vname */
 static void make(uint64_t *rng, size_t n, const char *vname, wf_table *out)
 {
-    static const char *const w[] = {"a", "bb", ""};
+    static const char *const w[] = {
+        "a",
+        "bb",
+        "",
+        "twelve bytes",
+        "twelve bytez",
+        "exactly 16 bytes",
+        "exactly 16 bytez",
+        "a key longer than sixteen bytes",
+        "a key longer than sixteen bytez",
+        "b key longer than sixteen bytes",
+    };
+    enum { NW = sizeof w / sizeof *w };
     wf_column k, t, v;
     wf_col_init(&k, WF_COL_I64, n);
     wf_col_init(&t, WF_COL_STR, n);
@@ -29,8 +42,19 @@ static void make(uint64_t *rng, size_t n, const char *vname, wf_table *out)
             wf_col_push_null(&k);
         else
             wf_col_push_i64(&k, (int64_t)xorshift_below(rng, 6));
-        const char *s = w[xorshift_below(rng, 3)];
-        wf_col_push_str(&t, s, strlen(s));
+        size_t pick = (size_t)xorshift_below(rng, 2 * NW + 1);
+        if (pick == NW) {
+            wf_col_push_null(&t);
+        } else if (pick > NW) { /* 40 keys alike but for their last bytes:
+                                  probing passes over many of them */
+            char s[32];
+            int len = snprintf(s, sizeof s, "twelve by%03u",
+                               (unsigned)xorshift_below(rng, 40));
+            wf_col_push_str(&t, s, (size_t)len);
+        } else {
+            const char *s = w[pick];
+            wf_col_push_str(&t, s, strlen(s));
+        }
         wf_col_push_i64(&v, (int64_t)xorshift_next(rng) % 1000);
     }
     wf_table_init(out);
@@ -40,9 +64,10 @@ static void make(uint64_t *rng, size_t n, const char *vname, wf_table *out)
 }
 
 static bool same(const wf_table *a, size_t i, const wf_table *b, size_t j,
-                 size_t nk)
+                 const size_t *cols, size_t nk)
 {
-    for (size_t c = 0; c < nk; c++) {
+    for (size_t m = 0; m < nk; m++) {
+        size_t c = cols[m];
         const wf_column *x = &a->cols[c], *y = &b->cols[c];
         if (!wf_col_present(x, i) || !wf_col_present(y, j))
             return false;
@@ -62,13 +87,17 @@ static void test_against_nested_loops(void **state)
 {
     (void)state;
     uint64_t rng = 0x10e;
-    static const char *const keys[] = {"k", "t"};
+    /* on k, on k and t, or on t alone (the one-text-key path) */
+    static const char *const keysets[3][2] = {{"k"}, {"k", "t"}, {"t"}};
+    static const size_t colsets[3][2] = {{0}, {0, 1}, {1}};
     char err[256];
-    for (int round = 0; round < 200; round++) {
+    for (int round = 0; round < 300; round++) {
         wf_table l, r, out;
         make(&rng, (size_t)xorshift_below(&rng, 60), "lv", &l);
         make(&rng, (size_t)xorshift_below(&rng, 30), "rv", &r);
-        size_t nk = 1 + (size_t)xorshift_below(&rng, 2);
+        size_t set = (size_t)xorshift_below(&rng, 3);
+        const char *const *keys = keysets[set];
+        size_t nk = set == 1 ? 2 : 1;
         wf_join_how how =
             xorshift_below(&rng, 2) ? WF_JOIN_LEFT : WF_JOIN_INNER;
         if (wf_join(&l, &r, keys, keys, nk, how, &out, err, sizeof err))
@@ -78,7 +107,7 @@ static void test_against_nested_loops(void **state)
         for (size_t i = 0; i < l.nrows; i++) {
             bool matched = false;
             for (size_t j = 0; j < r.nrows; j++) {
-                if (!same(&l, i, &r, j, nk))
+                if (!same(&l, i, &r, j, colsets[set], nk))
                     continue;
                 matched = true;
                 assert_true(row < out.nrows);
@@ -95,12 +124,18 @@ static void test_against_nested_loops(void **state)
             }
         }
         assert_int_equal(out.nrows, row);
-        assert_string_equal(out.names[0], "k");
-        if (nk == 1) { /* t on both sides, not a key: suffixed */
+        if (set == 0) { /* t on both sides, not a key: suffixed */
+            assert_string_equal(out.names[0], "k");
             assert_string_equal(out.names[1], "t_x");
             assert_string_equal(out.names[3], "t_y");
             assert_int_equal(out.ncols, 5);
+        } else if (set == 2) { /* so is k */
+            assert_string_equal(out.names[0], "k_x");
+            assert_string_equal(out.names[1], "t");
+            assert_string_equal(out.names[3], "k_y");
+            assert_int_equal(out.ncols, 5);
         } else {
+            assert_string_equal(out.names[0], "k");
             assert_string_equal(out.names[1], "t");
             assert_int_equal(out.ncols, 4);
         }

@@ -18,6 +18,11 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 33);
 }
 
+uint64_t wf_text_hash(const char *s, size_t n)
+{
+    return XXH3_64bits(s, n);
+}
+
 void wf_keys_hash(const wf_column *const *keys, size_t nkeys, size_t nrows,
                   uint64_t *h)
 {
@@ -35,9 +40,8 @@ void wf_keys_hash_at(const wf_column *const *keys, size_t nkeys, size_t first,
             size_t i = first + j;
             uint64_t v;
             if (c->type == WF_COL_STR) {
-                size_t len;
-                const char *s = wf_col_str(c, i, &len);
-                v = XXH3_64bits(s, len);
+                wf_tkey tk;
+                v = wf_text_key(c, i, &tk);
             } else if (c->type == WF_COL_F64) {
                 double d = c->v.f64[i] == 0 ? 0.0 : c->v.f64[i]; /* -0 */
                 memcpy(&v, &d, 8);
