@@ -181,6 +181,7 @@ uint32_t prog_input(wa_prog *p, wg_input in)
 typedef struct step {
     uint32_t op, plen, nin;
     bool packed;
+    bool to_out; /* the task's last step: may write the output in place */
     const uint8_t *params;
     const uint8_t *slots;
     uint32_t last_use;
@@ -370,7 +371,19 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
         bool acc = f.dt == WEFT_DT_F64 && a0->ndim == 2 && b0->ndim == 2;
         if (acc) {
             int64_t shape[2] = {a0->shape[0], b0->shape[1]};
-            e = wf_nd_alloc(out, WEFT_DT_F64, 2, shape, true);
+            if (s->to_out) { /* accumulate in the task's output: no copy */
+                size_t bytes = (size_t)shape[0] * (size_t)shape[1] * 8;
+                void *d = NULL;
+                e = wg_out_alloc(c, WEFT_T_ARRAY, WEFT_DT_F64, 2, shape, bytes,
+                                 &d);
+                if (e)
+                    return e;
+                if (bytes)
+                    memset(d, 0, bytes);
+                *out = wf_nd_view(WEFT_DT_F64, 2, shape, d);
+            } else {
+                e = wf_nd_alloc(out, WEFT_DT_F64, 2, shape, true);
+            }
             for (int k = 0; k < f.nk && !e; k++) {
                 wf_nd ca = {0}, cb = {0};
                 const wf_nd *x = in[k], *y = in[f.nk + k];
@@ -1028,6 +1041,9 @@ static weft_err wa_blk(wg_call *c)
                 val[nops - 1] = res;
         }
     }
+    /* a matmul ending the program writes the output itself */
+    bool in_place = !e && !done && st[nops - 1].op == OP_MATMUL;
+    st[nops - 1].to_out = in_place;
     for (uint32_t i = 0; i < nops && !e && !done; i++) {
         step *s = &st[i];
         if (s->nin > capargs) {
@@ -1056,7 +1072,7 @@ static weft_err wa_blk(wg_call *c)
                 wf_nd_free(&val[v]);
         }
     }
-    if (!e) {
+    if (!e && !(in_place && !val[nops - 1].owned)) {
         wf_nd *r = &val[nops - 1];
         void *d;
         e = wg_out_alloc(c, WEFT_T_ARRAY, r->dtype, r->ndim, r->shape,
