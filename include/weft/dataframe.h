@@ -146,7 +146,9 @@ wd_frame *wd_dropna(wd_frame *f, const char *columns);
 wd_frame *wd_fillna(wd_frame *f, const char *column, const char *value);
 
 /* The rows of frames[0..n) one after the other: their partitions, in
- * order (the same column names, order and types in every frame). */
+ * order. Columns as pandas' concat: every name in the order first met,
+ * null where a frame lacks it; int64 with float64 makes float64, other
+ * differing types are an error. */
 wd_frame *wd_concat(wd_frame *const *frames, size_t n);
 
 /* Rows per distinct value of columns ("condition"), nulls dropped: the

@@ -484,6 +484,8 @@ static weft_err proto_step(const wd_frame *f, wf_table *t, const wf_table *rhs,
     case WD_HEAD:
     case WD_TAIL:
         return 0;
+    case WD_CAST:
+        return wd_apply_cast(t, f->s[0], f->s[1], err, errlen);
     case WD_BADCOUNT: {
         wf_column c;
         wf_table one;
@@ -764,34 +766,128 @@ wd_frame *wd_tail(wd_frame *f, size_t n)
     return f ? derive(K_GATHER, WD_TAIL, &f, 1, NULL, 0, n, "tail") : NULL;
 }
 
+/* The columns of frames[0..n) for concat: every name in the order it is
+ * first met, typed as in every frame having it (int64 and float64 make
+ * float64). Into names[] / types[] ('\n'-joined later); false with ctx's
+ * error on a clash of types or too many columns. */
+static bool concat_schema(wd_ctx *ctx, wd_frame *const *frames, size_t n,
+                          const char **names, wf_coltype *types, size_t *nc)
+{
+    *nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wf_table *t = &frames[i]->proto;
+        for (size_t j = 0; j < t->ncols; j++) {
+            wf_coltype ty = t->cols[j].type;
+            size_t k = 0;
+            while (k < *nc && strcmp(names[k], t->names[j]) != 0)
+                k++;
+            if (k == *nc) {
+                if (*nc == MAX_LIST) {
+                    fail(ctx, "concat: more than %d columns", MAX_LIST);
+                    return false;
+                }
+                names[k] = t->names[j];
+                types[k] = ty;
+                (*nc)++;
+            } else if (types[k] != ty) {
+                bool num = (types[k] == WF_COL_I64 || types[k] == WF_COL_F64) &&
+                           (ty == WF_COL_I64 || ty == WF_COL_F64);
+                if (!num) {
+                    fail(ctx,
+                         "concat: column \"%s\" is %s in frame %zu but %s "
+                         "before it",
+                         names[k], wf_coltype_name(ty), i,
+                         wf_coltype_name(types[k]));
+                    return false;
+                }
+                types[k] = WF_COL_F64;
+            }
+        }
+    }
+    return true;
+}
+
+/* f's columns are exactly names[0..nc) with types[]. */
+static bool has_schema(const wd_frame *f, const char *const *names,
+                       const wf_coltype *types, size_t nc)
+{
+    const wf_table *t = &f->proto;
+    bool same = t->ncols == nc;
+    for (size_t j = 0; same && j < nc; j++)
+        same =
+            strcmp(t->names[j], names[j]) == 0 && t->cols[j].type == types[j];
+    return same;
+}
+
+/* '\n'-joined items[0..n) (malloc'd; NULL when out of memory). */
+static char *joined(const char *const *items, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *s = malloc(len), *p = s;
+    for (size_t i = 0; s && i < n; i++) {
+        size_t l = strlen(items[i]);
+        if (i)
+            *p++ = '\n';
+        memcpy(p, items[i], l);
+        p += l;
+    }
+    if (s)
+        *p = '\0';
+    return s;
+}
+
 wd_frame *wd_concat(wd_frame *const *frames, size_t n)
 {
     if (!frames || !n || !frames[0])
         return NULL;
     wd_ctx *ctx = frames[0]->ctx;
-    for (size_t i = 1; i < n; i++) {
-        const wf_table *a = &frames[0]->proto, *b = &frames[i]->proto;
+    for (size_t i = 1; i < n; i++)
         if (!frames[i] || frames[i]->ctx != ctx)
             return fail(ctx,
                         "concat: frame %zu is missing or of another "
                         "session",
                         i);
-        bool same = a->ncols == b->ncols;
-        for (size_t j = 0; same && j < a->ncols; j++)
-            same = strcmp(a->names[j], b->names[j]) == 0 &&
-                   a->cols[j].type == b->cols[j].type;
-        if (!same)
-            return fail(ctx,
-                        "concat: frame %zu's columns differ from frame "
-                        "0's (names, order and types must match)",
-                        i);
+    const char *names[MAX_LIST], *tnames[MAX_LIST];
+    wf_coltype types[MAX_LIST];
+    size_t nc;
+    if (!concat_schema(ctx, frames, n, names, types, &nc))
+        return NULL;
+    bool uniform = true;
+    for (size_t i = 0; i < n; i++)
+        uniform &= has_schema(frames[i], names, types, nc);
+    wd_frame **in = (wd_frame **)frames, *cast[64];
+    if (!uniform) { /* every frame cast to the union of the columns */
+        if (n > 64)
+            return fail(ctx, "concat: more than 64 frames with different "
+                             "columns");
+        for (size_t k = 0; k < nc; k++)
+            tnames[k] = wf_coltype_name(types[k]);
+        char *s0 = joined(names, nc), *s1 = joined(tnames, nc);
+        const char *s[2] = {s0, s1};
+        for (size_t i = 0; i < n; i++) {
+            cast[i] = s0 && s1 ? derive(K_STEP, WD_CAST, &frames[i], 1, s, 2, 0,
+                                        "concat")
+                               : NULL;
+            if (!cast[i]) {
+                if (!s0 || !s1)
+                    fail(ctx, "out of memory");
+                free(s0);
+                free(s1);
+                return NULL;
+            }
+        }
+        free(s0);
+        free(s1);
+        in = cast;
     }
-    wd_frame *f = frame_new(ctx, K_CONCAT, frames, n);
+    wd_frame *f = frame_new(ctx, K_CONCAT, in, n);
     if (!f)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        f->nparts += frames[i]->nparts;
-    if (wf_table_head(&frames[0]->proto, 0, &f->proto))
+        f->nparts += in[i]->nparts;
+    if (wf_table_head(&in[0]->proto, 0, &f->proto))
         return fail(ctx, "out of memory"), undo(f);
     return f;
 }
@@ -1235,6 +1331,45 @@ static char *select_needed(const wd_frame *f)
     return out;
 }
 
+/* A cast step's columns and types cut to what f's consumers use (all
+ * when they use all): every partition of a concat then has the same
+ * columns. false when out of memory. */
+static bool cast_needed(const wd_frame *f, char **cols, char **types)
+{
+    char *cc = strdup(f->s[0]), *tc = strdup(f->s[1]);
+    char *names[MAX_LIST], *tn[MAX_LIST];
+    *cols = malloc(strlen(f->s[0]) + 1);
+    *types = malloc(strlen(f->s[1]) + 1);
+    bool ok = cc && tc && *cols && *types;
+    size_t n = ok ? wd_unjoin(cc, names, MAX_LIST) : 0;
+    size_t nt = ok ? wd_unjoin(tc, tn, MAX_LIST) : 0;
+    size_t lc = 0, lt = 0;
+    for (size_t i = 0; ok && i < n && i < nt; i++) {
+        if (!f->all_cols && !wants(f, names[i]))
+            continue;
+        size_t a = strlen(names[i]), b = strlen(tn[i]);
+        if (lc) {
+            (*cols)[lc++] = '\n';
+            (*types)[lt++] = '\n';
+        }
+        memcpy(*cols + lc, names[i], a);
+        memcpy(*types + lt, tn[i], b);
+        lc += a;
+        lt += b;
+    }
+    if (ok) {
+        (*cols)[lc] = '\0';
+        (*types)[lt] = '\0';
+    } else {
+        free(*cols);
+        free(*types);
+        *cols = *types = NULL;
+    }
+    free(cc);
+    free(tc);
+    return ok;
+}
+
 static void lower_source(lower *L, wd_frame *f, fstate *fs)
 {
     weft_ref plan_ref = {0};
@@ -1382,11 +1517,17 @@ static void lower_frame(lower *L, wd_frame *f)
     switch (f->kind) {
     case K_STEP: {
         char *sel = f->op == WD_SELECT ? select_needed(f) : NULL;
-        const char *s[2] = {sel ? sel : f->s[0], f->nstr > 1 ? f->s[1] : ""};
+        char *types = NULL;
+        if (f->op == WD_CAST && !cast_needed(f, &sel, &types))
+            L->e = WEFT_ENOMEM;
+        const char *s[2] = {sel ? sel : f->s[0], types         ? types
+                                                 : f->nstr > 1 ? f->s[1]
+                                                               : ""};
         for (size_t i = 0; i < f->nparts && !L->e; i++)
             if (take(L, f->in[0], i, &fs->pend[i]))
                 add_step(L, &fs->pend[i], f->op, s, f->nstr, f->n);
         free(sel);
+        free(types);
         break;
     }
     case K_JOIN: {

@@ -34,7 +34,10 @@ typedef enum wd_op {
     WD_VC_PARTIAL,  /* s0: columns */
     WD_UQ_PARTIAL,  /* s0: column */
     WD_DS_PARTIAL,  /* describe */
-    WD_CAST,        /* s0: columns, s1: type names: convert to those types */
+    WD_CAST,        /* s0: columns, s1: their type names: exactly these
+                       columns in this order, int64 made float64 where
+                       asked, all nulls where the table has no such column
+                       (concat of frames with different columns) */
     WD_BADCOUNT,    /* right after WD_SRC_CSV: one row, "bad_lines" skipped */
 } wd_op;
 
@@ -55,6 +58,10 @@ weft_err wd_apply_filter(wf_table *t, const char *src, char *err,
                          size_t errlen);
 weft_err wd_apply_eval(wf_table *t, const char *src, char *err, size_t errlen);
 weft_err wd_apply_sort(wf_table *t, const char *cols, const char *dirs,
+                       char *err, size_t errlen);
+
+/* The WD_CAST step on t: cols and types '\n'-joined. */
+weft_err wd_apply_cast(wf_table *t, const char *cols, const char *types,
                        char *err, size_t errlen);
 
 /* dropna (s0: columns, "" all), fillna (s0 column, s1 value) and the

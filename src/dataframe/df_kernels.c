@@ -384,6 +384,67 @@ weft_err wd_reduce_tables(wd_op op, int final, const char *const *s,
     return e;
 }
 
+weft_err wd_apply_cast(wf_table *t, const char *cols, const char *types,
+                       char *err, size_t errlen)
+{
+    char *cc = strdup(cols), *tc = strdup(types);
+    char *names[MAX_LIST], *tn[MAX_LIST];
+    size_t n = cc ? wd_unjoin(cc, names, MAX_LIST) : 0;
+    size_t nt = tc ? wd_unjoin(tc, tn, MAX_LIST) : 0;
+    weft_err r = cc && tc ? 0 : WEFT_ENOMEM;
+    if (!r && nt != n)
+        r = wf_errf(WEFT_EINVAL, err, errlen, "cast: %zu columns but %zu types",
+                    n, nt);
+    wf_table out;
+    wf_table_init(&out);
+    for (size_t k = 0; k < n && !r; k++) {
+        wf_coltype want = wf_coltype_parse(tn[k]);
+        long j = wf_table_find(t, names[k]);
+        wf_column c;
+        if (!want) {
+            r = wf_errf(WEFT_EINVAL, err, errlen, "cast: unknown type \"%s\"",
+                        tn[k]);
+            break;
+        }
+        if (j >= 0 && t->cols[j].type == want) { /* moved over */
+            c = t->cols[j];
+            memset(&t->cols[j], 0, sizeof t->cols[j]);
+            t->cols[j].type = want;
+        } else if (j >= 0 && t->cols[j].type == WF_COL_I64 &&
+                   want == WF_COL_F64) {
+            const wf_column *x = &t->cols[j];
+            if (!(r = wf_col_init(&c, WF_COL_F64, x->len))) {
+                for (size_t i = 0; i < x->len && !r; i++)
+                    r = wf_col_present(x, i)
+                            ? wf_col_push_f64(&c, (double)x->v.i64[i])
+                            : wf_col_push_null(&c);
+                if (r)
+                    wf_col_free(&c);
+            }
+        } else if (j >= 0) {
+            r = wf_errf(WEFT_EINVAL, err, errlen,
+                        "cast: column \"%s\" is %s, not %s", names[k],
+                        wf_coltype_name(t->cols[j].type), tn[k]);
+        } else if (!(r = wf_col_init(&c, want, t->nrows))) {
+            for (size_t i = 0; i < t->nrows && !r; i++)
+                r = wf_col_push_null(&c);
+            if (r)
+                wf_col_free(&c);
+        }
+        if (!r && (r = wf_table_add(&out, names[k], &c)))
+            wf_col_free(&c);
+    }
+    if (!r) {
+        out.nrows = t->nrows;
+        replace(t, &out);
+    } else {
+        wf_table_free(&out);
+    }
+    free(cc);
+    free(tc);
+    return r;
+}
+
 /* One step on t (a program's steps after the source). */
 static weft_err run_step(wg_call *c, wf_table *t, const wd_step *st, char *err,
                          size_t errlen)
@@ -404,6 +465,8 @@ static weft_err run_step(wg_call *c, wf_table *t, const wd_step *st, char *err,
         return apply_join(c, t, st, err, errlen);
     case WD_GB_PARTIAL:
         return gb_partial(t, st->s[0], st->s[1], err, errlen);
+    case WD_CAST:
+        return wd_apply_cast(t, st->s[0], st->s[1], err, errlen);
     case WD_DROPNA:
     case WD_FILLNA:
     case WD_VC_PARTIAL:
