@@ -423,13 +423,19 @@ typedef struct node {
     weft_ref pref;
 } node;
 
+/* An input as kept: 8 bytes, as most inputs are nodes (a graph of
+ * 100,000 chunks holds hundreds of thousands); literals and references
+ * are kept beside, in vals. */
 typedef struct stored_in {
     wg_input_kind kind;
-    wg_node node;
-    weft_value value; /* buffers: offsets into the pool, fixed up at use */
-    uint32_t buf_off, shape_off;
-    weft_ref ref;
+    uint32_t node; /* WG_IN_NODE: the node; else the index in vals */
 } stored_in;
+
+typedef struct stored_val {
+    weft_value value; /* a reference (WEFT_T_REF), or a literal whose
+                         buffers are offsets into the pool, fixed up at use */
+    uint32_t buf_off, shape_off;
+} stored_val;
 
 struct wg_graph {
     weft_runtime *rt;
@@ -437,6 +443,8 @@ struct wg_graph {
     size_t nnodes, capnodes;
     stored_in *ins;
     size_t nins, capins;
+    stored_val *vals;
+    size_t nvals, capvals;
     uint8_t *pool;
     size_t npool, cappool;
     char err[256];
@@ -498,14 +506,15 @@ void wg_free(wg_graph *g)
 {
     if (!g)
         return;
-    for (size_t i = 0; i < g->nins; i++)
-        if (g->ins[i].kind == WG_IN_REF)
-            weft_release(g->rt, g->ins[i].ref);
+    for (size_t i = 0; i < g->nvals; i++)
+        if (g->vals[i].value.type == WEFT_T_REF)
+            weft_release(g->rt, g->vals[i].value.u.ref);
     for (size_t i = 0; i < g->nnodes; i++)
         if (g->nodes[i].persisted)
             weft_release(g->rt, g->nodes[i].pref);
     big_free(g->nodes, g->capnodes * sizeof *g->nodes);
     big_free(g->ins, g->capins * sizeof *g->ins);
+    big_free(g->vals, g->capvals * sizeof *g->vals);
     big_free(g->pool, g->cappool);
     free(g);
 }
@@ -601,24 +610,40 @@ wg_node wg_add(wg_graph *g, const char *kernel, const void *params, size_t plen,
     if (n.kernel_off == WG_NONE || n.key_off == WG_NONE ||
         n.params_off == WG_NONE)
         return add_fail(g, "out of memory");
-    size_t first = g->nins;
+    size_t first = g->nins; /* vals made before a failure stay: wg_free
+                               releases their references */
     for (size_t i = 0; i < nin; i++) {
-        stored_in s = {.kind = in[i].kind, .buf_off = WG_NONE};
+        stored_in s = {.kind = in[i].kind, .node = in[i].node};
         if (in[i].kind == WG_IN_NODE) {
             if (in[i].node >= g->nnodes) {
                 g->nins = first;
                 return add_fail(g, "input names a node not added yet");
             }
-            s.node = in[i].node;
-        } else if (in[i].kind == WG_IN_REF) {
+            g->ins[g->nins++] = s;
+            continue;
+        }
+        if (g->nvals == g->capvals) {
+            size_t cap = g->capvals ? g->capvals * 2 : 64;
+            stored_val *m =
+                big_grow(g->vals, g->capvals * sizeof *m, cap * sizeof *m);
+            if (!m) {
+                g->nins = first;
+                return add_fail(g, "out of memory");
+            }
+            g->vals = m;
+            g->capvals = cap;
+        }
+        stored_val sv = {.buf_off = WG_NONE};
+        s.node = (uint32_t)g->nvals;
+        if (in[i].kind == WG_IN_REF) {
             if (weft_retain(g->rt, in[i].ref)) {
                 g->nins = first;
                 return add_fail(g, "input names a released reference");
             }
-            s.ref = in[i].ref;
+            sv.value = weft_refv(in[i].ref);
         } else {
             const weft_value *v = &in[i].value;
-            s.value = *v;
+            sv.value = *v;
             if (v->type == WEFT_T_STR || v->type == WEFT_T_BYTES ||
                 v->type == WEFT_T_ARRAY) {
                 if (v->type == WEFT_T_ARRAY &&
@@ -628,13 +653,13 @@ wg_node wg_add(wg_graph *g, const char *kernel, const void *params, size_t plen,
                     return add_fail(g, "a bad array value");
                 }
                 size_t nb = value_bytes(v);
-                s.buf_off = pool_put(
+                sv.buf_off = pool_put(
                     g, v->type == WEFT_T_ARRAY ? v->u.arr.data : v->u.buf.data,
                     nb);
                 if (v->type == WEFT_T_ARRAY)
-                    s.shape_off = pool_put(g, v->u.arr.shape,
-                                           v->u.arr.ndim * sizeof(int64_t));
-                if (s.buf_off == WG_NONE || s.shape_off == WG_NONE) {
+                    sv.shape_off = pool_put(g, v->u.arr.shape,
+                                            v->u.arr.ndim * sizeof(int64_t));
+                if (sv.buf_off == WG_NONE || sv.shape_off == WG_NONE) {
                     g->nins = first;
                     return add_fail(g, "out of memory");
                 }
@@ -643,14 +668,15 @@ wg_node wg_add(wg_graph *g, const char *kernel, const void *params, size_t plen,
                 return add_fail(g, "a literal must be a plain value");
             }
         }
+        g->vals[g->nvals++] = sv;
         g->ins[g->nins++] = s;
     }
     g->nodes[g->nnodes] = n;
     return (wg_node)g->nnodes++;
 }
 
-/* The literal s as a value pointing into the pool. */
-static weft_value literal(const wg_graph *g, const stored_in *s)
+/* The literal or reference s as a value pointing into the pool. */
+static weft_value literal(const wg_graph *g, const stored_val *s)
 {
     weft_value v = s->value;
     if (s->buf_off == WG_NONE)
@@ -948,8 +974,7 @@ weft_err wg_compute(wg_graph *g, const wg_node *outs, size_t n, weft_ref *refs,
                                                     ? g->nodes[s->node].pref
                                                     : task[p.root[s->node]]);
                     else
-                        args[nargs] = s->kind == WG_IN_REF ? weft_refv(s->ref)
-                                                           : literal(g, s);
+                        args[nargs] = literal(g, &g->vals[s->node]);
                     idx = nargs++ - 1;
                 }
                 put(&w, &from, 1);
