@@ -378,11 +378,9 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
                                  &d);
                 if (e)
                     return e;
-                if (bytes)
-                    memset(d, 0, bytes);
                 *out = wf_nd_view(WEFT_DT_F64, 2, shape, d);
-            } else {
-                e = wf_nd_alloc(out, WEFT_DT_F64, 2, shape, true);
+            } else { /* the first product overwrites: no zeroing */
+                e = wf_nd_alloc(out, WEFT_DT_F64, 2, shape, false);
             }
             for (int k = 0; k < f.nk && !e; k++) {
                 wf_nd ca = {0}, cb = {0};
@@ -392,7 +390,7 @@ static weft_err run_step(wg_call *c, const step *s, const wf_nd *const *in,
                 if (!e && y->dtype != WEFT_DT_F64)
                     e = wf_nd_astype(y, WEFT_DT_F64, &cb), y = &cb;
                 if (!e)
-                    e = wf_nd_matmul_acc(x, y, out);
+                    e = wf_nd_matmul_acc(x, y, out, k == 0);
                 wf_nd_free(&ca);
                 wf_nd_free(&cb);
             }

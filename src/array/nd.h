@@ -251,9 +251,11 @@ weft_err wf_nd_cumsum(const wf_nd *a, uint32_t axis, const wf_nd *carry,
  * parallelism), ints by loop (i64 result). */
 weft_err wf_nd_matmul(const wf_nd *a, const wf_nd *b, wf_nd *out);
 
-/* acc += a @ b for 2-d f64 operands (dgemm with beta = 1): the blocked
- * matmul's inner sum without a temporary. */
-weft_err wf_nd_matmul_acc(const wf_nd *a, const wf_nd *b, wf_nd *acc);
+/* acc += a @ b for 2-d f64 operands (dgemm with beta = 1), or acc = a @
+ * b when overwrite (beta = 0: acc's old contents are never read, so it
+ * needs no zeroing): the blocked matmul's inner sum without a temporary. */
+weft_err wf_nd_matmul_acc(const wf_nd *a, const wf_nd *b, wf_nd *acc,
+                          bool overwrite);
 
 /* ------------------------------------------------------------ .npy files */
 

@@ -130,7 +130,8 @@ done:
     return e;
 }
 
-weft_err wf_nd_matmul_acc(const wf_nd *a, const wf_nd *b, wf_nd *acc)
+weft_err wf_nd_matmul_acc(const wf_nd *a, const wf_nd *b, wf_nd *acc,
+                          bool overwrite)
 {
     int64_t m, k, n;
     weft_err e = mm_shapes("matmul_acc", a, b, &m, &k, &n);
@@ -152,8 +153,14 @@ weft_err wf_nd_matmul_acc(const wf_nd *a, const wf_nd *b, wf_nd *acc)
                           wf_nd_shape_str(x, sizeof x, acc->ndim, acc->shape),
                           (long long)m, (long long)n);
     }
-    if (m == 0 || n == 0 || k == 0)
+    if (m == 0 || n == 0)
         return 0;
-    gemm_f64((int)m, (int)k, (int)n, a->data, b->data, 1.0, acc->data);
+    if (k == 0) { /* an empty sum */
+        if (overwrite)
+            memset(acc->data, 0, (size_t)m * (size_t)n * sizeof(double));
+        return 0;
+    }
+    gemm_f64((int)m, (int)k, (int)n, a->data, b->data, overwrite ? 0.0 : 1.0,
+             acc->data);
     return 0;
 }

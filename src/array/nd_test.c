@@ -1013,15 +1013,22 @@ static void test_matmul_acc_and_errors(void **state)
     wf_nd b = rnd_array(&rng, WEFT_DT_F64, 2, sb, false);
     wf_nd acc = rnd_array(&rng, WEFT_DT_F64, 2, sc, false), before, prod;
     NDOK(wf_nd_astype(&acc, WEFT_DT_F64, &before));
-    NDOK(wf_nd_matmul_acc(&a, &b, &acc));
+    NDOK(wf_nd_matmul_acc(&a, &b, &acc, false));
     NDOK(wf_nd_matmul(&a, &b, &prod));
     for (int64_t i = 0; i < 15; i++)
         assert_true(getd(&acc, i) == getd(&before, i) + getd(&prod, i));
+    /* overwrite: the old contents (even NaN) are not read */
+    for (int64_t i = 0; i < 15; i++)
+        ((double *)acc.data)[i] = NAN;
+    NDOK(wf_nd_matmul_acc(&a, &b, &acc, true));
+    for (int64_t i = 0; i < 15; i++)
+        assert_true(getd(&acc, i) == getd(&prod, i));
     wf_nd c;
     nd_assert_err(wf_nd_matmul(&a, &a, &c), WEFT_EINVAL,
                   "matmul: shapes (5,7) and (5,7) do not match");
-    nd_assert_err(wf_nd_matmul_acc(&a, &a, &acc), WEFT_EINVAL, "do not match");
-    nd_assert_err(wf_nd_matmul_acc(&a, &b, &a), WEFT_EINVAL, "acc");
+    nd_assert_err(wf_nd_matmul_acc(&a, &a, &acc, false), WEFT_EINVAL,
+                  "do not match");
+    nd_assert_err(wf_nd_matmul_acc(&a, &b, &a, false), WEFT_EINVAL, "acc");
     int64_t s3[3] = {2, 2, 2};
     wf_nd t;
     NDOK(wf_nd_full(WEFT_DT_F64, 3, s3, 1, &t));
