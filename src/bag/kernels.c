@@ -44,6 +44,32 @@ weft_err wb_fn_failed(wg_call *c, const wb_fnparams *fp, const wb_out *o,
                    o->failed ? o->err : weft_strerror(e));
 }
 
+/* Every record of every input partition, in order, to fn with its
+ * encoded bytes; stops at fn's first error. The loop the merging kernels
+ * (frequencies, distinct, fold) share. */
+typedef weft_err (*rec_fn)(void *st, wg_call *c, const wb_rec *r,
+                           const uint8_t *raw, size_t rawlen);
+
+static weft_err each_record(wg_call *c, rec_fn fn, void *st)
+{
+    weft_err e = 0;
+    for (size_t i = 0; i < wg_nin(c) && !e; i++) {
+        const uint8_t *p = NULL;
+        size_t n = 0, off = 0, at = 0;
+        if ((e = wb_part_in(c, i, &p, &n)))
+            break;
+        wb_rec r;
+        int got = 0;
+        while (!e && (got = wb_next(p, n, &off, &r)) > 0) {
+            e = fn(st, c, &r, p + at, off - at);
+            at = off;
+        }
+        if (got < 0 && !e)
+            e = wb_corrupt(c, i);
+    }
+    return e;
+}
+
 /* ------------------------------------------------------------ literal */
 
 /* wb_k_lit(partition): the partition itself (a from_sequence part). */
@@ -93,6 +119,20 @@ weft_err wb_freq_out(wg_call *c, const wb_table *t, bool sort)
     return e;
 }
 
+static weft_err freq_add(void *st, wg_call *c, const wb_rec *r,
+                         const uint8_t *raw, size_t rawlen)
+{
+    (void)raw;
+    (void)rawlen;
+    wb_rec key = wb_text(r->data, r->len);
+    bool isnew;
+    wb_entry *en = wb_table_get(st, &key, &isnew);
+    if (!en)
+        return wb_nomem(c);
+    en->val += r->kind == WB_COUNT ? r->n : 1;
+    return 0;
+}
+
 /* wb_k_freq(partitions...): partial (key, count) records added up; params
  * (u32): sort the result by count, then key. */
 static weft_err wb_k_freq(wg_call *c)
@@ -102,27 +142,7 @@ static weft_err wb_k_freq(wg_call *c)
     if (plen != 4)
         return wg_fail(c, "bad parameters");
     wb_table t = {0};
-    weft_err e = 0;
-    for (size_t i = 0; i < wg_nin(c) && !e; i++) {
-        const uint8_t *p = NULL;
-        size_t n = 0, off = 0;
-        if ((e = wb_part_in(c, i, &p, &n)))
-            break;
-        wb_rec r;
-        int got = 0;
-        while ((got = wb_next(p, n, &off, &r)) > 0) {
-            wb_rec key = wb_text(r.data, r.len);
-            bool isnew;
-            wb_entry *en = wb_table_get(&t, &key, &isnew);
-            if (!en) {
-                e = wb_nomem(c);
-                break;
-            }
-            en->val += r.kind == WB_COUNT ? r.n : 1;
-        }
-        if (got < 0 && !e)
-            e = wb_corrupt(c, i);
-    }
+    weft_err e = each_record(c, freq_add, &t);
     if (!e)
         e = wb_freq_out(c, &t, *sort != 0);
     wb_table_free(&t);
@@ -132,38 +152,31 @@ WG_KERNEL(wb_k_freq)
 
 /* ------------------------------------------------------------ distinct */
 
+typedef struct distinct {
+    wb_table seen;
+    wb_buf out;
+} distinct;
+
+static weft_err distinct_add(void *st, wg_call *c, const wb_rec *r,
+                             const uint8_t *raw, size_t rawlen)
+{
+    distinct *d = st;
+    bool isnew;
+    if (!wb_table_get(&d->seen, r, &isnew) ||
+        (isnew && !wb_buf_put(&d->out, raw, rawlen)))
+        return wb_nomem(c);
+    return 0;
+}
+
 /* wb_k_distinct(partitions...): first occurrences, in input order. */
 static weft_err wb_k_distinct(wg_call *c)
 {
-    wb_table t = {0};
-    wb_buf out = {0};
-    weft_err e = 0;
-    for (size_t i = 0; i < wg_nin(c) && !e; i++) {
-        const uint8_t *p = NULL;
-        size_t n = 0, off = 0;
-        if ((e = wb_part_in(c, i, &p, &n)))
-            break;
-        wb_rec r;
-        int got = 0;
-        while ((got = wb_next(p, n, &off, &r)) > 0) {
-            bool isnew;
-            if (!wb_table_get(&t, &r, &isnew)) {
-                e = wb_nomem(c);
-                break;
-            }
-            size_t sz = wb_rec_size(&r);
-            if (isnew && !wb_buf_put(&out, p + off - sz, sz)) {
-                e = wb_nomem(c);
-                break;
-            }
-        }
-        if (got < 0 && !e)
-            e = wb_corrupt(c, i);
-    }
+    distinct d = {{0}, {0}};
+    weft_err e = each_record(c, distinct_add, &d);
     if (!e)
-        e = wb_out_part(c, &out);
-    free(out.p);
-    wb_table_free(&t);
+        e = wb_out_part(c, &d.out);
+    free(d.out.p);
+    wb_table_free(&d.seen);
     return e;
 }
 WG_KERNEL(wb_k_distinct)
@@ -232,6 +245,14 @@ void wb_folder_free(wb_folder *f)
     free(f->o[1].buf.p);
 }
 
+static weft_err fold_add(void *st, wg_call *c, const wb_rec *r,
+                         const uint8_t *raw, size_t rawlen)
+{
+    (void)raw;
+    (void)rawlen;
+    return wb_folder_add(st, c, r);
+}
+
 /* wb_k_fold(partitions...): the fold in params over every record of the
  * inputs in order (see wb_folder). */
 static weft_err wb_k_fold(wg_call *c)
@@ -240,18 +261,8 @@ static weft_err wb_k_fold(wg_call *c)
     const void *params = wg_params(c, &plen);
     wb_folder f;
     weft_err e = wb_folder_init(&f, c, params, plen);
-    for (size_t i = 0; i < wg_nin(c) && !e; i++) {
-        const uint8_t *p = NULL;
-        size_t n = 0, off = 0;
-        if ((e = wb_part_in(c, i, &p, &n)))
-            break;
-        wb_rec r;
-        int got = 0;
-        while (!e && (got = wb_next(p, n, &off, &r)) > 0)
-            e = wb_folder_add(&f, c, &r);
-        if (got < 0 && !e)
-            e = wb_corrupt(c, i);
-    }
+    if (!e)
+        e = each_record(c, fold_add, &f);
     if (!e)
         e = wb_folder_out(&f, c);
     wb_folder_free(&f);
