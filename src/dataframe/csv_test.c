@@ -1069,6 +1069,43 @@ static void test_many_partitions(void **state)
     wf_csv_plan_free(pl);
 }
 
+/* One partition of 6 MB: its columns (over 2 MiB each) and read buffer
+ * take the huge-page allocations, the read buffer is refilled several
+ * times, and quoted rows go through the general path in between. */
+static void test_large_partition(void **state)
+{
+    (void)state;
+    const char *path = tpath("large.csv");
+    FILE *f = fopen(path, "wb");
+    int rows = 400000;
+    fputs("id,name,score\n", f);
+    for (int i = 0; i < rows; i++)
+        fprintf(f, i % 1013 == 0 ? "%d,\"q,%d\",%d.25\n" : "%d,n%d,%d.25\n", i,
+                i, i % 977);
+    fclose(f);
+    wf_csv_options o = opts();
+    wf_csv_plan *pl;
+    char err[256];
+    assert_int_equal(wf_csv_plan_open(&path, 1, &o, &pl, err, sizeof err), 0);
+    assert_int_equal(pl->nparts, 1);
+    wf_table t;
+    if (wf_csv_parse_part(pl, 0, &t, NULL, err, sizeof err) != WEFT_OK)
+        fail_msg("%s", err);
+    assert_int_equal(t.nrows, (size_t)rows);
+    for (int i = 0; i < rows; i++) {
+        char want[32];
+        int wl = snprintf(want, sizeof want, i % 1013 == 0 ? "q,%d" : "n%d", i);
+        size_t n;
+        const char *got = wf_col_str(&t.cols[1], (size_t)i, &n);
+        if (t.cols[0].v.i64[i] != i || n != (size_t)wl ||
+            memcmp(got, want, n) != 0 ||
+            t.cols[2].v.f64[i] != (double)(i % 977) + 0.25)
+            fail_msg("row %d differs", i);
+    }
+    wf_table_free(&t);
+    wf_csv_plan_free(pl);
+}
+
 typedef struct par_job {
     const wf_csv_plan *pl;
     size_t first, step;
@@ -1164,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_plan_encode),
         cmocka_unit_test(test_property_round_trip),
         cmocka_unit_test(test_many_partitions),
+        cmocka_unit_test(test_large_partition),
         cmocka_unit_test(test_parallel_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
