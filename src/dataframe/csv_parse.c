@@ -25,8 +25,8 @@
  * size and are written once, so the large ones (and the read buffer) are
  * allocated on 2 MiB boundaries, whole, on huge pages: with 4 KiB faults
  * the parse ran at a third of the speed on this project's VMs, and even the
- * unaligned ends of advised buffers cost a third of the rest. Eight-byte SWAR digit
- * parsing was tried and was slower than the byte loops, whose exits the
+ * unaligned ends of advised buffers cost a third of the rest. Eight-byte SWAR
+ * digit parsing was tried and was slower than the byte loops, whose exits the
  * branch predictor speculates past. */
 #include <errno.h>
 #include <fcntl.h>
