@@ -723,17 +723,6 @@ static void plan_free(plan *p)
  * one of them the program). */
 #define WG_GROUP_ARGS 4000
 
-/* How many of x's inputs are nodes that are not inline. */
-static uint32_t node_inputs(const wg_graph *g, const node *x)
-{
-    uint32_t n = 0;
-    for (uint32_t k = 0; k < x->nin; k++) {
-        const stored_in *s = &g->ins[x->in_first + k];
-        n += s->kind == WG_IN_NODE && !g->nodes[s->node].inl;
-    }
-    return n;
-}
-
 static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
                           bool no_fusion, plan *p)
 {
@@ -743,6 +732,8 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
     uint32_t *user = malloc((nn + 1) * sizeof *user);
     uint8_t *want = calloc(nn + 1, 1);           /* 1 needed, 2 requested */
     uint32_t *gin = calloc(nn + 1, sizeof *gin); /* inputs of a group */
+    uint32_t *nodein = calloc(nn + 1, sizeof *nodein); /* non-inline node
+                                                          inputs of a node */
     p->root = malloc((nn + 1) * sizeof *p->root);
     p->first = malloc((nn + 1) * sizeof *p->first);
     p->next = malloc((nn + 1) * sizeof *p->next);
@@ -751,8 +742,8 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
     p->stepof = malloc((nn + 1) * sizeof *p->stepof);
     p->stamp = calloc(nn + 1, sizeof *p->stamp);
     weft_err e = 0;
-    if (!cons || !user || !want || !gin || !p->root || !p->first || !p->next ||
-        !p->last || !p->order || !p->stepof || !p->stamp) {
+    if (!cons || !user || !want || !gin || !nodein || !p->root || !p->first ||
+        !p->next || !p->last || !p->order || !p->stepof || !p->stamp) {
         e = WEFT_ENOMEM;
         goto out;
     }
@@ -782,6 +773,7 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
                 want[s->node] = 1;
             cons[s->node]++;
             user[s->node] = (uint32_t)i;
+            nodein[i] += !g->nodes[s->node].inl;
         }
     }
     for (size_t i = nn; i-- > 0;) {
@@ -803,7 +795,7 @@ static weft_err make_plan(const wg_graph *g, const wg_node *outs, size_t n,
         const node *u = &g->nodes[user[i]];
         bool own = no_fusion || want[i] == 2 || !x->fusible || cons[i] != 1 ||
                    !u->fusible || p->root[user[i]] == WG_INLINE ||
-                   node_inputs(g, u) > 1 ||
+                   nodein[user[i]] > 1 ||
                    gin[p->root[user[i]]] + x->nin > WG_GROUP_ARGS;
         p->root[i] = own ? (uint32_t)i : p->root[user[i]];
         gin[p->root[i]] += x->nin; /* a task takes at most 4096 arguments */
@@ -825,6 +817,7 @@ out:
     free(user);
     free(want);
     free(gin);
+    free(nodein);
     if (e)
         plan_free(p);
     return e;
