@@ -114,24 +114,81 @@ typedef struct grouping {
     size_t ngroups;
 } grouping;
 
-/* Rows are hashed a block at a time (the hashes stay in cache, and no
- * per-row hash array is allocated: fresh pages are costly); each group
- * keeps its hash for rehashing. */
-#define HASH_BLOCK WF_HASH_BLOCK
+/* The open-addressing table both grouping loops use: slots name groups;
+ * per group its hash (to place it again when the table grows), its first
+ * row (g->rep) and, for one text key, its key's words (tk). */
+typedef struct gtable {
+    int32_t *slots;
+    size_t cap;
+    uint64_t *gh;
+    wf_tkey *tk; /* NULL unless grouping by one text key */
+    size_t repcap;
+} gtable;
+
+static size_t slot_of(uint64_t h, size_t cap)
+{
+    return (size_t)(h ^ h >> 29) & (cap - 1);
+}
+
+static void gtable_free(gtable *t)
+{
+    free(t->slots);
+    free(t->gh);
+    free(t->tk);
+}
+
+/* Row i starts a group at empty slot s: returns its id, or -1 when out of
+ * memory. The table doubles once half full. */
+static int32_t new_group(gtable *t, grouping *g, size_t s, size_t i, uint64_t h,
+                         const wf_tkey *tk)
+{
+    if (g->ngroups == t->repcap) {
+        size_t n = t->repcap * 2;
+        size_t *r = realloc(g->rep, n * sizeof *r);
+        if (r)
+            g->rep = r;
+        uint64_t *rh = r ? realloc(t->gh, n * sizeof *rh) : NULL;
+        if (rh)
+            t->gh = rh;
+        wf_tkey *rk = rh && t->tk ? realloc(t->tk, n * sizeof *rk) : NULL;
+        if (rk)
+            t->tk = rk;
+        if (!rh || (t->tk && !rk))
+            return -1;
+        t->repcap = n;
+    }
+    int32_t id = (int32_t)g->ngroups++;
+    g->rep[id] = i;
+    t->gh[id] = h;
+    if (tk)
+        t->tk[id] = *tk;
+    t->slots[s] = id;
+    if (g->ngroups * 2 > t->cap) { /* grow: place the groups again */
+        size_t ncap = t->cap * 2;
+        int32_t *ns = malloc(ncap * sizeof *ns);
+        if (!ns)
+            return -1;
+        memset(ns, 0xff, ncap * sizeof *ns);
+        for (size_t q = 0; q < g->ngroups; q++) {
+            size_t x = slot_of(t->gh[q], ncap);
+            while (ns[x] >= 0)
+                x = (x + 1) & (ncap - 1);
+            ns[x] = (int32_t)q;
+        }
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
+    }
+    return id;
+}
 
 /* One text key (the common case: group by a name): each group keeps its
  * key's two words and length (keys.h), so a row is hashed and matched
  * from one 16-byte load, with no call and no trip to the group's first
  * row; keys over 16 bytes are hashed with XXH3 and compared in full. */
-static weft_err group_text(const wf_column *c, size_t nrows, grouping *g)
+static weft_err group_text(const wf_column *c, size_t nrows, grouping *g,
+                           gtable *t)
 {
-    size_t cap = 64, repcap = 16;
-    int32_t *slots = malloc(cap * sizeof *slots);
-    wf_tkey *tg = malloc(repcap * sizeof *tg);
-    g->rep = malloc(repcap * sizeof *g->rep);
-    if (!slots || !tg || !g->rep)
-        goto oom;
-    memset(slots, 0xff, cap * sizeof *slots);
     for (size_t i = 0; i < nrows; i++) {
         if (!wf_col_present(c, i)) {
             g->gid[i] = -1;
@@ -139,96 +196,30 @@ static weft_err group_text(const wf_column *c, size_t nrows, grouping *g)
         }
         wf_tkey k;
         uint64_t h = wf_text_key(c, i, &k);
-        size_t s = (size_t)(h ^ h >> 29) & (cap - 1);
-        for (;;) {
-            int32_t id = slots[s];
+        for (size_t s = slot_of(h, t->cap);; s = (s + 1) & (t->cap - 1)) {
+            int32_t id = t->slots[s];
             if (id < 0) {
-                if (g->ngroups == repcap) {
-                    size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
-                    wf_tkey *rt =
-                        r ? realloc(tg, repcap * 2 * sizeof *rt) : NULL;
-                    if (r)
-                        g->rep = r;
-                    if (!rt)
-                        goto oom;
-                    tg = rt;
-                    repcap *= 2;
-                }
-                g->rep[g->ngroups] = i;
-                tg[g->ngroups] = k;
-                slots[s] = (int32_t)g->ngroups;
-                g->gid[i] = (int32_t)g->ngroups++;
-                if (g->ngroups * 2 > cap) { /* grow: place the groups again */
-                    size_t ncap = cap * 2;
-                    int32_t *ns = malloc(ncap * sizeof *ns);
-                    if (!ns)
-                        goto oom;
-                    memset(ns, 0xff, ncap * sizeof *ns);
-                    for (size_t q = 0; q < g->ngroups; q++) {
-                        uint64_t hq = wf_tkey_hash(&tg[q]);
-                        size_t t = (size_t)(hq ^ hq >> 29) & (ncap - 1);
-                        while (ns[t] >= 0)
-                            t = (t + 1) & (ncap - 1);
-                        ns[t] = (int32_t)q;
-                    }
-                    free(slots);
-                    slots = ns;
-                    cap = ncap;
-                }
+                if ((g->gid[i] = new_group(t, g, s, i, h, &k)) < 0)
+                    return WEFT_ENOMEM;
                 break;
             }
-            if (wf_tkey_equal(&tg[id], c, g->rep[id], &k, c, i)) {
+            if (wf_tkey_equal(&t->tk[id], c, g->rep[id], &k, c, i)) {
                 g->gid[i] = id;
                 break;
             }
-            s = (s + 1) & (cap - 1);
         }
     }
-    free(tg);
-    free(slots);
     return WEFT_OK;
-oom:
-    free(tg);
-    free(slots);
-    free(g->gid);
-    free(g->rep);
-    memset(g, 0, sizeof *g);
-    return WEFT_ENOMEM;
 }
 
-static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
-                           size_t nrows, grouping *g)
+/* Any keys: rows are hashed a block at a time (the hashes stay in cache,
+ * and no per-row hash array is allocated: fresh pages are costly). */
+static weft_err group_any(const wf_column *const *keys, size_t nkeys,
+                          size_t nrows, grouping *g, gtable *t)
 {
-    memset(g, 0, sizeof *g);
-    if (nrows > INT32_MAX)
-        return WEFT_ERANGE;
-    uint64_t h[HASH_BLOCK];
-    g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
-    size_t cap = 64, repcap = 16;
-    int32_t *slots = malloc(cap * sizeof *slots);
-    uint64_t *gh = malloc(repcap * sizeof *gh); /* per group: its hash */
-    g->rep = malloc(repcap * sizeof *g->rep);
-    if (!g->gid || !slots || !g->rep || !gh)
-        goto oom;
-    if (nkeys == 0) { /* aggregates over all rows: one group, rows or not */
-        for (size_t i = 0; i < nrows; i++)
-            g->gid[i] = 0;
-        g->rep[0] = 0;
-        g->ngroups = 1;
-        free(gh);
-        free(slots);
-        return WEFT_OK;
-    }
-    if (nkeys == 1 && keys[0]->type == WF_COL_STR) {
-        free(gh);
-        free(slots);
-        free(g->rep);
-        g->rep = NULL;
-        return group_text(keys[0], nrows, g);
-    }
-    memset(slots, 0xff, cap * sizeof *slots);
-    for (size_t b0 = 0; b0 < nrows; b0 += HASH_BLOCK) {
-        size_t bn = nrows - b0 < HASH_BLOCK ? nrows - b0 : HASH_BLOCK;
+    uint64_t h[WF_HASH_BLOCK];
+    for (size_t b0 = 0; b0 < nrows; b0 += WF_HASH_BLOCK) {
+        size_t bn = nrows - b0 < WF_HASH_BLOCK ? nrows - b0 : WF_HASH_BLOCK;
         wf_keys_hash_at(keys, nkeys, b0, bn, h);
         for (size_t j = 0; j < bn; j++) {
             size_t i = b0 + j;
@@ -239,65 +230,61 @@ static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
                 g->gid[i] = -1;
                 continue;
             }
-            size_t s = (size_t)h[j] & (cap - 1);
-            for (;;) {
-                int32_t id = slots[s];
+            for (size_t s = slot_of(h[j], t->cap);;
+                 s = (s + 1) & (t->cap - 1)) {
+                int32_t id = t->slots[s];
                 if (id < 0) {
-                    if (g->ngroups == repcap) {
-                        size_t *r = realloc(g->rep, repcap * 2 * sizeof *r);
-                        uint64_t *rh =
-                            r ? realloc(gh, repcap * 2 * sizeof *rh) : NULL;
-                        if (r)
-                            g->rep = r;
-                        if (!rh)
-                            goto oom;
-                        gh = rh;
-                        repcap *= 2;
-                    }
-                    g->rep[g->ngroups] = i;
-                    gh[g->ngroups] = h[j];
-                    slots[s] = (int32_t)g->ngroups;
-                    g->gid[i] = (int32_t)g->ngroups++;
-                    if (g->ngroups * 2 > cap) { /* grow: rehash the groups */
-                        size_t ncap = cap * 2;
-                        int32_t *ns = malloc(ncap * sizeof *ns);
-                        if (!ns)
-                            goto oom;
-                        memset(ns, 0xff, ncap * sizeof *ns);
-                        for (size_t q = 0; q < g->ngroups; q++) {
-                            size_t t = (size_t)gh[q] & (ncap - 1);
-                            while (ns[t] >= 0)
-                                t = (t + 1) & (ncap - 1);
-                            ns[t] = (int32_t)q;
-                        }
-                        free(slots);
-                        slots = ns;
-                        cap = ncap;
-                    }
+                    if ((g->gid[i] = new_group(t, g, s, i, h[j], NULL)) < 0)
+                        return WEFT_ENOMEM;
                     break;
                 }
                 size_t r = g->rep[id];
-                bool same = gh[id] == h[j];
+                bool same = t->gh[id] == h[j];
                 for (size_t k = 0; k < nkeys && same; k++)
                     same = wf_key_equal(keys[k], i, keys[k], r);
                 if (same) {
                     g->gid[i] = id;
                     break;
                 }
-                s = (s + 1) & (cap - 1);
             }
         }
     }
-    free(gh);
-    free(slots);
     return WEFT_OK;
-oom:
-    free(gh);
-    free(slots);
-    free(g->gid);
-    free(g->rep);
+}
+
+static weft_err group_rows(const wf_column *const *keys, size_t nkeys,
+                           size_t nrows, grouping *g)
+{
     memset(g, 0, sizeof *g);
-    return WEFT_ENOMEM;
+    if (nrows > INT32_MAX)
+        return WEFT_ERANGE;
+    bool text = nkeys == 1 && keys[0]->type == WF_COL_STR;
+    gtable t = {.cap = 64, .repcap = 16};
+    g->gid = malloc((nrows ? nrows : 1) * sizeof *g->gid);
+    g->rep = malloc(t.repcap * sizeof *g->rep);
+    t.slots = malloc(t.cap * sizeof *t.slots);
+    t.gh = malloc(t.repcap * sizeof *t.gh);
+    t.tk = text ? malloc(t.repcap * sizeof *t.tk) : NULL;
+    weft_err e = 0;
+    if (!g->gid || !g->rep || !t.slots || !t.gh || (text && !t.tk)) {
+        e = WEFT_ENOMEM;
+    } else if (nkeys == 0) { /* aggregates over all rows: one group */
+        for (size_t i = 0; i < nrows; i++)
+            g->gid[i] = 0;
+        g->rep[0] = 0;
+        g->ngroups = 1;
+    } else {
+        memset(t.slots, 0xff, t.cap * sizeof *t.slots);
+        e = text ? group_text(keys[0], nrows, g, &t)
+                 : group_any(keys, nkeys, nrows, g, &t);
+    }
+    gtable_free(&t);
+    if (e) {
+        free(g->gid);
+        free(g->rep);
+        memset(g, 0, sizeof *g);
+    }
+    return e;
 }
 
 static void grouping_free(grouping *g)

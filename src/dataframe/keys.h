@@ -94,15 +94,6 @@ static inline uint64_t wf_text_key(const wf_column *c, size_t i, wf_tkey *k)
     return k->lo;
 }
 
-/* The hash wf_text_key gave for k. */
-static inline uint64_t wf_tkey_hash(const wf_tkey *k)
-{
-    return k->len <= WF_SHORT_KEY
-               ? wf_fold128(k->lo ^ (0x9e3779b97f4a7c15ull + k->len),
-                            k->hi ^ 0xc2b2ae3d27d4eb4full)
-               : k->lo;
-}
-
 /* Keys a (row i of ca) and b (row j of cb) are equal. */
 static inline bool wf_tkey_equal(const wf_tkey *a, const wf_column *ca,
                                  size_t i, const wf_tkey *b,
