@@ -66,6 +66,21 @@ static bool transposed_pairs(const wa_array *a)
                   (a->nb[0] + 1) * sizeof *a->bounds[0]) == 0;
 }
 
+/* a is made by blockwise steps (not stored) from, among others, a
+ * transpose: only then can chunk (i, j) and chunk (j, i) read the same
+ * chunks, and trying to pair them is worth its cost. */
+static bool reads_transpose(const wa_array *a, int depth)
+{
+    if (a->src || a->kind != K_MAP || depth > 32)
+        return false;
+    if (a->op == OP_TRANSPOSE)
+        return true;
+    for (uint32_t i = 0; i < a->nin; i++)
+        if (reads_transpose(a->in[i], depth + 1))
+            return true;
+    return false;
+}
+
 /* For a reduction over all axes: one node for the partial states of
  * chunks b and twin, combined, when the two are made from shared work
  * (the inline chunks they both read are then made once, and the task
@@ -186,7 +201,7 @@ WA_EXPORT wa_array *wa_reduce(wa_redop op, wa_array *a, uint32_t axes,
         goto out;
     }
     a->uses++;
-    bool pairs = axes == all && transposed_pairs(a);
+    bool pairs = axes == all && transposed_pairs(a) && reads_transpose(a, 0);
     size_t np = 0;
     /* a partial state per input chunk (or pair of chunks), grouped by
      * output chunk */
