@@ -857,38 +857,37 @@ wd_frame *wd_concat(wd_frame *const *frames, size_t n)
     bool uniform = true;
     for (size_t i = 0; i < n; i++)
         uniform &= has_schema(frames[i], names, types, nc);
-    wd_frame **in = (wd_frame **)frames, *cast[64];
+    wd_frame **cast = NULL;
     if (!uniform) { /* every frame cast to the union of the columns */
-        if (n > 64)
-            return fail(ctx, "concat: more than 64 frames with different "
-                             "columns");
         for (size_t k = 0; k < nc; k++)
             tnames[k] = wf_coltype_name(types[k]);
         char *s0 = joined(names, nc), *s1 = joined(tnames, nc);
         const char *s[2] = {s0, s1};
-        for (size_t i = 0; i < n; i++) {
-            cast[i] = s0 && s1 ? derive(K_STEP, WD_CAST, &frames[i], 1, s, 2, 0,
-                                        "concat")
-                               : NULL;
-            if (!cast[i]) {
-                if (!s0 || !s1)
-                    fail(ctx, "out of memory");
+        cast = s0 && s1 ? malloc(n * sizeof *cast) : NULL;
+        for (size_t i = 0; cast && i < n; i++)
+            if (!(cast[i] = derive(K_STEP, WD_CAST, &frames[i], 1, s, 2, 0,
+                                   "concat"))) {
+                free(cast);
                 free(s0);
                 free(s1);
                 return NULL;
             }
-        }
         free(s0);
         free(s1);
-        in = cast;
+        if (!cast)
+            return fail(ctx, "out of memory");
     }
+    wd_frame *const *in = cast ? cast : frames;
     wd_frame *f = frame_new(ctx, K_CONCAT, in, n);
-    if (!f)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        f->nparts += in[i]->nparts;
-    if (wf_table_head(&in[0]->proto, 0, &f->proto))
-        return fail(ctx, "out of memory"), undo(f);
+    if (f) {
+        for (size_t i = 0; i < n; i++)
+            f->nparts += in[i]->nparts;
+        if (wf_table_head(&in[0]->proto, 0, &f->proto)) {
+            fail(ctx, "out of memory");
+            f = undo(f);
+        }
+    }
+    free(cast);
     return f;
 }
 
@@ -1338,29 +1337,18 @@ static bool cast_needed(const wd_frame *f, char **cols, char **types)
 {
     char *cc = strdup(f->s[0]), *tc = strdup(f->s[1]);
     char *names[MAX_LIST], *tn[MAX_LIST];
-    *cols = malloc(strlen(f->s[0]) + 1);
-    *types = malloc(strlen(f->s[1]) + 1);
-    bool ok = cc && tc && *cols && *types;
-    size_t n = ok ? wd_unjoin(cc, names, MAX_LIST) : 0;
-    size_t nt = ok ? wd_unjoin(tc, tn, MAX_LIST) : 0;
-    size_t lc = 0, lt = 0;
-    for (size_t i = 0; ok && i < n && i < nt; i++) {
-        if (!f->all_cols && !wants(f, names[i]))
-            continue;
-        size_t a = strlen(names[i]), b = strlen(tn[i]);
-        if (lc) {
-            (*cols)[lc++] = '\n';
-            (*types)[lt++] = '\n';
+    const char *kn[MAX_LIST], *kt[MAX_LIST];
+    size_t n = cc && tc ? wd_unjoin(cc, names, MAX_LIST) : 0;
+    size_t nt = cc && tc ? wd_unjoin(tc, tn, MAX_LIST) : 0, k = 0;
+    for (size_t i = 0; i < n && i < nt; i++)
+        if (f->all_cols || wants(f, names[i])) {
+            kn[k] = names[i];
+            kt[k++] = tn[i];
         }
-        memcpy(*cols + lc, names[i], a);
-        memcpy(*types + lt, tn[i], b);
-        lc += a;
-        lt += b;
-    }
-    if (ok) {
-        (*cols)[lc] = '\0';
-        (*types)[lt] = '\0';
-    } else {
+    *cols = cc && tc ? joined(kn, k) : NULL;
+    *types = cc && tc ? joined(kt, k) : NULL;
+    bool ok = *cols && *types;
+    if (!ok) {
         free(*cols);
         free(*types);
         *cols = *types = NULL;
