@@ -134,25 +134,16 @@ weft_err wf_nd_check(const wf_nd *a, const char *who, const char *what)
 #define HUGE_PAGE ((size_t)2 << 20)
 static void *alloc_data(size_t bytes, bool zero)
 {
-    if (bytes < HUGE_FROM) {
-        size_t round = (bytes + 63) & ~(size_t)63;
-        void *p = aligned_alloc(64, round);
-        if (p && zero)
-            memset(p, 0, bytes);
-        return p;
-    }
     size_t round = (bytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, round);
-    if (!p)
-        return NULL;
+    bool huge = bytes >= HUGE_FROM;
+    if (huge) /* whole huge pages: none of it left to 4 KiB faults */
+        round = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    void *p = aligned_alloc(huge ? HUGE_PAGE : 64, round);
 #ifdef MADV_HUGEPAGE
-    /* the whole 2 MiB pages inside; advice only: failure is harmless */
-    uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t hi = ((uintptr_t)p + round) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    if (p && huge)
+        (void)madvise(p, round, MADV_HUGEPAGE); /* only advice */
 #endif
-    if (zero)
+    if (p && zero)
         memset(p, 0, bytes);
     return p;
 }
