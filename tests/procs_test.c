@@ -107,6 +107,21 @@ static weft_err pt_double(weft_task *t)
 }
 WEFT_REGISTER(pt_double);
 
+/* An f64 array of arg 1 elements, all equal to arg 0. */
+static weft_err pt_fill(weft_task *t)
+{
+    int64_t k = weft_arg(t, 0)->u.i64, n = weft_arg(t, 1)->u.i64;
+    double *out;
+    weft_err e =
+        weft_return_alloc_array(t, 0, WEFT_DT_F64, 1, &n, (void **)&out);
+    if (e)
+        return e;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (double)k;
+    return 0;
+}
+WEFT_REGISTER(pt_fill);
+
 /* Submits children from inside a worker process and gets them. */
 static weft_err pt_nested(weft_task *t)
 {
@@ -386,6 +401,38 @@ static void test_large_arrays_both_ways(void **state)
     weft_shutdown(rt);
 }
 
+/* Results made one after another by one worker process, all kept: the
+ * worker drops its side of each after sending it, and must not reuse those
+ * pages for the next result, which the head still maps. */
+static void test_kept_results_stay_intact(void **state)
+{
+    weft_runtime *rt = start(1);
+    const int64_t n = 1 << 18; /* 2 MiB: shared memory */
+    enum { K = 8 };
+    weft_ref r[K];
+    for (int k = 0; k < K; k++) {
+        assert_int_equal(weft_submit(rt, "pt_fill",
+                                     WEFT_ARGS(weft_i64(k), weft_i64(n)), NULL,
+                                     &r[k]),
+                         0);
+        weft_value v;
+        assert_int_equal(weft_get(rt, r[k], &v, WEFT_FOREVER), 0);
+    }
+    for (int k = 0; k < K; k++) {
+        weft_value v;
+        assert_int_equal(weft_get(rt, r[k], &v, WEFT_FOREVER), 0);
+        assert_int_equal(v.type, WEFT_T_ARRAY);
+        assert_int_equal(v.u.arr.shape[0], n);
+        const double *d = v.u.arr.data;
+        for (int64_t i = 0; i < n; i++)
+            if (d[i] != (double)k)
+                fail_msg("result %d: element %lld is %g", k, (long long)i,
+                         d[i]);
+        weft_release(rt, r[k]);
+    }
+    weft_shutdown(rt);
+}
+
 static void test_nested_tasks_in_a_process(void **state)
 {
     weft_runtime *rt = start(1);
@@ -487,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_crash_retries_then_fails),
         cmocka_unit_test(test_crash_charged_to_the_running_task),
         cmocka_unit_test(test_large_arrays_both_ways),
+        cmocka_unit_test(test_kept_results_stay_intact),
         cmocka_unit_test(test_nested_tasks_in_a_process),
         cmocka_unit_test(test_process_actor_order_and_restart),
         cmocka_unit_test(test_process_actor_kill),

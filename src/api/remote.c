@@ -13,11 +13,13 @@
 #include "wire/msg.h"
 
 /* Bytes of v's data that live in a shared memory blob, if any: fd, offset
- * of the data inside the blob. */
+ * of the data inside the blob. The blob is marked shared: another process
+ * will map it, so its pages are never reused for another object. */
 static bool wf_value_in_shm(const wf_obj *o, int *fd, uint64_t *off)
 {
     if (!o || !o->blob || o->blob->fd < 0)
         return false;
+    o->blob->shared = true;
     const void *data = o->u.val.type == WEFT_T_ARRAY ? o->u.val.u.arr.data
                                                      : o->u.val.u.buf.data;
     *fd = o->blob->fd;

@@ -179,6 +179,7 @@ static void wf_wk_reply(wf_wk *w, uint64_t seq, wf_task *t)
                 .offset = (uint64_t)((const char *)data -
                                      (const char *)o->blob->data)};
             fds[nfds++] = o->blob->fd;
+            o->blob->shared = true; /* the head maps it: never reused */
         }
     }
     wf_msg_done d = {0, t->nret, NULL, 0};

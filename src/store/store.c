@@ -17,6 +17,23 @@
 #define WF_MAX_CHUNKS (1u << 16)
 #define WF_GEN_MASK 0xffffffu
 
+/* Freed shared-memory blobs kept, mapped, for the next blob of about their
+ * size. The first write to each 4 KiB page of a fresh shared mapping
+ * faults (even after MAP_POPULATE), which costs more than filling it: an
+ * 8 MB chunk took 13-16 ms to first write on this project's VMs and
+ * 0.2 ms to rewrite. A store that makes and drops same-sized chunks (a
+ * blocked matmul, a rechunk, a graph run twice) reuses the same pages.
+ * At most WF_SPARE_MAX of them, holding up to a cap/8 (and at most
+ * WF_SPARE_BYTES): memory the store's cap does not count. */
+#define WF_SPARE_MAX 32
+#define WF_SPARE_BYTES ((uint64_t)256 << 20)
+
+typedef struct wf_spare {
+    void *data;
+    size_t mapped;
+    int fd;
+} wf_spare;
+
 struct wf_store {
     wf_obj *chunks[WF_MAX_CHUNKS];
     _Atomic uint64_t free_head; /* (aba tag << 32) | slot; slot 0 = empty */
@@ -28,6 +45,10 @@ struct wf_store {
     uint64_t id; /* unique for the process's life: keys thread caches */
     uint8_t tag;
     struct wf_store *next_live; /* in wf_stores */
+    pthread_mutex_t spare_lock;
+    wf_spare spare[WF_SPARE_MAX];
+    int nspare;
+    uint64_t spare_bytes, spare_cap;
 };
 
 static _Atomic uint64_t wf_store_ids;
@@ -85,7 +106,9 @@ wf_store *wf_store_new(uint64_t cap, uint8_t tag)
     if (!s)
         return NULL;
     pthread_mutex_init(&s->grow_lock, NULL);
+    pthread_mutex_init(&s->spare_lock, NULL);
     s->cap = cap;
+    s->spare_cap = cap / 8 < WF_SPARE_BYTES ? cap / 8 : WF_SPARE_BYTES;
     s->tag = tag;
     s->id = atomic_fetch_add(&wf_store_ids, 1) + 1;
     atomic_store(&s->nslots, 1);
@@ -129,6 +152,11 @@ void wf_store_free(wf_store *s)
     }
     for (uint32_t c = 0; c < WF_MAX_CHUNKS && s->chunks[c]; c++)
         wf_free(s->chunks[c]);
+    for (int i = 0; i < s->nspare; i++) {
+        munmap(s->spare[i].data, s->spare[i].mapped);
+        close(s->spare[i].fd);
+    }
+    pthread_mutex_destroy(&s->spare_lock);
     pthread_mutex_destroy(&s->grow_lock);
     wf_free(s);
 }
@@ -290,6 +318,50 @@ static weft_err wf_account(wf_store *s, size_t n)
     return 0;
 }
 
+/* Fill b with the smallest spare that n bytes fill at least three quarters
+ * of, if any. */
+static bool wf_spare_take(wf_store *s, size_t n, wf_blob *b)
+{
+    if (!s)
+        return false;
+    pthread_mutex_lock(&s->spare_lock);
+    int best = -1;
+    for (int i = 0; i < s->nspare; i++)
+        if (s->spare[i].mapped >= n &&
+            n >= s->spare[i].mapped - s->spare[i].mapped / 4 &&
+            (best < 0 || s->spare[i].mapped < s->spare[best].mapped))
+            best = i;
+    if (best >= 0) {
+        b->data = s->spare[best].data;
+        b->mapped = s->spare[best].mapped;
+        b->fd = s->spare[best].fd;
+        s->spare_bytes -= b->mapped;
+        s->spare[best] = s->spare[--s->nspare];
+    }
+    pthread_mutex_unlock(&s->spare_lock);
+    return best >= 0;
+}
+
+/* Keep b's mapping as a spare if it is this process's own, never handed to
+ * another process, and there is room. */
+static bool wf_spare_keep(wf_store *s, wf_blob *b)
+{
+    if (!s || b->readonly || b->shared || b->ext_free ||
+        b->mapped < WF_BLOB_SHM_MIN)
+        return false;
+    bool kept = false;
+    pthread_mutex_lock(&s->spare_lock);
+    if (s->nspare < WF_SPARE_MAX &&
+        s->spare_bytes + b->mapped <= s->spare_cap) {
+        s->spare[s->nspare++] =
+            (wf_spare){.data = b->data, .mapped = b->mapped, .fd = b->fd};
+        s->spare_bytes += b->mapped;
+        kept = true;
+    }
+    pthread_mutex_unlock(&s->spare_lock);
+    return kept;
+}
+
 weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out)
 {
     weft_err e = wf_account(s, n);
@@ -311,6 +383,8 @@ weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out)
             e = wf_err(WEFT_ENOMEM, "out of memory for a %zu-byte object", n);
             goto fail_blob;
         }
+    } else if (wf_spare_take(s, n, b)) {
+        /* mapped and written before: no faults */
     } else {
         b->fd = wf_shm_create("weft-object", n);
         if (b->fd < 0) {
@@ -378,9 +452,11 @@ void wf_blob_free(wf_store *s, wf_blob *b)
     if (b->ext_free)
         b->ext_free(b->ext);
     if (b->fd >= 0) {
-        if (b->mapped)
-            munmap(b->data, b->mapped);
-        close(b->fd);
+        if (!wf_spare_keep(s, b)) {
+            if (b->mapped)
+                munmap(b->data, b->mapped);
+            close(b->fd);
+        }
     } else {
         wf_free(b->data);
     }

@@ -30,6 +30,7 @@ typedef struct wf_blob {
     size_t mapped; /* mapping length when fd >= 0 */
     int fd;
     bool readonly;  /* a mapping of another process's memory */
+    bool shared;    /* fd handed to another process: never reused */
     bool accounted; /* counted in a store's bytes */
     /* An array's shape when its bytes were laid out by someone else (a
      * mapped result): the value's shape points here. */
@@ -99,8 +100,9 @@ void wf_store_unpin(wf_store *s, wf_obj *o);
 weft_err wf_store_drop_handle(wf_store *s, wf_obj *o);
 
 /* A blob of n bytes accounted to s (s may be NULL: unaccounted, as in a
- * worker process); shared memory when n >= WF_BLOB_SHM_MIN. Returns
- * WEFT_ESTOREFULL past the cap, WEFT_ENOMEM/ESYS on failure. */
+ * worker process); shared memory when n >= WF_BLOB_SHM_MIN, then maybe a
+ * freed blob's pages reused. Its bytes are undefined until written.
+ * Returns WEFT_ESTOREFULL past the cap, WEFT_ENOMEM/ESYS on failure. */
 weft_err wf_blob_new(wf_store *s, size_t n, wf_blob **out);
 /* Adopt a shared memory fd of n bytes (from a worker process): maps it;
  * takes the fd on success. */

@@ -563,6 +563,7 @@ static void test_blob_shm(void **state)
     assert_int_equal(fstat(big->fd, &st), 0);
     assert_true((size_t)st.st_size >= WF_BLOB_SHM_MIN);
     memset(big->data, 0x5a, WF_BLOB_SHM_MIN);
+    big->shared = true; /* as if sent to a worker: closed when freed */
     /* Another mapping of the fd sees the bytes. */
     unsigned char *m =
         mmap(NULL, WF_BLOB_SHM_MIN, PROT_READ, MAP_SHARED, big->fd, 0);
@@ -709,6 +710,75 @@ static void test_value_copy_buffers(void **state)
 
     assert_counts(s, 0, 0);
     wf_store_free(s);
+}
+
+/* A freed shared-memory blob is kept, mapped, for the next blob of about
+ * its size; one handed to another process, one too large for the spares'
+ * room and one far bigger than asked are not. A kept blob still holds its
+ * old bytes (written patterns tell a reused mapping from a fresh, zeroed
+ * one); its accounting follows the new size. */
+static void test_spare_blobs(void **state)
+{
+    (void)state;
+    wf_store *s = wf_store_new((uint64_t)1 << 30, 18);
+    size_t n = 4 * WF_BLOB_SHM_MIN;
+    wf_blob *b;
+    assert_int_equal(wf_blob_new(s, n, &b), 0);
+    assert_true(b->fd >= 0);
+    memset(b->data, 0xab, n);
+    wf_blob_free(s, b);
+    assert_counts(s, 0, 0);
+
+    /* the same size, then a little smaller: the kept pages come back */
+    for (size_t want = n; want >= n - n / 4; want -= n / 8) {
+        assert_int_equal(wf_blob_new(s, want, &b), 0);
+        assert_int_equal(b->size, want);
+        assert_true(b->mapped >= want);
+        assert_int_equal(((unsigned char *)b->data)[0], 0xab);
+        assert_int_equal(((unsigned char *)b->data)[want - 1], 0xab);
+        assert_counts(s, 0, want);
+        wf_blob_free(s, b);
+    }
+
+    /* far smaller (the spare would waste over a quarter): a fresh blob;
+     * the spare stays for a later taker */
+    assert_int_equal(wf_blob_new(s, n / 2, &b), 0);
+    assert_int_equal(((unsigned char *)b->data)[0], 0);
+    assert_int_equal(b->mapped, n / 2);
+    wf_blob *c;
+    assert_int_equal(wf_blob_new(s, n, &c), 0);
+    assert_int_equal(((unsigned char *)c->data)[0], 0xab);
+    wf_blob_free(s, b);
+    wf_blob_free(s, c);
+
+    /* a blob another process maps is never reused: its pages may still be
+     * read there */
+    assert_int_equal(wf_blob_new(s, 3 * WF_BLOB_SHM_MIN, &b), 0);
+    memset(b->data, 0xcd, 3 * WF_BLOB_SHM_MIN);
+    b->shared = true;
+    wf_blob_free(s, b);
+    assert_int_equal(wf_blob_new(s, 3 * WF_BLOB_SHM_MIN, &b), 0);
+    assert_int_equal(((unsigned char *)b->data)[0], 0);
+    wf_blob_free(s, b);
+    wf_store_free(s); /* unmaps the spares */
+
+    /* a store of 8 blobs' room keeps at most one blob's worth */
+    wf_store *small = wf_store_new(8 * (uint64_t)n, 19);
+    wf_blob *two[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wf_blob_new(small, n, &two[i]), 0);
+        memset(two[i]->data, 0x11 * (i + 1), n);
+    }
+    wf_blob_free(small, two[0]);
+    wf_blob_free(small, two[1]); /* no room left: unmapped */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(wf_blob_new(small, n, &two[i]), 0);
+    assert_int_equal(((unsigned char *)two[0]->data)[0], 0x11);
+    assert_int_equal(((unsigned char *)two[1]->data)[0], 0);
+    wf_blob_free(small, two[0]);
+    wf_blob_free(small, two[1]);
+    assert_counts(small, 0, 0);
+    wf_store_free(small);
 }
 
 static const weft_dtype all_dtypes[] = {WEFT_DT_F64, WEFT_DT_F32, WEFT_DT_I64,
@@ -1198,6 +1268,7 @@ int main(void)
         cmocka_unit_test(test_wait_many_sleepers),
         cmocka_unit_test(test_error_publish),
         cmocka_unit_test(test_obj_new_oom),
+        cmocka_unit_test(test_spare_blobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
