@@ -273,6 +273,12 @@ wa_array *wa_dot(wa_array *a, wa_array *b);
  * kernel and chunk) is then in wa_error(ctx). */
 weft_err wa_compute(wa_array *a, wa_buffer *out);
 
+/* Compute a into the caller's memory: data holds bytes = wa_size(a) times
+ * the dtype's size, filled in C order (numpy's out=). Reusing one buffer
+ * spares a fresh allocation and its page faults per compute. A wrong size
+ * is WEFT_EINVAL (the message in wa_error). Blocks. */
+weft_err wa_compute_into(wa_array *a, void *data, size_t bytes);
+
 /* Compute n arrays of one context together (shared parts run once). */
 weft_err wa_compute_many(wa_array *const *arrays, size_t n, wa_buffer *outs);
 

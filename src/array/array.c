@@ -900,6 +900,33 @@ static weft_err get_chunk(wa_array *a, size_t b, weft_ref r, wf_nd *view)
     return 0;
 }
 
+/* Wait for a's chunk refs, copy each into out (a's dtype and shape) and
+ * release them all, also after a failure. */
+static weft_err assemble(wa_array *a, const weft_ref *refs, wf_nd *out,
+                         weft_err e)
+{
+    for (size_t b = 0; b < a->nblocks; b++) {
+        wf_nd view;
+        if (!e)
+            e = get_chunk(a, b, refs[b], &view);
+        if (!e && a->ndim == 0) {
+            wf_nd conv;
+            e = wf_nd_astype(&view, a->dtype, &conv);
+            if (!e)
+                memcpy(out->data, conv.data, wf_nd_bytes(out));
+            wf_nd_free(&conv);
+        }
+        if (!e && a->ndim > 0 && wf_nd_size(&view)) {
+            int64_t origin[WA_MAXD] = {0}, shape[WA_MAXD] = {0},
+                    zero[WA_MAXD] = {0};
+            arr_block(a, b, origin, shape);
+            e = wf_nd_copy_block(&view, zero, out, origin, shape);
+        }
+        weft_release(a->ctx->rt, refs[b]);
+    }
+    return e;
+}
+
 WA_EXPORT weft_err wa_compute_many(wa_array *const *arrays, size_t n,
                                    wa_buffer *outs)
 {
@@ -919,25 +946,8 @@ WA_EXPORT weft_err wa_compute_many(wa_array *const *arrays, size_t n,
         wf_nd out = {0};
         if (!e)
             e = wf_nd_alloc(&out, a->dtype, a->ndim, a->shape, false);
-        for (size_t b = 0; b < a->nblocks; b++, k++) {
-            wf_nd view;
-            if (!e)
-                e = get_chunk(a, b, refs[k], &view);
-            if (!e && a->ndim == 0) {
-                wf_nd conv;
-                e = wf_nd_astype(&view, a->dtype, &conv);
-                if (!e)
-                    memcpy(out.data, conv.data, wf_nd_bytes(&out));
-                wf_nd_free(&conv);
-            }
-            if (!e && a->ndim > 0 && wf_nd_size(&view)) {
-                int64_t origin[WA_MAXD] = {0}, shape[WA_MAXD] = {0},
-                        zero[WA_MAXD] = {0};
-                arr_block(a, b, origin, shape);
-                e = wf_nd_copy_block(&view, zero, &out, origin, shape);
-            }
-            weft_release(ctx->rt, refs[k]);
-        }
+        e = assemble(a, refs + k, &out, e);
+        k += a->nblocks;
         outs[i].dtype = out.dtype;
         outs[i].ndim = out.ndim;
         memcpy(outs[i].shape, out.shape, sizeof out.shape);
@@ -957,6 +967,30 @@ WA_EXPORT weft_err wa_compute(wa_array *a, wa_buffer *out)
     if (!a)
         return WEFT_EINVAL;
     return wa_compute_many(&a, 1, out);
+}
+
+WA_EXPORT weft_err wa_compute_into(wa_array *a, void *data, size_t bytes)
+{
+    if (!a)
+        return WEFT_EINVAL;
+    wa_ctx *ctx = a->ctx;
+    ctx->err[0] = '\0';
+    wf_nd out = wf_nd_view(a->dtype, a->ndim, a->shape, data);
+    size_t need = wf_nd_bytes(&out);
+    if (bytes != need || (!data && need)) {
+        wa_fail(ctx, "compute_into: '%s' takes %zu bytes, the buffer has %zu%s",
+                a->name, need, bytes, data ? "" : " (NULL)");
+        return WEFT_EINVAL;
+    }
+    weft_ref *refs;
+    weft_err e = start_all(&a, 1, &refs);
+    if (e)
+        return e;
+    e = assemble(a, refs, &out, 0);
+    free(refs);
+    if (e)
+        compute_err(ctx, e, "compute_into");
+    return e;
 }
 
 WA_EXPORT void wa_buffer_free(wa_buffer *out)

@@ -648,7 +648,18 @@ static void random_expressions(weft_runtime *rt, uint64_t seed, int rounds)
         x = random_expr(ctx, &rng, x, 1 + (int)xorshift_below(&rng, 4), trace,
                         sizeof trace);
         wa_buffer out;
-        weft_err e = wa_compute(x.a, &out);
+        weft_err e;
+        if (round % 2) { /* into a buffer of garbage: every byte written */
+            out = (wa_buffer){.dtype = wa_dtype(x.a), .ndim = wa_ndim(x.a)};
+            memcpy(out.shape, wa_shape(x.a), out.ndim * sizeof *out.shape);
+            size_t bytes =
+                (size_t)wa_size(x.a) * weft_dtype_size(wa_dtype(x.a));
+            out.data = malloc(bytes ? bytes : 1);
+            memset(out.data, 0xa5, bytes);
+            e = wa_compute_into(x.a, out.data, bytes);
+        } else {
+            e = wa_compute(x.a, &out);
+        }
         if (e)
             fail_msg("%s: compute: %s: %s", trace, weft_err_name(e),
                      wa_error(ctx));
@@ -1111,6 +1122,14 @@ static void test_persist_and_failures(void **state)
     weft_err err = wa_compute(bad, &out);
     assert_int_not_equal(err, 0);
     assert_non_null(strstr(wa_error(ctx), "wa_blk"));
+    int64_t into[5];
+    assert_int_equal(wa_compute_into(bad, into, sizeof into), err);
+    assert_non_null(strstr(wa_error(ctx), "wa_blk"));
+    /* into a buffer of the wrong size: refused before anything runs */
+    assert_int_equal(wa_compute_into(e, into, sizeof into), WEFT_EINVAL);
+    assert_non_null(
+        strstr(wa_error(ctx), "takes 384 bytes, the buffer has 40"));
+    assert_int_equal(wa_compute_into(e, NULL, 384), WEFT_EINVAL);
     wa_ctx_free(ctx);
     assert_int_equal(objects_settled(rt), 0);
     weft_shutdown(rt);
