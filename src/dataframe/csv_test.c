@@ -41,6 +41,22 @@ static const char *write_str(const char *name, const char *data)
     return write_file(name, data, strlen(data));
 }
 
+/* Write "id,name,score" and rows numbered i = 0..rows-1: every
+ * every-th row with odd, the others with plain, each given (i, i, i % mod).
+ * Fails the test on an I/O error. */
+static const char *write_rows(const char *name, int rows, int every,
+                              const char *odd, const char *plain, int mod)
+{
+    const char *path = tpath(name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("id,name,score\n", f);
+    for (int i = 0; i < rows; i++)
+        fprintf(f, i % every == 0 ? odd : plain, i, i, i % mod);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
 static wf_csv_options opts(void)
 {
     wf_csv_options o;
@@ -1037,14 +1053,9 @@ static void test_property_round_trip(void **state)
 static void test_many_partitions(void **state)
 {
     (void)state;
-    const char *path = tpath("many.csv");
-    FILE *f = fopen(path, "wb");
     int rows = scaled_by(50000, 5);
-    fputs("id,name,score\n", f);
-    for (int i = 0; i < rows; i++)
-        fprintf(f, i % 97 == 0 ? "%d,\"n,%d\nx\",%d.5\r\n" : "%d,n%d,%d.5\n", i,
-                i, i % 1000);
-    fclose(f);
+    const char *path = write_rows(
+        "many.csv", rows, 97, "%d,\"n,%d\nx\",%d.5\r\n", "%d,n%d,%d.5\n", 1000);
     wf_csv_options o = opts();
     o.partition_bytes = 10000;
     wf_csv_plan *pl;
@@ -1075,14 +1086,9 @@ static void test_many_partitions(void **state)
 static void test_large_partition(void **state)
 {
     (void)state;
-    const char *path = tpath("large.csv");
-    FILE *f = fopen(path, "wb");
     int rows = 400000;
-    fputs("id,name,score\n", f);
-    for (int i = 0; i < rows; i++)
-        fprintf(f, i % 1013 == 0 ? "%d,\"q,%d\",%d.25\n" : "%d,n%d,%d.25\n", i,
-                i, i % 977);
-    fclose(f);
+    const char *path = write_rows("large.csv", rows, 1013,
+                                  "%d,\"q,%d\",%d.25\n", "%d,n%d,%d.25\n", 977);
     wf_csv_options o = opts();
     wf_csv_plan *pl;
     char err[256];

@@ -16,28 +16,15 @@
 
 #include "dataframe/groupby.h"
 
+#include "dataframe/df_testutil.h"
 #include "testutil.h"
 
-/* k1 int64 (0..3, nulls), k2 string (4 words), k3 bool, v int64 (nulls),
+/* k1 int64 (0..3, nulls), k2 string (see below), k3 bool, v int64 (nulls),
  * x float64 (nulls), s string values. */
 static void make_table(uint64_t *rng, size_t n, wf_table *t)
 {
     static const char *const words[] = {"Asthma", "COPD", "", "Cancer"};
-    /* k2: short, 12-, 16- and long words, pairs differing in one byte,
-     * and nulls */
-    static const char *const k2words[] = {
-        "Asthma",
-        "COPD",
-        "",
-        "Cancer",
-        "twelve bytes",
-        "twelve bytez",
-        "exactly 16 bytes",
-        "exactly 16 bytez",
-        "a key longer than sixteen bytes",
-        "a key longer than sixteen bytez",
-    };
-    enum { NK2 = sizeof k2words / sizeof *k2words };
+    enum { NW = sizeof words / sizeof *words };
     wf_column k1, k2, k3, v, x, s;
     wf_col_init(&k1, WF_COL_I64, n);
     wf_col_init(&k2, WF_COL_STR, n);
@@ -50,19 +37,9 @@ static void make_table(uint64_t *rng, size_t n, wf_table *t)
             wf_col_push_null(&k1);
         else
             wf_col_push_i64(&k1, (int64_t)xorshift_below(rng, 4));
-        size_t pick = (size_t)xorshift_below(rng, 2 * NK2 + 1);
-        if (pick == NK2) {
-            wf_col_push_null(&k2);
-        } else if (pick > NK2) { /* 60 keys alike but for their last bytes:
-                                   probing passes over many of them */
-            char w[32];
-            int len = snprintf(w, sizeof w, "twelve by%03u",
-                               (unsigned)xorshift_below(rng, 60));
-            wf_col_push_str(&k2, w, (size_t)len);
-        } else {
-            const char *w = k2words[pick];
-            wf_col_push_str(&k2, w, strlen(w));
-        }
+        /* k2: these words, edge_words (12-, 16- and long keys, pairs
+         * differing in one byte), 60 keys alike but for their end, nulls */
+        push_text_key(&k2, rng, words, NW, 60);
         wf_col_push_bool(&k3, xorshift_below(rng, 2));
         if (xorshift_below(rng, 6) == 0)
             wf_col_push_null(&v);

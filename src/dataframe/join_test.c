@@ -14,6 +14,7 @@
 
 #include "dataframe/join.h"
 
+#include "dataframe/df_testutil.h"
 #include "testutil.h"
 
 /* k int64 (0..5, nulls), t string (nulls; short, 12-, 16- and long
@@ -24,12 +25,6 @@ static void make(uint64_t *rng, size_t n, const char *vname, wf_table *out)
         "a",
         "bb",
         "",
-        "twelve bytes",
-        "twelve bytez",
-        "exactly 16 bytes",
-        "exactly 16 bytez",
-        "a key longer than sixteen bytes",
-        "a key longer than sixteen bytez",
         "b key longer than sixteen bytes",
     };
     enum { NW = sizeof w / sizeof *w };
@@ -42,19 +37,7 @@ static void make(uint64_t *rng, size_t n, const char *vname, wf_table *out)
             wf_col_push_null(&k);
         else
             wf_col_push_i64(&k, (int64_t)xorshift_below(rng, 6));
-        size_t pick = (size_t)xorshift_below(rng, 2 * NW + 1);
-        if (pick == NW) {
-            wf_col_push_null(&t);
-        } else if (pick > NW) { /* 40 keys alike but for their last bytes:
-                                  probing passes over many of them */
-            char s[32];
-            int len = snprintf(s, sizeof s, "twelve by%03u",
-                               (unsigned)xorshift_below(rng, 40));
-            wf_col_push_str(&t, s, (size_t)len);
-        } else {
-            const char *s = w[pick];
-            wf_col_push_str(&t, s, strlen(s));
-        }
+        push_text_key(&t, rng, w, NW, 40);
         wf_col_push_i64(&v, (int64_t)xorshift_next(rng) % 1000);
     }
     wf_table_init(out);
