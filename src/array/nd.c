@@ -1,12 +1,12 @@
 /* Basics of the chunk kernels: the error buffer, dtypes, promotion,
  * broadcasting, allocation and views, conversion between dtypes. */
 #include "array/nd_int.h"
+#include "graph/graph.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 static _Thread_local char nd_errbuf[512];
 
@@ -131,18 +131,11 @@ weft_err wf_nd_check(const wf_nd *a, const char *who, const char *what)
  * instead of 4 KiB (on a loaded machine a 4 KiB fault can cost tens of
  * microseconds, more than computing the page's elements). */
 #define HUGE_FROM ((size_t)4 << 20)
-#define HUGE_PAGE ((size_t)2 << 20)
 static void *alloc_data(size_t bytes, bool zero)
 {
-    size_t round = (bytes + 63) & ~(size_t)63;
-    bool huge = bytes >= HUGE_FROM;
-    if (huge) /* whole huge pages: none of it left to 4 KiB faults */
-        round = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = aligned_alloc(huge ? HUGE_PAGE : 64, round);
-#ifdef MADV_HUGEPAGE
-    if (p && huge)
-        (void)madvise(p, round, MADV_HUGEPAGE); /* only advice */
-#endif
+    void *p = bytes >= HUGE_FROM
+                  ? wg_huge_alloc(bytes)
+                  : aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (p && zero)
         memset(p, 0, bytes);
     return p;

@@ -34,12 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataframe/csv_conv.h"
 #include "dataframe/csv_int.h"
+#include "graph/graph.h"
 
 #define CSV_CHUNK (1u << 20) /* bytes read at a time */
 
@@ -797,15 +797,7 @@ static weft_err refill(parser *ps, size_t keep_from)
 
 static void *huge_alloc(size_t n)
 {
-    if (n < HUGE_PAGE)
-        return malloc(n);
-    size_t round = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = aligned_alloc(HUGE_PAGE, round);
-#if defined(MADV_HUGEPAGE)
-    if (p)
-        (void)madvise(p, round, MADV_HUGEPAGE); /* only advice */
-#endif
-    return p;
+    return n < HUGE_PAGE ? malloc(n) : wg_huge_alloc(n);
 }
 
 /* Replace *p (n bytes, contents not needed) with a huge_alloc'd buffer. */

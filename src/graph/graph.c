@@ -458,6 +458,19 @@ wg_graph *wg_new(weft_runtime *rt)
     return g;
 }
 
+#define BIG_ARRAY ((size_t)2 << 20) /* a huge page */
+
+void *wg_huge_alloc(size_t n)
+{
+    size_t round = (n + BIG_ARRAY - 1) & ~(BIG_ARRAY - 1);
+    void *p = aligned_alloc(BIG_ARRAY, round);
+#if defined(MADV_HUGEPAGE)
+    if (p)
+        (void)madvise(p, round, MADV_HUGEPAGE); /* only advice */
+#endif
+    return p;
+}
+
 /* The graph's three growing arrays (nodes, inputs, the pool) hold tens of
  * MB for a graph of 100,000 chunks, and faulting them in 4 KiB at a time
  * was half the time of building one. From 2 MiB on, an array has a
@@ -465,7 +478,6 @@ wg_graph *wg_new(weft_runtime *rt)
  * them) and grows with mremap, which moves pages instead of copying them.
  * big_grow: old and cap in bytes (old 0 when p is NULL); NULL when out of
  * memory (p is then unchanged). */
-#define BIG_ARRAY ((size_t)2 << 20)
 
 static void *big_grow(void *p, size_t old, size_t cap)
 {

@@ -151,6 +151,12 @@ weft_err wg_persist(wg_graph *g, const wg_node *outs, size_t n,
  * terminal. Keeps the references. */
 weft_err wg_wait_progress(weft_runtime *rt, const weft_ref *refs, size_t n);
 
+/* n bytes on 2 MiB boundaries, rounded up to whole 2 MiB pages, all
+ * advised onto transparent huge pages: a big chunk buffer written once
+ * front to back then takes no 4 KiB faults. Freed with free(); NULL when
+ * out of memory. Callers choose from what size it pays. */
+void *wg_huge_alloc(size_t n);
+
 /* Whether node n was persisted. */
 bool wg_persisted(const wg_graph *g, wg_node n);
 
